@@ -1,0 +1,11 @@
+# Dependencies come from the system (Debian's packages); nothing is downloaded at build time.
+include(GNUInstallDirs)
+
+find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+# Debian's xsimd 8.1 export names an `xtl` target it never defines; xsimd itself does not need it.
+if(NOT TARGET xtl)
+  add_library(xtl INTERFACE IMPORTED)
+endif()
+find_package(xsimd 8.1 REQUIRED)
+find_package(fmt 9 REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)

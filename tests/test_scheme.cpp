@@ -1,0 +1,63 @@
+#include <catch2/catch.hpp>
+
+#include "lowbit/scheme.hpp"
+
+using lowbit::ElementFormat;
+using lowbit::Granularity;
+using lowbit::ScalarFormat;
+using lowbit::Scheme;
+
+TEST_CASE("schemes describe themselves", "[scheme]") {
+  CHECK(Scheme::symmetric_int(4, Granularity::per_group(128)).to_string() ==
+        "int4 sym g128 scale=f16");
+  CHECK(Scheme::asymmetric_int(3, Granularity::per_channel(), ScalarFormat::bf16).to_string() ==
+        "uint3 asym channel scale=bf16 zero=f16");
+  CHECK(Scheme::symmetric_int(8, Granularity::per_tensor(), ScalarFormat::f32).to_string() ==
+        "int8 sym tensor scale=f32");
+}
+
+TEST_CASE("invalid schemes are rejected with the reason", "[scheme]") {
+  CHECK_THROWS_AS(Scheme::symmetric_int(1, Granularity::per_channel()), lowbit::invalid_argument);
+  CHECK_THROWS_AS(Scheme::symmetric_int(9, Granularity::per_channel()), lowbit::invalid_argument);
+  CHECK_THROWS_AS(Scheme::symmetric_int(4, Granularity::per_group(0)), lowbit::invalid_argument);
+  CHECK_THROWS_WITH(
+      Scheme::asymmetric_int(4, Granularity::per_group(32), ScalarFormat::f16, ScalarFormat::e4m3),
+      Catch::Contains("zero points need a format"));
+  const Scheme fp4{.element = ElementFormat::fp4_e2m1,
+                   .bits = 3,
+                   .granularity = Granularity::per_group(32),
+                   .scale_format = ScalarFormat::e8m0};
+  CHECK_THROWS_WITH(fp4.validate(), Catch::Contains("e2m1 elements have 4 bits"));
+  Scheme awq = Scheme::asymmetric_int(3, Granularity::per_group(128));
+  awq.pack_order = lowbit::PackOrder::awq_interleaved;
+  CHECK_THROWS_AS(awq.validate(), lowbit::invalid_argument);
+}
+
+TEST_CASE("the scale grid follows the granularity, with a ragged last group", "[scheme]") {
+  const auto grid = [](Granularity g, std::size_t rows, std::size_t cols) {
+    const auto sg = Scheme::symmetric_int(4, g).scale_grid(rows, cols);
+    return std::pair{sg.rows, sg.cols};
+  };
+  CHECK(grid(Granularity::per_tensor(), 64, 172) == std::pair<std::size_t, std::size_t>{1, 1});
+  CHECK(grid(Granularity::per_channel(), 64, 172) == std::pair<std::size_t, std::size_t>{64, 1});
+  CHECK(grid(Granularity::per_group(32), 64, 172) == std::pair<std::size_t, std::size_t>{64, 6});
+  CHECK(grid(Granularity::per_group(172), 64, 172) == std::pair<std::size_t, std::size_t>{64, 1});
+  CHECK(grid(Granularity::per_group(256), 64, 172) == std::pair<std::size_t, std::size_t>{64, 1});
+}
+
+TEST_CASE("bits per weight count codes, scales and zero points", "[scheme]") {
+  // The figures docs/formats.md quotes.
+  CHECK(Scheme::symmetric_int(4, Granularity::per_group(128)).bits_per_weight(4096, 4096) ==
+        Approx(4.125));
+  CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128)).bits_per_weight(4096, 4096) ==
+        Approx(4.25));
+  CHECK(Scheme::symmetric_int(4, Granularity::per_group(32)).bits_per_weight(4096, 4096) ==
+        Approx(4.5));
+  CHECK(Scheme::symmetric_int(8, Granularity::per_channel()).bits_per_weight(4096, 4096) ==
+        Approx(8.0 + 16.0 / 4096));
+  CHECK(Scheme::symmetric_int(3, Granularity::per_tensor(), ScalarFormat::f32)
+            .bits_per_weight(64, 64) == Approx(3.0 + 32.0 / 4096));
+  // Ragged: 172 columns in groups of 32 make 6 groups a row.
+  CHECK(Scheme::symmetric_int(4, Granularity::per_group(32)).bits_per_weight(64, 172) ==
+        Approx((172.0 * 4 + 6 * 16) / 172));
+}
