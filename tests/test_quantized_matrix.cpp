@@ -19,8 +19,9 @@ TEST_CASE("a new QuantizedMatrix is zero-filled and sized by its scheme", "[quan
   CHECK(q.scale_grid().rows == 5);
   CHECK(q.scale_grid().cols == 3);
   CHECK(q.scale_bytes().size() == 5 * 3 * 2);
-  CHECK(q.zero_bytes().size() == 5 * 3 * 2);
-  CHECK(q.storage_bytes() == 35 * 4 + 30 + 30);
+  CHECK(q.zero_bytes().empty());
+  CHECK(q.zero_codes().size() == 5);  // three 3-bit zero codes fit one word per scale row
+  CHECK(q.storage_bytes() == 35 * 4 + 5 * 4 + 30);
   for (float x : q.dequantize()) CHECK(x == 0.0f);
 }
 
@@ -59,6 +60,23 @@ TEST_CASE("dequantize applies (value - zero) * scale per group", "[quantized_mat
   q.set_scale(1, 2.0f);
   q.set_zero(1, 8.0f);
   CHECK(q.dequantize() == std::vector<float>{1.0f, -0.5f, 14.0f});
+}
+
+TEST_CASE("zero points are codes, or floats when the scheme says so", "[quantized_matrix]") {
+  QuantizedMatrix coded(Scheme::asymmetric_int(3, Granularity::per_group(4)), 3, 40);
+  for (std::size_t i = 0; i < coded.scale_grid().size(); ++i)
+    CHECK(coded.set_zero(i, static_cast<float>(i % 8)) == static_cast<float>(i % 8));
+  for (std::size_t i = 0; i < coded.scale_grid().size(); ++i) CHECK(coded.zero(i) == static_cast<float>(i % 8));
+  CHECK_THROWS_AS(coded.set_zero(0, 8.0f), lowbit::invalid_value);
+  CHECK_THROWS_AS(coded.set_zero(0, 2.5f), lowbit::invalid_value);
+  CHECK_THROWS_AS(coded.set_zero(0, -1.0f), lowbit::invalid_value);
+
+  QuantizedMatrix fractional(
+      Scheme::asymmetric_int(3, Granularity::per_group(4), ScalarFormat::f16, lowbit::ZeroFormat::f16), 1, 8);
+  CHECK(fractional.set_zero(1, 2.5f) == 2.5f);
+  CHECK(fractional.zero(1) == 2.5f);
+  CHECK(fractional.zero_bytes().size() == 4);
+  CHECK(fractional.zero_codes().empty());
 }
 
 TEST_CASE("signed integer codes are two's complement", "[quantized_matrix]") {

@@ -43,8 +43,6 @@ TEST_CASE("scalar format sizes", "[format][scalar]") {
   STATIC_REQUIRE(lowbit::scalar_bytes(ScalarFormat::bf16) == 2);
   STATIC_REQUIRE(lowbit::scalar_bytes(ScalarFormat::e8m0) == 1);
   STATIC_REQUIRE(lowbit::scalar_bytes(ScalarFormat::e4m3) == 1);
-  STATIC_REQUIRE(lowbit::holds_byte_integers(ScalarFormat::bf16));
-  STATIC_REQUIRE(!lowbit::holds_byte_integers(ScalarFormat::e4m3));
 }
 
 TEST_CASE("values a format cannot hold are errors, overflow saturates", "[format][scalar]") {

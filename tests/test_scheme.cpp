@@ -6,12 +6,13 @@ using lowbit::ElementFormat;
 using lowbit::Granularity;
 using lowbit::ScalarFormat;
 using lowbit::Scheme;
+using lowbit::ZeroFormat;
 
 TEST_CASE("schemes describe themselves", "[scheme]") {
   CHECK(Scheme::symmetric_int(4, Granularity::per_group(128)).to_string() ==
         "int4 sym g128 scale=f16");
   CHECK(Scheme::asymmetric_int(3, Granularity::per_channel(), ScalarFormat::bf16).to_string() ==
-        "uint3 asym channel scale=bf16 zero=f16");
+        "uint3 asym channel scale=bf16 zero=code");
   CHECK(Scheme::symmetric_int(8, Granularity::per_tensor(), ScalarFormat::f32).to_string() ==
         "int8 sym tensor scale=f32");
 }
@@ -20,9 +21,6 @@ TEST_CASE("invalid schemes are rejected with the reason", "[scheme]") {
   CHECK_THROWS_AS(Scheme::symmetric_int(1, Granularity::per_channel()), lowbit::invalid_argument);
   CHECK_THROWS_AS(Scheme::symmetric_int(9, Granularity::per_channel()), lowbit::invalid_argument);
   CHECK_THROWS_AS(Scheme::symmetric_int(4, Granularity::per_group(0)), lowbit::invalid_argument);
-  CHECK_THROWS_WITH(
-      Scheme::asymmetric_int(4, Granularity::per_group(32), ScalarFormat::f16, ScalarFormat::e4m3),
-      Catch::Contains("zero points need a format"));
   const Scheme fp4{.element = ElementFormat::fp4_e2m1,
                    .bits = 3,
                    .granularity = Granularity::per_group(32),
@@ -31,6 +29,14 @@ TEST_CASE("invalid schemes are rejected with the reason", "[scheme]") {
   Scheme awq = Scheme::asymmetric_int(3, Granularity::per_group(128));
   awq.pack_order = lowbit::PackOrder::awq_interleaved;
   CHECK_THROWS_AS(awq.validate(), lowbit::invalid_argument);
+}
+
+TEST_CASE("zero formats", "[scheme]") {
+  CHECK(Scheme::asymmetric_int(3, Granularity::per_group(64)).zero_bits() == 3);
+  CHECK(Scheme::asymmetric_int(3, Granularity::per_group(64), ScalarFormat::f16, ZeroFormat::bf16)
+            .zero_bits() == 16);
+  CHECK(Scheme::asymmetric_int(3, Granularity::per_group(64), ScalarFormat::f16, ZeroFormat::f32)
+            .to_string() == "uint3 asym g64 scale=f16 zero=f32");
 }
 
 TEST_CASE("the scale grid follows the granularity, with a ragged last group", "[scheme]") {
@@ -49,8 +55,12 @@ TEST_CASE("bits per weight count codes, scales and zero points", "[scheme]") {
   // The figures docs/formats.md quotes.
   CHECK(Scheme::symmetric_int(4, Granularity::per_group(128)).bits_per_weight(4096, 4096) ==
         Approx(4.125));
+  // Integer zero points are packed codes of the element width, as in GPTQ/AWQ checkpoints ...
   CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128)).bits_per_weight(4096, 4096) ==
-        Approx(4.25));
+        Approx(4.0 + 20.0 / 128));
+  // ... or floats, for fractional zero points.
+  CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128), ScalarFormat::f16, lowbit::ZeroFormat::f16)
+            .bits_per_weight(4096, 4096) == Approx(4.25));
   CHECK(Scheme::symmetric_int(4, Granularity::per_group(32)).bits_per_weight(4096, 4096) ==
         Approx(4.5));
   CHECK(Scheme::symmetric_int(8, Granularity::per_channel()).bits_per_weight(4096, 4096) ==

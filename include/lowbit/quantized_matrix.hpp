@@ -53,7 +53,12 @@ class QuantizedMatrix {
     codes_.assign(rows * words_per_row_, 0u);
     grid_ = scheme_.scale_grid(rows, cols);
     scales_.assign(grid_.size() * scalar_bytes(scheme_.scale_format), 0u);
-    if (scheme_.has_zero_point()) zeros_.assign(grid_.size() * scalar_bytes(scheme_.zero_format), 0u);
+    if (scheme_.has_zero_point()) {
+      if (scheme_.zero_format == ZeroFormat::code)
+        zero_codes_.assign(grid_.rows * packed_words(grid_.cols, scheme_.bits), 0u);
+      else
+        zeros_.assign(grid_.size() * scalar_bytes(zero_scalar_format(scheme_.zero_format)), 0u);
+    }
   }
 
   const Scheme& scheme() const noexcept { return scheme_; }
@@ -98,27 +103,52 @@ class QuantizedMatrix {
     store_scalar(scheme_.scale_format, value, at);
     return load_scalar(scheme_.scale_format, at);
   }
+  std::uint8_t zero_code(std::size_t index) const noexcept {
+    const std::size_t words = packed_words(grid_.cols, scheme_.bits);
+    return get_code(zero_codes_.data() + (index / grid_.cols) * words, index % grid_.cols,
+                    scheme_.bits, PackOrder::low_first);
+  }
+
   /// The zero point of scale-grid entry `index` (0 when the Scheme has none).
   float zero(std::size_t index) const noexcept {
     if (!scheme_.has_zero_point()) return 0.0f;
-    return load_scalar(scheme_.zero_format, zeros_.data() + index * scalar_bytes(scheme_.zero_format));
+    if (scheme_.zero_format == ZeroFormat::code) return static_cast<float>(zero_code(index));
+    const ScalarFormat format = zero_scalar_format(scheme_.zero_format);
+    return load_scalar(format, zeros_.data() + index * scalar_bytes(format));
   }
+  /// Stores a zero point; returns the value actually stored. A `code` zero point must be an
+  /// integer code of the element width.
   float set_zero(std::size_t index, float value) {
     if (!scheme_.has_zero_point())
       throw invalid_argument("scheme " + scheme_.to_string() + " has no zero point");
-    std::uint8_t* at = zeros_.data() + index * scalar_bytes(scheme_.zero_format);
-    store_scalar(scheme_.zero_format, value, at);
-    return load_scalar(scheme_.zero_format, at);
+    if (scheme_.zero_format == ZeroFormat::code) {
+      const float top = static_cast<float>(int_max(scheme_.bits, false));
+      if (!(value >= 0.0f && value <= top && value == static_cast<float>(static_cast<int>(value))))
+        throw invalid_value("zero point " + std::to_string(value) + " is not a " +
+                            std::to_string(scheme_.bits) + "-bit code (scheme " +
+                            scheme_.to_string() + ")");
+      const std::size_t words = packed_words(grid_.cols, scheme_.bits);
+      lowbit::set_code(zero_codes_.data() + (index / grid_.cols) * words, index % grid_.cols,
+                       scheme_.bits, PackOrder::low_first, static_cast<std::uint8_t>(value));
+      return value;
+    }
+    const ScalarFormat format = zero_scalar_format(scheme_.zero_format);
+    std::uint8_t* at = zeros_.data() + index * scalar_bytes(format);
+    store_scalar(format, value, at);
+    return load_scalar(format, at);
   }
-  /// The raw little-endian bytes of the scales and zero points, for writers and kernels.
+  /// The raw little-endian bytes of the scales and float zero points, for writers and kernels.
   std::span<const std::uint8_t> scale_bytes() const noexcept { return scales_; }
   std::span<const std::uint8_t> zero_bytes() const noexcept { return zeros_; }
+  /// Zero points stored as codes: each scale row packed low-first into 32-bit words.
+  std::span<const std::uint32_t> zero_codes() const noexcept { return zero_codes_; }
 
   /// Bits of storage per weight: codes, scales and zero points (see Scheme::bits_per_weight).
   double bits_per_weight() const noexcept { return scheme_.bits_per_weight(rows_, cols_); }
   /// Bytes actually held, row padding included.
   std::size_t storage_bytes() const noexcept {
-    return codes_.size() * sizeof(std::uint32_t) + scales_.size() + zeros_.size();
+    return (codes_.size() + zero_codes_.size()) * sizeof(std::uint32_t) + scales_.size() +
+           zeros_.size();
   }
 
   /// Writes the float matrix this one stands for: (value(code) - zero) * scale, element by element.
@@ -164,6 +194,7 @@ class QuantizedMatrix {
   std::vector<std::uint32_t> codes_;
   std::vector<std::uint8_t> scales_;
   std::vector<std::uint8_t> zeros_;
+  std::vector<std::uint32_t> zero_codes_;
 };
 
 }  // namespace lowbit

@@ -46,6 +46,30 @@ constexpr int fixed_element_bits(ElementFormat format) noexcept {
   }
 }
 
+/// How zero points are stored. Integer zero points (what the linear quantizer makes) are packed as
+/// codes of the element's own width, as GPTQ and AWQ checkpoints store them; fractional zero points
+/// (HQQ's) need a float format.
+enum class ZeroFormat : std::uint8_t { code, f32, f16, bf16 };
+
+constexpr const char* to_string(ZeroFormat format) noexcept {
+  switch (format) {
+    case ZeroFormat::code: return "code";
+    case ZeroFormat::f32: return "f32";
+    case ZeroFormat::f16: return "f16";
+    case ZeroFormat::bf16: return "bf16";
+  }
+  return "?";
+}
+
+/// The float format of a non-code zero format.
+constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
+  switch (format) {
+    case ZeroFormat::f32: return ScalarFormat::f32;
+    case ZeroFormat::bf16: return ScalarFormat::bf16;
+    default: return ScalarFormat::f16;
+  }
+}
+
 /// Which elements share one scale (and zero point). Groups run along the input dimension (a row
 /// of the [out, in] weight matrix); the last group of a row is shorter when group_size does not
 /// divide the row.
@@ -74,13 +98,13 @@ struct Scheme {
   int bits = 4;
   Granularity granularity = Granularity::per_group(128);
   ScalarFormat scale_format = ScalarFormat::f16;
-  ScalarFormat zero_format = ScalarFormat::f16;  // only read when has_zero_point()
+  ZeroFormat zero_format = ZeroFormat::code;  // only read when has_zero_point()
   PackOrder pack_order = PackOrder::low_first;
 
   /// Signed integers, scale = absmax / (2^(bits-1) - 1), no zero point.
   static Scheme symmetric_int(int bits, Granularity granularity,
                               ScalarFormat scale_format = ScalarFormat::f16) {
-    Scheme scheme{ElementFormat::int_signed, bits, granularity, scale_format, scale_format,
+    Scheme scheme{ElementFormat::int_signed, bits, granularity, scale_format, ZeroFormat::code,
                   PackOrder::low_first};
     scheme.validate();
     return scheme;
@@ -88,7 +112,7 @@ struct Scheme {
   /// Unsigned integers with an integer zero point, over a range that always includes 0.
   static Scheme asymmetric_int(int bits, Granularity granularity,
                                ScalarFormat scale_format = ScalarFormat::f16,
-                               ScalarFormat zero_format = ScalarFormat::f16) {
+                               ZeroFormat zero_format = ZeroFormat::code) {
     Scheme scheme{ElementFormat::int_unsigned, bits, granularity, scale_format, zero_format,
                   PackOrder::low_first};
     scheme.validate();
@@ -98,6 +122,11 @@ struct Scheme {
   bool has_zero_point() const noexcept { return element == ElementFormat::int_unsigned; }
   bool is_integer() const noexcept {
     return element == ElementFormat::int_signed || element == ElementFormat::int_unsigned;
+  }
+
+  /// Bits one zero point takes.
+  int zero_bits() const noexcept {
+    return zero_format == ZeroFormat::code ? bits : scalar_bits(zero_scalar_format(zero_format));
   }
 
   /// Throws invalid_argument, saying what is wrong, for a Scheme that cannot be stored.
@@ -113,8 +142,6 @@ struct Scheme {
     }
     if (granularity.kind == Granularity::Kind::group && granularity.group_size == 0)
       fail("group size must be at least 1");
-    if (has_zero_point() && !holds_byte_integers(zero_format))
-      fail("zero points need a format that holds the integers 0..255 (f32, f16 or bf16)");
     if (pack_order == PackOrder::awq_interleaved && bits != 4)
       fail("the AWQ interleaved packing order is defined for 4-bit codes only");
   }
@@ -136,12 +163,12 @@ struct Scheme {
     const double weights = static_cast<double>(rows) * static_cast<double>(cols);
     const double groups = static_cast<double>(scale_grid(rows, cols).size());
     double total = weights * bits + groups * scalar_bits(scale_format);
-    if (has_zero_point()) total += groups * scalar_bits(zero_format);
+    if (has_zero_point()) total += groups * zero_bits();
     return total / weights;
   }
 
   /// A short, stable description, e.g. "int4 sym g128 scale=f16" or "uint4 asym channel
-  /// scale=f16 zero=f16".
+  /// scale=f16 zero=code".
   std::string to_string() const {
     std::string text = lowbit::to_string(element);
     if (is_integer()) text += std::to_string(bits);
@@ -149,10 +176,17 @@ struct Scheme {
     switch (granularity.kind) {
       case Granularity::Kind::tensor: text += "tensor"; break;
       case Granularity::Kind::channel: text += "channel"; break;
-      case Granularity::Kind::group: text += "g" + std::to_string(granularity.group_size); break;
+      case Granularity::Kind::group:
+        text += 'g';
+        text += std::to_string(granularity.group_size);
+        break;
     }
-    text += std::string(" scale=") + lowbit::to_string(scale_format);
-    if (has_zero_point()) text += std::string(" zero=") + lowbit::to_string(zero_format);
+    text += " scale=";
+    text += lowbit::to_string(scale_format);
+    if (has_zero_point()) {
+      text += " zero=";
+      text += lowbit::to_string(zero_format);
+    }
     if (pack_order == PackOrder::awq_interleaved) text += " pack=awq";
     return text;
   }

@@ -43,11 +43,12 @@ LOWBIT_HOST_DEVICE constexpr float nf4_value(unsigned code) noexcept {
 }
 
 /// Thresholds of bitsandbytes' dQuantizeNF4 decision tree: threshold i separates codes i and i+1,
-/// and x goes up iff x > threshold. Each is the double midpoint of two adjacent table values
-/// rounded to float. Where that midpoint is a float (i = 2, 6, 7, 9, 11, 13) an exact tie goes to
-/// the lower code; elsewhere the midpoint lies between two floats, and for i = 0, 1, 3, 4, 12, 14
-/// the rounding put the threshold above it, so x == threshold goes to the lower code although the
-/// upper value is nearer by one float ulp. We keep bitsandbytes' choice to produce its codes.
+/// and x goes up iff x > threshold. bitsandbytes writes each as the decimal of the double midpoint
+/// of two adjacent values; read as a float literal, that is one of the two floats nearest the
+/// midpoint. Where the midpoint is itself a float (i = 2, 6, 7, 9, 11, 13), a tie goes to the
+/// lower code. For i = 1, 3, 4, 8 the literal lies just above the midpoint, so x == threshold
+/// goes to the lower code although the upper value is nearer. We keep bitsandbytes' thresholds, to
+/// produce its codes bit for bit.
 LOWBIT_HOST_DEVICE constexpr float nf4_threshold(unsigned index) noexcept {
   constexpr float thresholds[15] = {
       -0.8480964004993439f,  -0.6106329262256622f,  -0.4599952697753906f, -0.33967943489551544f,

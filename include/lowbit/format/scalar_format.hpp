@@ -49,11 +49,6 @@ constexpr const char* to_string(ScalarFormat format) noexcept {
   return "?";
 }
 
-/// True when every integer in [0, 255] is exactly representable, as integer zero points need.
-constexpr bool holds_byte_integers(ScalarFormat format) noexcept {
-  return format == ScalarFormat::f32 || format == ScalarFormat::f16 || format == ScalarFormat::bf16;
-}
-
 namespace detail {
 
 /// The code of a scalar format, widened to 32 bits.

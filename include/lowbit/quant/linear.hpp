@@ -124,7 +124,7 @@ class LinearGrid {
     if (p.scale > 0.0f) {
       const float zero = detail::round_half_even(std::clamp(-lo / p.scale, 0.0f,
                                                             static_cast<float>(max_level_)));
-      p.zero = round_scalar(scheme_.zero_format, zero);
+      p.zero = zero;  // an integer code: exact in every zero format
     }
     return p;
   }
@@ -135,6 +135,22 @@ class LinearGrid {
     const float level = std::clamp(x / p.scale + p.zero, static_cast<float>(min_level_),
                                    static_cast<float>(max_level_));
     return static_cast<int>(detail::round_half_even(level));
+  }
+  /// The codes of `values`: quantize() and code() over a span, in a loop compilers vectorize.
+  void quantize_codes(std::span<const float> values, const LinearParams& p,
+                      std::span<std::uint8_t> codes) const noexcept {
+    if (!(p.scale > 0.0f)) {
+      std::fill(codes.begin(), codes.end(), code(static_cast<int>(p.zero)));
+      return;
+    }
+    const float lowest = static_cast<float>(min_level_), highest = static_cast<float>(max_level_);
+    const auto mask = static_cast<std::int32_t>((1u << scheme_.bits) - 1u);
+    const float* x = values.data();
+    std::uint8_t* out = codes.data();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const float level = std::min(std::max(x[i] / p.scale + p.zero, lowest), highest);
+      out[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(detail::round_half_even(level)) & mask);
+    }
   }
   float dequantize(int level, const LinearParams& p) const noexcept {
     return (static_cast<float>(level) - p.zero) * p.scale;
@@ -199,7 +215,7 @@ void quantize_row(const LinearGrid& grid, std::span<const float> row, std::size_
   for (std::size_t start = 0; start < cols; start += group) {
     const std::size_t length = std::min(group, cols - start);
     const LinearParams p = params_of(row.subspan(start, length), q.scale_index(row_index, start));
-    for (std::size_t c = start; c < start + length; ++c) codes[c] = grid.code(grid.quantize(row[c], p));
+    grid.quantize_codes(row.subspan(start, length), p, std::span(codes).subspan(start, length));
   }
   pack_words(codes, scheme.bits, q.row_words(row_index), scheme.pack_order);
 }
