@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -242,5 +243,45 @@ TEST_CASE("more bits never give a larger error on the same data", "[quant][linea
     for (std::size_t i = 0; i < w.size(); ++i) squared += (w[i] - back[i]) * (w[i] - back[i]);
     CHECK(squared < previous);
     previous = squared;
+  }
+}
+
+TEST_CASE("codes and parameters match a direct implementation of the formulas", "[quant][linear]") {
+  // An independent, deliberately plain transcription of the formulas in linear.hpp's header
+  // comment (std::nearbyint under the default rounding mode is round-half-even).
+  const std::size_t rows = 9, cols = 75;
+  const auto w = random_matrix(rows, cols, 8);
+  for (const Scheme& scheme : schemes(ScalarFormat::f16)) {
+    INFO(scheme.to_string());
+    const QuantizedMatrix q = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
+    const bool symmetric = !scheme.has_zero_point();
+    const int top = symmetric ? (1 << (scheme.bits - 1)) - 1 : (1 << scheme.bits) - 1;
+    const int bottom = symmetric ? -(1 << (scheme.bits - 1)) : 0;
+    for (std::size_t index = 0; index < q.scale_grid().size(); ++index) {
+      // The elements this scale serves.
+      std::vector<std::pair<std::size_t, std::size_t>> members;
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c)
+          if (q.scale_index(r, c) == index) members.emplace_back(r, c);
+      float lo = 0.0f, hi = 0.0f, absmax = 0.0f;
+      for (auto [r, c] : members) {
+        const float x = w[r * cols + c];
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+        absmax = std::max(absmax, std::abs(x));
+      }
+      const float raw_scale = symmetric ? absmax / static_cast<float>(top)
+                                        : static_cast<float>((double(hi) - double(lo)) / top);
+      const float scale = lowbit::round_scalar_up(ScalarFormat::f16, raw_scale);
+      const float zero = symmetric ? 0.0f : std::nearbyint(-lo / scale);
+      REQUIRE(q.scale(index) == scale);
+      REQUIRE(q.zero(index) == zero);
+      for (auto [r, c] : members) {
+        const float level = std::clamp(std::nearbyint(w[r * cols + c] / scale + zero),
+                                       static_cast<float>(bottom), static_cast<float>(top));
+        const int expected = static_cast<int>(level) & ((1 << scheme.bits) - 1);
+        REQUIRE(q.code(r, c) == expected);
+      }
+    }
   }
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/intn.hpp"
@@ -161,7 +162,7 @@ class QuantizedMatrix {
     const std::size_t group = scheme_.granularity.kind == Granularity::Kind::group
                                   ? scheme_.granularity.group_size
                                   : (cols_ == 0 ? 1 : cols_);
-#pragma omp parallel
+#pragma omp parallel if (detail::worth_threads(rows_ * cols_))
     {
       std::vector<std::uint8_t> codes(cols_);
 #pragma omp for schedule(static)

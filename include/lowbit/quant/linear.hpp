@@ -27,6 +27,7 @@
 #include "lowbit/format/intn.hpp"
 #include "lowbit/format/packing.hpp"
 #include "lowbit/format/scalar_format.hpp"
+#include "lowbit/detail/parallel.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quant/clipping.hpp"
 #include "lowbit/quantized_matrix.hpp"
@@ -231,6 +232,7 @@ inline QuantizedMatrix quantize_linear(MatrixView<const float> weights, const Sc
   detail::require_finite(weights, options.tensor_name);
   QuantizedMatrix q(scheme, weights.rows, weights.cols);
   const auto rows = static_cast<std::ptrdiff_t>(weights.rows);
+  const bool threaded = detail::worth_threads(weights.size());
 
   if (scheme.granularity.kind == Granularity::Kind::tensor) {
     ValueRange range;
@@ -241,7 +243,7 @@ inline QuantizedMatrix quantize_linear(MatrixView<const float> weights, const Sc
       shrink = options.clip.best_factor([&](float f) {
         const LinearParams p = grid.params(range, f);
         double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
+#pragma omp parallel for reduction(+ : total) schedule(static) if (threaded)
         for (std::ptrdiff_t r = 0; r < rows; ++r)
           total += grid.error(weights.row(static_cast<std::size_t>(r)), p, options.clip);
         return total;
@@ -250,7 +252,7 @@ inline QuantizedMatrix quantize_linear(MatrixView<const float> weights, const Sc
     const LinearParams p = grid.params(range, shrink);
     q.set_scale(0, p.scale);
     if (scheme.has_zero_point()) q.set_zero(0, p.zero);
-#pragma omp parallel
+#pragma omp parallel if (threaded)
     {
       std::vector<std::uint8_t> codes(weights.cols);
 #pragma omp for schedule(static)
@@ -262,7 +264,7 @@ inline QuantizedMatrix quantize_linear(MatrixView<const float> weights, const Sc
     return q;
   }
 
-#pragma omp parallel
+#pragma omp parallel if (threaded)
   {
     std::vector<std::uint8_t> codes(weights.cols);
 #pragma omp for schedule(static)
