@@ -281,9 +281,4 @@ inline QuantizedMatrix quantize_linear(MatrixView<const float> weights, const Sc
   return q;
 }
 
-/// The parameters stored for scale-grid entry `index` of a linearly quantized matrix.
-inline LinearParams linear_params(const QuantizedMatrix& q, std::size_t index) {
-  return {q.scale(index), q.zero(index)};
-}
-
 }  // namespace lowbit
