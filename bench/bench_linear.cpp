@@ -79,7 +79,9 @@ void BM_dequantize(benchmark::State& state, lowbit::Scheme scheme) {
   report_bytes(state);
 }
 
-void threads(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond); }
+void threads(benchmark::internal::Benchmark* b) {
+  b->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+}
 
 }  // namespace
 

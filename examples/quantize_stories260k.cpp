@@ -42,9 +42,12 @@ std::vector<Tensor> read_linear_weights(const std::string& path) {
   const auto dim = static_cast<std::size_t>(c.dim), hidden = static_cast<std::size_t>(c.hidden_dim),
              layers = static_cast<std::size_t>(c.n_layers),
              vocab = static_cast<std::size_t>(std::abs(c.vocab_size));
-  const std::size_t kv_dim = dim * static_cast<std::size_t>(c.n_kv_heads) / static_cast<std::size_t>(c.n_heads);
+  const std::size_t kv_dim =
+      dim * static_cast<std::size_t>(c.n_kv_heads) / static_cast<std::size_t>(c.n_heads);
 
-  auto skip = [&](std::size_t floats) { in.seekg(static_cast<std::streamoff>(floats * 4), std::ios::cur); };
+  auto skip = [&](std::size_t floats) {
+    in.seekg(static_cast<std::streamoff>(floats * 4), std::ios::cur);
+  };
   std::vector<Tensor> tensors;
   auto read = [&](const char* name, std::size_t rows, std::size_t cols) {
     std::vector<Tensor> per_layer(layers);
@@ -54,7 +57,8 @@ std::vector<Tensor> read_linear_weights(const std::string& path) {
       t.rows = rows;
       t.cols = cols;
       t.values.resize(rows * cols);
-      if (!in.read(reinterpret_cast<char*>(t.values.data()), static_cast<std::streamsize>(rows * cols * 4)))
+      if (!in.read(reinterpret_cast<char*>(t.values.data()),
+                   static_cast<std::streamsize>(rows * cols * 4)))
         throw lowbit::io_error("file ends inside this tensor", {path, t.name, {rows, cols}});
     }
     return per_layer;

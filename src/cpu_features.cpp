@@ -41,7 +41,7 @@ CpuFeatures detect() noexcept {
   f.sse4_1 = bit(leaf1.ecx, 19);
   const bool osxsave = bit(leaf1.ecx, 27);
   const std::uint64_t xcr0 = osxsave ? os_saved_state() : 0;
-  const bool ymm_saved = (xcr0 & 0x6) == 0x6;             // SSE and AVX state
+  const bool ymm_saved = (xcr0 & 0x6) == 0x6;                 // SSE and AVX state
   const bool zmm_saved = ymm_saved && (xcr0 & 0xE0) == 0xE0;  // opmask, ZMM0-15 upper, ZMM16-31
 
   f.avx = ymm_saved && bit(leaf1.ecx, 28);
@@ -75,9 +75,12 @@ const CpuFeatures& cpu_features() noexcept {
 
 const char* to_string(Isa isa) noexcept {
   switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
+    case Isa::scalar:
+      return "scalar";
+    case Isa::avx2:
+      return "avx2";
+    case Isa::avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -90,9 +93,12 @@ std::optional<Isa> parse_isa(std::string_view name) noexcept {
 
 bool supports(const CpuFeatures& f, Isa isa) noexcept {
   switch (isa) {
-    case Isa::scalar: return true;
-    case Isa::avx2: return f.avx2 && f.fma && f.f16c;
-    case Isa::avx512: return supports(f, Isa::avx2) && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
+    case Isa::scalar:
+      return true;
+    case Isa::avx2:
+      return f.avx2 && f.fma && f.f16c;
+    case Isa::avx512:
+      return supports(f, Isa::avx2) && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
   }
   return false;
 }

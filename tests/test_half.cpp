@@ -50,9 +50,9 @@ std::vector<float> half_sweep(Decode eigen_decode) {
   std::uniform_int_distribution<std::uint32_t> any_mantissa(0, 0x7F'FFFFu);
   for (std::uint32_t exponent = 0; exponent < 255; ++exponent)
     for (std::uint32_t sign : {0u, 0x8000'0000u}) {
-      for (std::uint32_t mantissa : {0u, 1u, 0x7F'FFFFu, 0x40'0000u, 0x3F'FFFFu, 0x40'0001u,
-                                     0x00'1000u, 0x00'0FFFu, 0x00'1001u, 0x00'8000u, 0x00'7FFFu,
-                                     0x00'8001u, 0x01'8000u, 0x00'3000u})
+      for (std::uint32_t mantissa :
+           {0u, 1u, 0x7F'FFFFu, 0x40'0000u, 0x3F'FFFFu, 0x40'0001u, 0x00'1000u, 0x00'0FFFu,
+            0x00'1001u, 0x00'8000u, 0x00'7FFFu, 0x00'8001u, 0x01'8000u, 0x00'3000u})
         inputs.push_back(std::bit_cast<float>(sign | (exponent << 23) | mantissa));
       for (int i = 0; i < 32; ++i)
         inputs.push_back(std::bit_cast<float>(sign | (exponent << 23) | any_mantissa(rng)));
@@ -92,9 +92,10 @@ void check_against_eigen(EigenEncode eigen_encode, EigenDecode eigen_decode) {
     const auto c = static_cast<std::uint16_t>(code);
     const float ours = Format::from_bits(c).to_float();
     const float theirs = eigen_decode(c);
-    const bool same = std::isnan(theirs)
-                          ? std::isnan(ours) && std::signbit(ours) == std::signbit(theirs)
-                          : std::bit_cast<std::uint32_t>(ours) == std::bit_cast<std::uint32_t>(theirs);
+    const bool same =
+        std::isnan(theirs)
+            ? std::isnan(ours) && std::signbit(ours) == std::signbit(theirs)
+            : std::bit_cast<std::uint32_t>(ours) == std::bit_cast<std::uint32_t>(theirs);
     if (!same && ++decode_mismatches <= 5) {
       INFO(Format::name() << " code 0x" << std::hex << code);
       CHECK(false);
@@ -139,7 +140,7 @@ TEST_CASE("[format] float16 and bfloat16 special values", "[format]") {
   CHECK(float16::from_bits(0x7C01).is_nan());
   CHECK(float16::encode(std::numeric_limits<float>::quiet_NaN()).code == 0x7E00);
   CHECK(float16::encode(-0.0f).code == 0x8000);
-  CHECK(float16::encode(0x1p-25f).code == 0x0000);                          // tie to zero
+  CHECK(float16::encode(0x1p-25f).code == 0x0000);  // tie to zero
   CHECK(float16::encode(std::nextafter(0x1p-25f, 1.0f)).code == 0x0001);
   CHECK(float16::encode(0x1.FFCp-15f).code == 0x0400);  // largest subnormal + half: smallest normal
   CHECK(bfloat16::encode(inf, Overflow::to_nonfinite).code == 0x7F80);

@@ -21,7 +21,8 @@ std::vector<float> random_matrix(std::size_t rows, std::size_t cols, std::uint32
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
   std::vector<float> w(rows * cols);
-  for (float& x : w) x = uniform(rng) < 0.01f ? 10.0f * normal(rng) : normal(rng);  // a few outliers
+  for (float& x : w)
+    x = uniform(rng) < 0.01f ? 10.0f * normal(rng) : normal(rng);  // a few outliers
   return w;
 }
 
@@ -36,6 +37,7 @@ std::vector<Scheme> schemes(ScalarFormat scale_format) {
     for (const Granularity& g : granularities()) {
       all.push_back(Scheme::symmetric_int(bits, g, scale_format));
       all.push_back(Scheme::asymmetric_int(bits, g, scale_format));
+      all.push_back(Scheme::asymmetric_int(bits, g, scale_format, lowbit::ZeroFormat::bf16));
     }
   return all;
 }
@@ -54,7 +56,8 @@ TEST_CASE("round-trip error is at most half a step per element", "[quant][linear
   for (ScalarFormat scale_format : {ScalarFormat::f32, ScalarFormat::f16, ScalarFormat::bf16}) {
     for (const Scheme& scheme : schemes(scale_format)) {
       INFO(scheme.to_string());
-      const QuantizedMatrix q = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
+      const QuantizedMatrix q =
+          lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
       CHECK(q.scheme() == scheme);
       const auto back = q.dequantize();
       for (std::size_t r = 0; r < rows; ++r)
@@ -73,8 +76,9 @@ TEST_CASE("values already on the grid are reconstructed exactly", "[quant][linea
   for (ScalarFormat scale_format : {ScalarFormat::f32, ScalarFormat::f16, ScalarFormat::bf16}) {
     for (int bits = 2; bits <= 8; ++bits) {
       for (bool symmetric : {true, false}) {
-        const Scheme scheme = symmetric ? Scheme::symmetric_int(bits, Granularity::per_group(group), scale_format)
-                                        : Scheme::asymmetric_int(bits, Granularity::per_group(group), scale_format);
+        const Scheme scheme =
+            symmetric ? Scheme::symmetric_int(bits, Granularity::per_group(group), scale_format)
+                      : Scheme::asymmetric_int(bits, Granularity::per_group(group), scale_format);
         INFO(scheme.to_string());
         const int top = symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
         const int bottom = symmetric ? -top : 0;
@@ -84,18 +88,25 @@ TEST_CASE("values already on the grid are reconstructed exactly", "[quant][linea
           for (std::size_t g = 0; g < cols / group; ++g) {
             // A scale with few significant bits, so every level * scale is exact in float and
             // the scale is exact in f16 and bf16.
-            const float scale = std::ldexp(static_cast<float>(1 + rng() % 127), -static_cast<int>(rng() % 8) - 9);
-            const int zero = symmetric ? 0 : static_cast<int>(rng() % static_cast<unsigned>(top + 1));
+            const float scale =
+                std::ldexp(static_cast<float>(1 + rng() % 127), -static_cast<int>(rng() % 8) - 9);
+            const int zero =
+                symmetric ? 0 : static_cast<int>(rng() % static_cast<unsigned>(top + 1));
             for (std::size_t i = 0; i < group; ++i) {
               const std::size_t c = g * group + i;
               // Both ends of the range appear, so the quantizer finds the same scale.
-              int level = i == 0 ? bottom : i == 1 ? top : bottom + static_cast<int>(rng() % static_cast<unsigned>(top - bottom + 1));
+              int level =
+                  i == 0 ? bottom
+                  : i == 1
+                      ? top
+                      : bottom + static_cast<int>(rng() % static_cast<unsigned>(top - bottom + 1));
               levels[r * cols + c] = level;
               w[r * cols + c] = static_cast<float>(level - zero) * scale;
             }
           }
         }
-        const QuantizedMatrix q = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
+        const QuantizedMatrix q =
+            lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
         CHECK(q.dequantize() == w);
       }
     }
@@ -115,7 +126,8 @@ TEST_CASE("all-zero and constant groups quantize and dequantize exactly", "[quan
                                             : Scheme::asymmetric_int(bits, g, scale_format);
             INFO(scheme.to_string() << " constant " << c);
             const std::vector<float> w(rows * cols, c);
-            const QuantizedMatrix q = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
+            const QuantizedMatrix q =
+                lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
             REQUIRE(q.dequantize() == w);
           }
     }
@@ -124,19 +136,23 @@ TEST_CASE("all-zero and constant groups quantize and dequantize exactly", "[quan
   std::vector<float> w(2 * 64);
   for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i / 32) * 0.25f - 0.5f;
   const Scheme scheme = Scheme::asymmetric_int(4, Granularity::per_group(32), ScalarFormat::f32);
-  CHECK(lowbit::quantize_linear(MatrixView<const float>(w.data(), 2, 64), scheme).dequantize() == w);
+  CHECK(lowbit::quantize_linear(MatrixView<const float>(w.data(), 2, 64), scheme).dequantize() ==
+        w);
 }
 
 TEST_CASE("subnormal inputs stay within half a step", "[quant][linear]") {
   std::vector<float> w(3 * 40);
   std::mt19937 rng(3);
   std::uniform_int_distribution<int> mantissa(1, (1 << 23) - 1);
-  for (float& x : w) x = std::ldexp(static_cast<float>(mantissa(rng)), -149) * (rng() % 2 ? 1.0f : -1.0f);
+  for (float& x : w)
+    x = std::ldexp(static_cast<float>(mantissa(rng)), -149) * (rng() % 2 ? 1.0f : -1.0f);
   for (ScalarFormat scale_format : {ScalarFormat::f32, ScalarFormat::f16}) {
     for (bool symmetric : {true, false}) {
-      const Scheme scheme = symmetric ? Scheme::symmetric_int(4, Granularity::per_group(16), scale_format)
-                                      : Scheme::asymmetric_int(4, Granularity::per_group(16), scale_format);
-      const QuantizedMatrix q = lowbit::quantize_linear(MatrixView<const float>(w.data(), 3, 40), scheme);
+      const Scheme scheme =
+          symmetric ? Scheme::symmetric_int(4, Granularity::per_group(16), scale_format)
+                    : Scheme::asymmetric_int(4, Granularity::per_group(16), scale_format);
+      const QuantizedMatrix q =
+          lowbit::quantize_linear(MatrixView<const float>(w.data(), 3, 40), scheme);
       const auto back = q.dequantize();
       for (std::size_t i = 0; i < w.size(); ++i) {
         const float s = q.scale(q.scale_index(i / 40, i % 40));
@@ -154,9 +170,10 @@ TEST_CASE("NaN or Inf in the input is an error naming the position", "[quant][li
   const Scheme scheme = Scheme::symmetric_int(4, Granularity::per_group(4));
   CHECK_THROWS_AS(lowbit::quantize_linear(MatrixView<const float>(w.data(), 4, 8), scheme, options),
                   lowbit::invalid_value);
-  CHECK_THROWS_WITH(lowbit::quantize_linear(MatrixView<const float>(w.data(), 4, 8), scheme, options),
-                    Catch::Contains("NaN at row 2, column 5") && Catch::Contains("layers.0.attention.wq") &&
-                        Catch::Contains("[4, 8]"));
+  CHECK_THROWS_WITH(
+      lowbit::quantize_linear(MatrixView<const float>(w.data(), 4, 8), scheme, options),
+      Catch::Contains("NaN at row 2, column 5") && Catch::Contains("layers.0.attention.wq") &&
+          Catch::Contains("[4, 8]"));
   w[2 * 8 + 5] = 0.0f;
   w[3 * 8 + 0] = -std::numeric_limits<float>::infinity();
   CHECK_THROWS_WITH(lowbit::quantize_linear(MatrixView<const float>(w.data(), 4, 8), scheme),
@@ -165,15 +182,18 @@ TEST_CASE("NaN or Inf in the input is an error naming the position", "[quant][li
 
 TEST_CASE("non-integer schemes are refused by the linear quantizer", "[quant][linear]") {
   const std::vector<float> w(4, 1.0f);
-  const Scheme nf4{.element = lowbit::ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(64)};
-  CHECK_THROWS_AS(lowbit::quantize_linear(MatrixView<const float>(w.data(), 1, 4), nf4), lowbit::unsupported);
+  const Scheme nf4{
+      .element = lowbit::ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(64)};
+  CHECK_THROWS_AS(lowbit::quantize_linear(MatrixView<const float>(w.data(), 1, 4), nf4),
+                  lowbit::unsupported);
 }
 
 TEST_CASE("codes follow the documented formulas", "[quant][linear]") {
   // Symmetric int4 over one group: absmax 7 gives scale 1; codes are two's complement.
   const std::vector<float> w = {7.0f, -7.0f, 0.5f, 1.5f, -2.5f, 0.0f};
   const QuantizedMatrix sym = lowbit::quantize_linear(
-      MatrixView<const float>(w.data(), 1, 6), Scheme::symmetric_int(4, Granularity::per_channel(), ScalarFormat::f32));
+      MatrixView<const float>(w.data(), 1, 6),
+      Scheme::symmetric_int(4, Granularity::per_channel(), ScalarFormat::f32));
   CHECK(sym.scale(0) == 1.0f);
   CHECK(sym.code(0, 0) == 0x7);
   CHECK(sym.code(0, 1) == 0x9);  // -7
@@ -183,14 +203,16 @@ TEST_CASE("codes follow the documented formulas", "[quant][linear]") {
   // Asymmetric uint2 over [-1, 2]: scale 1, zero 1.
   const std::vector<float> v = {-1.0f, 0.0f, 1.0f, 2.0f};
   const QuantizedMatrix asym = lowbit::quantize_linear(
-      MatrixView<const float>(v.data(), 1, 4), Scheme::asymmetric_int(2, Granularity::per_tensor(), ScalarFormat::f32));
+      MatrixView<const float>(v.data(), 1, 4),
+      Scheme::asymmetric_int(2, Granularity::per_tensor(), ScalarFormat::f32));
   CHECK(asym.scale(0) == 1.0f);
   CHECK(asym.zero(0) == 1.0f);
   CHECK(asym.dequantize() == v);
   // The asymmetric range always includes 0, so an all-positive group keeps 0 exact.
   const std::vector<float> positive = {3.0f, 4.0f, 5.0f, 6.0f};
   const QuantizedMatrix pos = lowbit::quantize_linear(
-      MatrixView<const float>(positive.data(), 1, 4), Scheme::asymmetric_int(3, Granularity::per_tensor(), ScalarFormat::f32));
+      MatrixView<const float>(positive.data(), 1, 4),
+      Scheme::asymmetric_int(3, Granularity::per_tensor(), ScalarFormat::f32));
   CHECK(pos.zero(0) == 0.0f);
 }
 
@@ -199,7 +221,8 @@ TEST_CASE("scales are rounded up to their format so the range stays covered", "[
   // largest element needs no clipping.
   const std::vector<float> w = {0.1f, -0.05f, 0.02f};
   const QuantizedMatrix q = lowbit::quantize_linear(
-      MatrixView<const float>(w.data(), 1, 3), Scheme::symmetric_int(4, Granularity::per_channel(), ScalarFormat::f16));
+      MatrixView<const float>(w.data(), 1, 3),
+      Scheme::symmetric_int(4, Granularity::per_channel(), ScalarFormat::f16));
   CHECK(q.scale(0) >= 0.1f / 7.0f);
   CHECK(q.scale(0) == lowbit::round_scalar_up(ScalarFormat::f16, 0.1f / 7.0f));
   CHECK(q.code(0, 0) == 0x7);
@@ -209,9 +232,11 @@ TEST_CASE("strided views and both pack orders give the same values", "[quant][li
   const std::size_t rows = 6, cols = 45, stride = 64;
   const auto w = random_matrix(rows, stride, 4);
   Scheme scheme = Scheme::asymmetric_int(4, Granularity::per_group(16));
-  const QuantizedMatrix low = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols, stride), scheme);
+  const QuantizedMatrix low =
+      lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols, stride), scheme);
   scheme.pack_order = lowbit::PackOrder::awq_interleaved;
-  const QuantizedMatrix awq = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols, stride), scheme);
+  const QuantizedMatrix awq =
+      lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols, stride), scheme);
   CHECK(low.dequantize() == awq.dequantize());
   CHECK(std::vector<std::uint32_t>(low.packed_codes().begin(), low.packed_codes().end()) !=
         std::vector<std::uint32_t>(awq.packed_codes().begin(), awq.packed_codes().end()));
@@ -223,8 +248,10 @@ TEST_CASE("shapes: one row, one column, empty", "[quant][linear]") {
   const auto w = random_matrix(1, 33, 5);
   for (const Granularity& g : granularities()) {
     const Scheme scheme = Scheme::asymmetric_int(3, g);
-    const auto row = lowbit::quantize_linear(MatrixView<const float>(w.data(), 1, 33), scheme).dequantize();
-    const auto col = lowbit::quantize_linear(MatrixView<const float>(w.data(), 33, 1), scheme).dequantize();
+    const auto row =
+        lowbit::quantize_linear(MatrixView<const float>(w.data(), 1, 33), scheme).dequantize();
+    const auto col =
+        lowbit::quantize_linear(MatrixView<const float>(w.data(), 33, 1), scheme).dequantize();
     CHECK(row.size() == 33);
     CHECK(col.size() == 33);
     const auto empty = lowbit::quantize_linear(MatrixView<const float>(nullptr, 0, 0), scheme);
@@ -236,9 +263,10 @@ TEST_CASE("more bits never give a larger error on the same data", "[quant][linea
   const auto w = random_matrix(16, 256, 6);
   double previous = std::numeric_limits<double>::infinity();
   for (int bits = 2; bits <= 8; ++bits) {
-    const auto back = lowbit::quantize_linear(MatrixView<const float>(w.data(), 16, 256),
-                                              Scheme::asymmetric_int(bits, Granularity::per_group(64)))
-                          .dequantize();
+    const auto back =
+        lowbit::quantize_linear(MatrixView<const float>(w.data(), 16, 256),
+                                Scheme::asymmetric_int(bits, Granularity::per_group(64)))
+            .dequantize();
     double squared = 0.0;
     for (std::size_t i = 0; i < w.size(); ++i) squared += (w[i] - back[i]) * (w[i] - back[i]);
     CHECK(squared < previous);
@@ -253,7 +281,8 @@ TEST_CASE("codes and parameters match a direct implementation of the formulas", 
   const auto w = random_matrix(rows, cols, 8);
   for (const Scheme& scheme : schemes(ScalarFormat::f16)) {
     INFO(scheme.to_string());
-    const QuantizedMatrix q = lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
+    const QuantizedMatrix q =
+        lowbit::quantize_linear(MatrixView<const float>(w.data(), rows, cols), scheme);
     const bool symmetric = !scheme.has_zero_point();
     const int top = symmetric ? (1 << (scheme.bits - 1)) - 1 : (1 << scheme.bits) - 1;
     const int bottom = symmetric ? -(1 << (scheme.bits - 1)) : 0;

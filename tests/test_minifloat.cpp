@@ -145,8 +145,9 @@ struct Reference {
     const std::uint32_t sign = std::signbit(x) ? sign_bit : 0u;
     if (std::isinf(x)) return sign | overflow_code(mode);
     const double a = std::fabs(static_cast<double>(x));
-    const auto upper = std::lower_bound(finite.begin(), finite.end(), a,
-                                        [](const auto& entry, double v) { return entry.first < v; });
+    const auto upper =
+        std::lower_bound(finite.begin(), finite.end(), a,
+                         [](const auto& entry, double v) { return entry.first < v; });
     if (upper == finite.end()) {
       const double midpoint = (finite.back().first + beyond_max) / 2;
       if (a < midpoint) return sign | max_code;
@@ -171,10 +172,11 @@ std::vector<float> sweep_inputs(const Reference<Format>& reference) {
   std::vector<float> inputs;
   std::mt19937 rng(20240611u + static_cast<unsigned>(Format::bits * 100 + Format::mantissa_bits));
   std::uniform_int_distribution<std::uint32_t> any_mantissa(0, 0x7F'FFFFu);
-  constexpr std::uint32_t edge_mantissas[] = {0,        1,        2,        3,        0x1F'FFFF,
+  constexpr std::uint32_t edge_mantissas[] = {0,         1,         2,         3,         0x1F'FFFF,
                                               0x20'0000, 0x3F'FFFF, 0x40'0000, 0x40'0001, 0x5F'FFFF,
                                               0x60'0000, 0x60'0001, 0x7F'FFFE, 0x7F'FFFF};
-  for (std::uint32_t exponent = 0; exponent < 255; ++exponent) {  // all finite binades, subnormals too
+  for (std::uint32_t exponent = 0; exponent < 255;
+       ++exponent) {  // all finite binades, subnormals too
     for (std::uint32_t sign : {0u, 0x8000'0000u}) {
       for (std::uint32_t mantissa : edge_mantissas)
         inputs.push_back(float_from_bits(sign | (exponent << 23) | mantissa));
@@ -235,7 +237,8 @@ void check_all_codes() {
       if (is_inf) {
         CHECK(std::isinf(value));
         CHECK(Format::encode(value, Overflow::to_nonfinite).code == code);
-        CHECK(Format::encode(value).code == (code & Reference<Format>::sign_bit) + reference.max_code);
+        CHECK(Format::encode(value).code ==
+              (code & Reference<Format>::sign_bit) + reference.max_code);
         continue;
       }
       CHECK(std::isnan(value));
@@ -325,17 +328,15 @@ void check_nan_inputs() {
 template <class... Formats>
 struct format_list {};
 
-using all_minifloats =
-    format_list<lowbit::float8_e4m3, lowbit::float8_e5m2, lowbit::float4_e2m1,
-                lowbit::float4_e1m2<>, lowbit::float4_e1m2<1>, lowbit::float4_e3m0<>,
-                lowbit::float4_e3m0<7>, lowbit::float6_e2m3, lowbit::float6_e3m2, lowbit::float16,
-                lowbit::bfloat16,
-                // Other shapes the template allows, to exercise the generic paths.
-                lowbit::minifloat<4, 3, 7, NonFinite::ieee>, lowbit::minifloat<3, 4, 3, NonFinite::ieee>,
-                lowbit::minifloat<5, 3, 15, NonFinite::nan_only>,
-                lowbit::minifloat<3, 0, 2, NonFinite::nan_only>,
-                lowbit::minifloat<8, 0, 128, NonFinite::none>,
-                lowbit::minifloat<2, 13, 1, NonFinite::none>>;
+using all_minifloats = format_list<
+    lowbit::float8_e4m3, lowbit::float8_e5m2, lowbit::float4_e2m1, lowbit::float4_e1m2<>,
+    lowbit::float4_e1m2<1>, lowbit::float4_e3m0<>, lowbit::float4_e3m0<7>, lowbit::float6_e2m3,
+    lowbit::float6_e3m2, lowbit::float16, lowbit::bfloat16,
+    // Other shapes the template allows, to exercise the generic paths.
+    lowbit::minifloat<4, 3, 7, NonFinite::ieee>, lowbit::minifloat<3, 4, 3, NonFinite::ieee>,
+    lowbit::minifloat<5, 3, 15, NonFinite::nan_only>,
+    lowbit::minifloat<3, 0, 2, NonFinite::nan_only>, lowbit::minifloat<8, 0, 128, NonFinite::none>,
+    lowbit::minifloat<2, 13, 1, NonFinite::none>>;
 
 template <class... Formats, class Check>
 void for_each_format(format_list<Formats...>, Check check) {
@@ -432,8 +433,8 @@ TEST_CASE("[format] float8_e8m0 codes, rounding and refusals", "[format]") {
   std::uniform_int_distribution<std::uint32_t> any_mantissa(0, 0x7F'FFFFu);
   std::size_t mismatches = 0;
   for (std::uint32_t exponent = 0; exponent <= 255; ++exponent) {
-    std::vector<std::uint32_t> mantissas = {0, 1, 0x3F'FFFF, 0x40'0000, 0x40'0001, 0x5F'FFFF,
-                                            0x60'0000, 0x60'0001, 0x7F'FFFF};
+    std::vector<std::uint32_t> mantissas = {0,         1,         0x3F'FFFF, 0x40'0000, 0x40'0001,
+                                            0x5F'FFFF, 0x60'0000, 0x60'0001, 0x7F'FFFF};
     for (int i = 0; i < 32; ++i) mantissas.push_back(any_mantissa(rng));
     for (std::uint32_t mantissa : mantissas) {
       const std::uint32_t bits = (exponent << 23) | mantissa;

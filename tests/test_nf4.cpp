@@ -19,11 +19,22 @@ namespace {
 using lowbit::nf4;
 
 // bitsandbytes' table, as it prints it (the shortest decimal of each float32).
-constexpr double bitsandbytes_nf4[16] = {
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+constexpr double bitsandbytes_nf4[16] = {-1.0,
+                                         -0.6961928009986877,
+                                         -0.5250730514526367,
+                                         -0.39491748809814453,
+                                         -0.28444138169288635,
+                                         -0.18477343022823334,
+                                         -0.09105003625154495,
+                                         0.0,
+                                         0.07958029955625534,
+                                         0.16093020141124725,
+                                         0.24611230194568634,
+                                         0.33791524171829224,
+                                         0.44070982933044434,
+                                         0.5626170039176941,
+                                         0.7229568362236023,
+                                         1.0};
 
 static_assert(nf4::values[0] == -1.0f && nf4::values[7] == 0.0f && nf4::values[15] == 1.0f);
 static_assert(nf4::from_bits(7).to_float() == 0.0f);
@@ -71,7 +82,8 @@ TEST_CASE("[format] nf4 encoding is the nearest value, as bitsandbytes decides i
     const double v = std::fmax(-1.0, std::fmin(1.0, static_cast<double>(x)));
     unsigned best = 0;
     for (unsigned code = 1; code < 16; ++code)
-      if (std::fabs(v - bitsandbytes_nf4[code]) < std::fabs(v - bitsandbytes_nf4[best])) best = code;
+      if (std::fabs(v - bitsandbytes_nf4[code]) < std::fabs(v - bitsandbytes_nf4[best]))
+        best = code;
     return best;
   };
   auto rounded_up_threshold = [](float x) {

@@ -31,7 +31,8 @@ TEST_CASE("codes are set and read back through the packing", "[quantized_matrix]
     scheme.pack_order = order;
     QuantizedMatrix q(scheme, 3, 19);
     for (std::size_t r = 0; r < 3; ++r)
-      for (std::size_t c = 0; c < 19; ++c) q.set_code(r, c, static_cast<std::uint8_t>((r * 7 + c) % 16));
+      for (std::size_t c = 0; c < 19; ++c)
+        q.set_code(r, c, static_cast<std::uint8_t>((r * 7 + c) % 16));
     for (std::size_t r = 0; r < 3; ++r)
       for (std::size_t c = 0; c < 19; ++c) CHECK(q.code(r, c) == (r * 7 + c) % 16);
   }
@@ -66,13 +67,15 @@ TEST_CASE("zero points are codes, or floats when the scheme says so", "[quantize
   QuantizedMatrix coded(Scheme::asymmetric_int(3, Granularity::per_group(4)), 3, 40);
   for (std::size_t i = 0; i < coded.scale_grid().size(); ++i)
     CHECK(coded.set_zero(i, static_cast<float>(i % 8)) == static_cast<float>(i % 8));
-  for (std::size_t i = 0; i < coded.scale_grid().size(); ++i) CHECK(coded.zero(i) == static_cast<float>(i % 8));
+  for (std::size_t i = 0; i < coded.scale_grid().size(); ++i)
+    CHECK(coded.zero(i) == static_cast<float>(i % 8));
   CHECK_THROWS_AS(coded.set_zero(0, 8.0f), lowbit::invalid_value);
   CHECK_THROWS_AS(coded.set_zero(0, 2.5f), lowbit::invalid_value);
   CHECK_THROWS_AS(coded.set_zero(0, -1.0f), lowbit::invalid_value);
 
-  QuantizedMatrix fractional(
-      Scheme::asymmetric_int(3, Granularity::per_group(4), ScalarFormat::f16, lowbit::ZeroFormat::f16), 1, 8);
+  QuantizedMatrix fractional(Scheme::asymmetric_int(3, Granularity::per_group(4), ScalarFormat::f16,
+                                                    lowbit::ZeroFormat::f16),
+                             1, 8);
   CHECK(fractional.set_zero(1, 2.5f) == 2.5f);
   CHECK(fractional.zero(1) == 2.5f);
   CHECK(fractional.zero_bytes().size() == 4);
@@ -98,7 +101,8 @@ TEST_CASE("floating-point and NF4 elements decode through their tables", "[quant
                       1, 16);
   fp4.set_scale(0, 0.5f);
   for (std::size_t c = 0; c < 16; ++c) fp4.set_code(0, c, static_cast<std::uint8_t>(c));
-  const std::vector<float> e2m1 = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+  const std::vector<float> e2m1 = {0,     0.5f,  1,  1.5f,  2,  3,  4,  6,
+                                   -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
   const auto values = fp4.dequantize();
   for (std::size_t c = 0; c < 16; ++c) CHECK(values[c] == e2m1[c] * 0.5f);
 
@@ -125,7 +129,8 @@ TEST_CASE("floating-point and NF4 elements decode through their tables", "[quant
 TEST_CASE("dequantize checks the output shape", "[quantized_matrix]") {
   const QuantizedMatrix q(Scheme::symmetric_int(8, Granularity::per_channel()), 2, 3);
   std::vector<float> out(6);
-  CHECK_THROWS_AS(q.dequantize(lowbit::MatrixView<float>(out.data(), 3, 2)), lowbit::invalid_argument);
+  CHECK_THROWS_AS(q.dequantize(lowbit::MatrixView<float>(out.data(), 3, 2)),
+                  lowbit::invalid_argument);
 }
 
 TEST_CASE("empty matrices are valid", "[quantized_matrix]") {

@@ -55,7 +55,8 @@ TEST_CASE("values a format cannot hold are errors, overflow saturates", "[format
   CHECK(lowbit::round_scalar(ScalarFormat::e4m3, 1e6f) == 448.0f);
 }
 
-TEST_CASE("round_scalar_up gives the smallest stored value not below the input", "[format][scalar]") {
+TEST_CASE("round_scalar_up gives the smallest stored value not below the input",
+          "[format][scalar]") {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> exponent(-20.0f, 8.0f);  // inside every format's range
   for (ScalarFormat format : all_formats) {

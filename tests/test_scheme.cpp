@@ -59,7 +59,8 @@ TEST_CASE("bits per weight count codes, scales and zero points", "[scheme]") {
   CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128)).bits_per_weight(4096, 4096) ==
         Approx(4.0 + 20.0 / 128));
   // ... or floats, for fractional zero points.
-  CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128), ScalarFormat::f16, lowbit::ZeroFormat::f16)
+  CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128), ScalarFormat::f16,
+                               lowbit::ZeroFormat::f16)
             .bits_per_weight(4096, 4096) == Approx(4.25));
   CHECK(Scheme::symmetric_int(4, Granularity::per_group(32)).bits_per_weight(4096, 4096) ==
         Approx(4.5));

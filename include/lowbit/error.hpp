@@ -21,7 +21,8 @@ struct ErrorContext {
 class error : public std::runtime_error {
  public:
   explicit error(std::string reason, ErrorContext context = {})
-      : std::runtime_error(compose(reason, context)), reason_(std::move(reason)),
+      : std::runtime_error(compose(reason, context)),
+        reason_(std::move(reason)),
         context_(std::move(context)) {}
 
   const std::string& reason() const noexcept { return reason_; }

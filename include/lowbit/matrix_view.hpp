@@ -27,16 +27,14 @@ struct MatrixView {
   }
   /// A mutable view converts to a read-only one.
   template <class U>
-    requires std::is_same_v<const U, T> && (!std::is_same_v<U, T>)
-  constexpr MatrixView(const MatrixView<U>& other) noexcept
+  requires std::is_same_v<const U, T> &&
+      (!std::is_same_v<U, T>)constexpr MatrixView(const MatrixView<U>& other) noexcept
       : data(other.data), rows(other.rows), cols(other.cols), row_stride(other.row_stride) {}
 
   constexpr T& operator()(std::size_t r, std::size_t c) const noexcept {
     return data[r * row_stride + c];
   }
-  constexpr std::span<T> row(std::size_t r) const noexcept {
-    return {data + r * row_stride, cols};
-  }
+  constexpr std::span<T> row(std::size_t r) const noexcept { return {data + r * row_stride, cols}; }
   constexpr std::size_t size() const noexcept { return rows * cols; }
 };
 

@@ -32,11 +32,21 @@ inline std::vector<float> element_values(const Scheme& scheme) {
       case ElementFormat::int_signed:
         values[code] = static_cast<float>(from_code(c, scheme.bits, true));
         break;
-      case ElementFormat::int_unsigned: values[code] = static_cast<float>(c); break;
-      case ElementFormat::fp8_e4m3: values[code] = float8_e4m3::from_bits(c).to_float(); break;
-      case ElementFormat::fp8_e5m2: values[code] = float8_e5m2::from_bits(c).to_float(); break;
-      case ElementFormat::fp4_e2m1: values[code] = float4_e2m1::from_bits(c).to_float(); break;
-      case ElementFormat::nf4: values[code] = nf4::from_bits(c).to_float(); break;
+      case ElementFormat::int_unsigned:
+        values[code] = static_cast<float>(c);
+        break;
+      case ElementFormat::fp8_e4m3:
+        values[code] = float8_e4m3::from_bits(c).to_float();
+        break;
+      case ElementFormat::fp8_e5m2:
+        values[code] = float8_e5m2::from_bits(c).to_float();
+        break;
+      case ElementFormat::fp4_e2m1:
+        values[code] = float4_e2m1::from_bits(c).to_float();
+        break;
+      case ElementFormat::nf4:
+        values[code] = nf4::from_bits(c).to_float();
+        break;
     }
   }
   return values;
@@ -90,13 +100,14 @@ class QuantizedMatrix {
   /// Index into the scale grid of the scale that serves element (row, col).
   std::size_t scale_index(std::size_t row, std::size_t col) const noexcept {
     const std::size_t scale_row = grid_.rows == 1 ? 0 : row;
-    const std::size_t scale_col =
-        scheme_.granularity.kind == Granularity::Kind::group ? col / scheme_.granularity.group_size
-                                                             : 0;
+    const std::size_t scale_col = scheme_.granularity.kind == Granularity::Kind::group
+                                      ? col / scheme_.granularity.group_size
+                                      : 0;
     return scale_row * grid_.cols + scale_col;
   }
   float scale(std::size_t index) const noexcept {
-    return load_scalar(scheme_.scale_format, scales_.data() + index * scalar_bytes(scheme_.scale_format));
+    return load_scalar(scheme_.scale_format,
+                       scales_.data() + index * scalar_bytes(scheme_.scale_format));
   }
   /// Stores `value` rounded to the scale format; returns the value actually stored.
   float set_scale(std::size_t index, float value) {
@@ -156,8 +167,8 @@ class QuantizedMatrix {
   void dequantize(MatrixView<float> out) const {
     if (out.rows != rows_ || out.cols != cols_)
       throw invalid_argument("dequantize: output is [" + std::to_string(out.rows) + ", " +
-                                 std::to_string(out.cols) + "], matrix is [" +
-                                 std::to_string(rows_) + ", " + std::to_string(cols_) + "]");
+                             std::to_string(out.cols) + "], matrix is [" + std::to_string(rows_) +
+                             ", " + std::to_string(cols_) + "]");
     const std::vector<float> values = element_values(scheme_);
     const std::size_t group = scheme_.granularity.kind == Granularity::Kind::group
                                   ? scheme_.granularity.group_size
@@ -175,7 +186,8 @@ class QuantizedMatrix {
           const float s = scale(index);
           const float z = zero(index);
           const std::size_t end = start + group < cols_ ? start + group : cols_;
-          for (std::size_t col = start; col < end; ++col) out_row[col] = (values[codes[col]] - z) * s;
+          for (std::size_t col = start; col < end; ++col)
+            out_row[col] = (values[codes[col]] - z) * s;
         }
       }
     }

@@ -25,12 +25,18 @@ enum class ElementFormat : std::uint8_t {
 
 constexpr const char* to_string(ElementFormat format) noexcept {
   switch (format) {
-    case ElementFormat::int_signed: return "int";
-    case ElementFormat::int_unsigned: return "uint";
-    case ElementFormat::fp8_e4m3: return "e4m3";
-    case ElementFormat::fp8_e5m2: return "e5m2";
-    case ElementFormat::fp4_e2m1: return "e2m1";
-    case ElementFormat::nf4: return "nf4";
+    case ElementFormat::int_signed:
+      return "int";
+    case ElementFormat::int_unsigned:
+      return "uint";
+    case ElementFormat::fp8_e4m3:
+      return "e4m3";
+    case ElementFormat::fp8_e5m2:
+      return "e5m2";
+    case ElementFormat::fp4_e2m1:
+      return "e2m1";
+    case ElementFormat::nf4:
+      return "nf4";
   }
   return "?";
 }
@@ -39,10 +45,13 @@ constexpr const char* to_string(ElementFormat format) noexcept {
 constexpr int fixed_element_bits(ElementFormat format) noexcept {
   switch (format) {
     case ElementFormat::fp8_e4m3:
-    case ElementFormat::fp8_e5m2: return 8;
+    case ElementFormat::fp8_e5m2:
+      return 8;
     case ElementFormat::fp4_e2m1:
-    case ElementFormat::nf4: return 4;
-    default: return 0;
+    case ElementFormat::nf4:
+      return 4;
+    default:
+      return 0;
   }
 }
 
@@ -53,10 +62,14 @@ enum class ZeroFormat : std::uint8_t { code, f32, f16, bf16 };
 
 constexpr const char* to_string(ZeroFormat format) noexcept {
   switch (format) {
-    case ZeroFormat::code: return "code";
-    case ZeroFormat::f32: return "f32";
-    case ZeroFormat::f16: return "f16";
-    case ZeroFormat::bf16: return "bf16";
+    case ZeroFormat::code:
+      return "code";
+    case ZeroFormat::f32:
+      return "f32";
+    case ZeroFormat::f16:
+      return "f16";
+    case ZeroFormat::bf16:
+      return "bf16";
   }
   return "?";
 }
@@ -64,9 +77,12 @@ constexpr const char* to_string(ZeroFormat format) noexcept {
 /// The float format of a non-code zero format.
 constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
   switch (format) {
-    case ZeroFormat::f32: return ScalarFormat::f32;
-    case ZeroFormat::bf16: return ScalarFormat::bf16;
-    default: return ScalarFormat::f16;
+    case ZeroFormat::f32:
+      return ScalarFormat::f32;
+    case ZeroFormat::bf16:
+      return ScalarFormat::bf16;
+    default:
+      return ScalarFormat::f16;
   }
 }
 
@@ -148,8 +164,10 @@ struct Scheme {
 
   ScaleGrid scale_grid(std::size_t rows, std::size_t cols) const noexcept {
     switch (granularity.kind) {
-      case Granularity::Kind::tensor: return {1, 1};
-      case Granularity::Kind::channel: return {rows, 1};
+      case Granularity::Kind::tensor:
+        return {1, 1};
+      case Granularity::Kind::channel:
+        return {rows, 1};
       case Granularity::Kind::group:
         return {rows, (cols + granularity.group_size - 1) / granularity.group_size};
     }
@@ -174,8 +192,12 @@ struct Scheme {
     if (is_integer()) text += std::to_string(bits);
     text += has_zero_point() ? " asym " : (is_integer() ? " sym " : " ");
     switch (granularity.kind) {
-      case Granularity::Kind::tensor: text += "tensor"; break;
-      case Granularity::Kind::channel: text += "channel"; break;
+      case Granularity::Kind::tensor:
+        text += "tensor";
+        break;
+      case Granularity::Kind::channel:
+        text += "channel";
+        break;
       case Granularity::Kind::group:
         text += 'g';
         text += std::to_string(granularity.group_size);

@@ -22,6 +22,7 @@ int main() {
   const float half_step = 0.5f * 0.05f / 7.0f * 1.01f;
   std::printf("lowbit %d.%d: %s, %.3f bits/weight, max error %.5f, cpu isa %s\n",
               LOWBIT_VERSION_MAJOR, LOWBIT_VERSION_MINOR, scheme.to_string().c_str(),
-              q.bits_per_weight(), static_cast<double>(worst), lowbit::to_string(lowbit::best_isa()));
+              q.bits_per_weight(), static_cast<double>(worst),
+              lowbit::to_string(lowbit::best_isa()));
   return worst <= half_step ? 0 : 1;
 }

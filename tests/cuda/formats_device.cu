@@ -12,7 +12,9 @@ __global__ void round_trip_formats(const float* in, float* out, std::uint32_t* w
   const float x = in[i];
   float acc = 0.0f;
   acc += lowbit::float8_e4m3::from_bits(lowbit::float8_e4m3::encode(x).code).to_float();
-  acc += lowbit::float8_e5m2::from_bits(lowbit::float8_e5m2::encode(x, lowbit::Overflow::to_nonfinite).code).to_float();
+  acc += lowbit::float8_e5m2::from_bits(
+             lowbit::float8_e5m2::encode(x, lowbit::Overflow::to_nonfinite).code)
+             .to_float();
   acc += lowbit::float4_e2m1::from_bits(lowbit::float4_e2m1::encode(x).code).to_float();
   acc += lowbit::float4_e1m2<>::from_bits(lowbit::float4_e1m2<>::encode(x).code).to_float();
   acc += lowbit::float4_e3m0<>::from_bits(lowbit::float4_e3m0<>::encode(x).code).to_float();
@@ -25,6 +27,7 @@ __global__ void round_trip_formats(const float* in, float* out, std::uint32_t* w
   const auto slot = static_cast<std::size_t>(i % 8);
   lowbit::set_code(words + i, slot, 4, lowbit::PackOrder::awq_interleaved,
                    static_cast<std::uint8_t>(i & 15));
-  acc += static_cast<float>(lowbit::get_code(words + i, slot, 4, lowbit::PackOrder::awq_interleaved));
+  acc +=
+      static_cast<float>(lowbit::get_code(words + i, slot, 4, lowbit::PackOrder::awq_interleaved));
   out[i] = acc;
 }

@@ -85,22 +85,24 @@ constexpr format_name make_minifloat_name(int exponent_bits, int mantissa_bits, 
     return name.append("float16");
   if (kind == NonFinite::ieee && exponent_bits == 8 && mantissa_bits == 7 && bias == 127)
     return name.append("bfloat16");
-  name.append("float").append(bits).append("_e").append(exponent_bits).append("m").append(
-      mantissa_bits);
+  name.append("float")
+      .append(bits)
+      .append("_e")
+      .append(exponent_bits)
+      .append("m")
+      .append(mantissa_bits);
   if (bias != (1 << (exponent_bits - 1)) - 1) name.append("_b").append(bias);
-  const NonFinite usual = bits <= 6                                     ? NonFinite::none
+  const NonFinite usual = bits <= 6                                    ? NonFinite::none
                           : (exponent_bits == 4 && mantissa_bits == 3) ? NonFinite::nan_only
                                                                        : NonFinite::ieee;
   if (kind != usual)
-    name.append(kind == NonFinite::ieee       ? "_inf"
-                : kind == NonFinite::nan_only ? "_fn"
-                                              : "_fin");
+    name.append(kind == NonFinite::ieee ? "_inf" : kind == NonFinite::nan_only ? "_fn" : "_fin");
   return name;
 }
 
 template <int ExponentBits, int MantissaBits, int Bias, NonFinite Kind>
-inline constexpr format_name minifloat_name =
-    make_minifloat_name(ExponentBits, MantissaBits, Bias, Kind);
+inline constexpr format_name minifloat_name = make_minifloat_name(ExponentBits, MantissaBits, Bias,
+                                                                  Kind);
 
 /// A float for an error message, with all the digits needed to read it back.
 inline std::string describe_float(float x) {
@@ -117,8 +119,8 @@ inline std::string describe_float(float x) {
 template <int ExponentBits, int MantissaBits, int Bias, NonFinite Kind>
 struct minifloat {
  private:
-  using layout = detail::codec::layout<ExponentBits, MantissaBits, Bias,
-                                       detail::to_codec_specials(Kind)>;
+  using layout =
+      detail::codec::layout<ExponentBits, MantissaBits, Bias, detail::to_codec_specials(Kind)>;
 
  public:
   static constexpr int exponent_bits = ExponentBits;

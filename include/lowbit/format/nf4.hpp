@@ -51,9 +51,9 @@ LOWBIT_HOST_DEVICE constexpr float nf4_value(unsigned code) noexcept {
 /// produce its codes bit for bit.
 LOWBIT_HOST_DEVICE constexpr float nf4_threshold(unsigned index) noexcept {
   constexpr float thresholds[15] = {
-      -0.8480964004993439f,  -0.6106329262256622f,  -0.4599952697753906f, -0.33967943489551544f,
+      -0.8480964004993439f,  -0.6106329262256622f,  -0.4599952697753906f,   -0.33967943489551544f,
       -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
-      0.1202552504837513f,   0.2035212516784668f,   0.2920137718319893f,  0.3893125355243683f,
+      0.1202552504837513f,   0.2035212516784668f,   0.2920137718319893f,    0.3893125355243683f,
       0.5016634166240692f,   0.6427869200706482f,   0.8614784181118011f,
   };
   return thresholds[index];
@@ -103,9 +103,7 @@ struct nf4 {
     return encode_nearest(x);
   }
 
-  LOWBIT_HOST_DEVICE constexpr float to_float() const noexcept {
-    return detail::nf4_value(code);
-  }
+  LOWBIT_HOST_DEVICE constexpr float to_float() const noexcept { return detail::nf4_value(code); }
 
   static constexpr const char* name() noexcept { return "nf4"; }
 

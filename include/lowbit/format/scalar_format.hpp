@@ -25,11 +25,14 @@ enum class ScalarFormat : std::uint8_t {
 
 constexpr int scalar_bits(ScalarFormat format) noexcept {
   switch (format) {
-    case ScalarFormat::f32: return 32;
+    case ScalarFormat::f32:
+      return 32;
     case ScalarFormat::f16:
-    case ScalarFormat::bf16: return 16;
+    case ScalarFormat::bf16:
+      return 16;
     case ScalarFormat::e8m0:
-    case ScalarFormat::e4m3: return 8;
+    case ScalarFormat::e4m3:
+      return 8;
   }
   return 0;
 }
@@ -40,11 +43,16 @@ constexpr std::size_t scalar_bytes(ScalarFormat format) noexcept {
 
 constexpr const char* to_string(ScalarFormat format) noexcept {
   switch (format) {
-    case ScalarFormat::f32: return "f32";
-    case ScalarFormat::f16: return "f16";
-    case ScalarFormat::bf16: return "bf16";
-    case ScalarFormat::e8m0: return "e8m0";
-    case ScalarFormat::e4m3: return "e4m3";
+    case ScalarFormat::f32:
+      return "f32";
+    case ScalarFormat::f16:
+      return "f16";
+    case ScalarFormat::bf16:
+      return "bf16";
+    case ScalarFormat::e8m0:
+      return "e8m0";
+    case ScalarFormat::e4m3:
+      return "e4m3";
   }
   return "?";
 }
@@ -59,20 +67,28 @@ inline std::uint32_t encode_scalar_code(ScalarFormat format, float value) {
     return result.code;
   };
   switch (format) {
-    case ScalarFormat::f32: return std::bit_cast<std::uint32_t>(value);
-    case ScalarFormat::f16: return checked(float16::encode(value));
-    case ScalarFormat::bf16: return checked(bfloat16::encode(value));
-    case ScalarFormat::e8m0: return checked(float8_e8m0::encode(value));
-    case ScalarFormat::e4m3: return checked(float8_e4m3::encode(value));
+    case ScalarFormat::f32:
+      return std::bit_cast<std::uint32_t>(value);
+    case ScalarFormat::f16:
+      return checked(float16::encode(value));
+    case ScalarFormat::bf16:
+      return checked(bfloat16::encode(value));
+    case ScalarFormat::e8m0:
+      return checked(float8_e8m0::encode(value));
+    case ScalarFormat::e4m3:
+      return checked(float8_e4m3::encode(value));
   }
   return 0;
 }
 
 inline float decode_scalar_code(ScalarFormat format, std::uint32_t code) noexcept {
   switch (format) {
-    case ScalarFormat::f32: return std::bit_cast<float>(code);
-    case ScalarFormat::f16: return float16::from_bits(static_cast<std::uint16_t>(code)).to_float();
-    case ScalarFormat::bf16: return bfloat16::from_bits(static_cast<std::uint16_t>(code)).to_float();
+    case ScalarFormat::f32:
+      return std::bit_cast<float>(code);
+    case ScalarFormat::f16:
+      return float16::from_bits(static_cast<std::uint16_t>(code)).to_float();
+    case ScalarFormat::bf16:
+      return bfloat16::from_bits(static_cast<std::uint16_t>(code)).to_float();
     case ScalarFormat::e8m0:
       return float8_e8m0::from_bits(static_cast<std::uint8_t>(code)).to_float();
     case ScalarFormat::e4m3:

@@ -11,9 +11,9 @@ namespace lowbit {
 
 struct ClipSearch {
   bool enabled = false;
-  int grid = 100;          // candidate factors 1, 1 - 1/grid, 1 - 2/grid, ...
+  int grid = 100;           // candidate factors 1, 1 - 1/grid, 1 - 2/grid, ...
   float max_shrink = 0.8f;  // ... down to 1 - max_shrink (exclusive), as GPTQ's reference does
-  float norm = 2.0f;       // error = sum |x - dequant(quant(x))|^norm; 2 is the mean squared error
+  float norm = 2.0f;        // error = sum |x - dequant(quant(x))|^norm; 2 is the mean squared error
 
   static constexpr ClipSearch none() noexcept { return {}; }
   static constexpr ClipSearch mse(int grid = 100, float max_shrink = 0.8f) noexcept {

@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/intn.hpp"
 #include "lowbit/format/packing.hpp"
 #include "lowbit/format/scalar_format.hpp"
-#include "lowbit/detail/parallel.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quant/clipping.hpp"
 #include "lowbit/quantized_matrix.hpp"
@@ -112,19 +112,18 @@ class LinearGrid {
     }
     if (symmetric_) {
       const float absmax = std::max(std::abs(range.lo), std::abs(range.hi)) * shrink;
-      p.scale = detail::storable_scale(scheme_.scale_format,
-                                       absmax / static_cast<float>(max_level_));
+      p.scale =
+          detail::storable_scale(scheme_.scale_format, absmax / static_cast<float>(max_level_));
       return p;
     }
     const float lo = std::min(range.lo, 0.0f) * shrink;
     const float hi = std::max(range.hi, 0.0f) * shrink;
     // hi - lo can overflow float near FLT_MAX; the scale itself cannot.
     const double width = static_cast<double>(hi) - static_cast<double>(lo);
-    p.scale = detail::storable_scale(scheme_.scale_format,
-                                     static_cast<float>(width / max_level_));
+    p.scale = detail::storable_scale(scheme_.scale_format, static_cast<float>(width / max_level_));
     if (p.scale > 0.0f) {
-      const float zero = detail::round_half_even(std::clamp(-lo / p.scale, 0.0f,
-                                                            static_cast<float>(max_level_)));
+      const float zero =
+          detail::round_half_even(std::clamp(-lo / p.scale, 0.0f, static_cast<float>(max_level_)));
       p.zero = zero;  // an integer code: exact in every zero format
     }
     return p;
@@ -150,7 +149,8 @@ class LinearGrid {
     std::uint8_t* out = codes.data();
     for (std::size_t i = 0; i < values.size(); ++i) {
       const float level = std::min(std::max(x[i] / p.scale + p.zero, lowest), highest);
-      out[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(detail::round_half_even(level)) & mask);
+      out[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(detail::round_half_even(level)) &
+                                         mask);
     }
   }
   float dequantize(int level, const LinearParams& p) const noexcept {

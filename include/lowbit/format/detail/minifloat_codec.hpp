@@ -89,10 +89,10 @@ LOWBIT_HOST_DEVICE constexpr std::uint32_t pack_exact(std::uint32_t significand,
   if (significand == 0) return 0;
   const int leading = bit_width(significand) - 1;
   const int floor_log2 = exponent + leading;
-  if (floor_log2 < f32_min_normal_exponent)  // a float32 subnormal: the bits are the multiple of 2^-149
+  if (floor_log2 <
+      f32_min_normal_exponent)  // a float32 subnormal: the bits are the multiple of 2^-149
     return significand << (exponent - f32_min_subnormal_exponent);
-  const std::uint32_t fraction =
-      (significand << (f32_mantissa_bits - leading)) & f32_mantissa_mask;
+  const std::uint32_t fraction = (significand << (f32_mantissa_bits - leading)) & f32_mantissa_mask;
   return (static_cast<std::uint32_t>(floor_log2 + f32_bias) << f32_mantissa_bits) | fraction;
 }
 
@@ -123,8 +123,7 @@ struct layout {
 
   /// Exponent of the smallest normal (exponent field 1); subnormals share it.
   static constexpr int min_exponent = 1 - Bias;
-  static constexpr int max_exponent =
-      static_cast<int>(max_finite_magnitude >> MantissaBits) - Bias;
+  static constexpr int max_exponent = static_cast<int>(max_finite_magnitude >> MantissaBits) - Bias;
 
   static_assert(ExponentBits >= 1 && MantissaBits >= 0 && bits <= 16,
                 "a minifloat has 1 to 15 exponent and mantissa bits, 16 bits at most");
@@ -140,8 +139,7 @@ struct layout {
   };
 
   /// The code of a non-NaN magnitude that does not fit (beyond max finite after rounding, or Inf).
-  LOWBIT_HOST_DEVICE static constexpr std::uint32_t overflow_magnitude(
-      bool to_nonfinite) noexcept {
+  LOWBIT_HOST_DEVICE static constexpr std::uint32_t overflow_magnitude(bool to_nonfinite) noexcept {
     if (!to_nonfinite) return max_finite_magnitude;
     if constexpr (Specials == specials::ieee) return inf_magnitude;
     if constexpr (Specials == specials::nan_only) return nan_magnitude;
@@ -217,8 +215,7 @@ struct layout {
     if (exponent_field == 0)  // zero or subnormal: mantissa * 2^(min_exponent - M)
       return bits_to_float(sign | pack_exact(mantissa, min_exponent - MantissaBits));
     return bits_to_float(sign | pack_exact(mantissa | (1u << MantissaBits),
-                                           static_cast<int>(exponent_field) - Bias -
-                                               MantissaBits));
+                                           static_cast<int>(exponent_field) - Bias - MantissaBits));
   }
 };
 
