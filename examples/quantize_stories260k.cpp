@@ -114,7 +114,7 @@ int main(int argc, char** argv) try {
       {Scheme::asymmetric_int(2, Granularity::per_group(32)), true},
   };
 
-  fmt::print("{:<40} {:>6} {:>10} {:>9}\n", "scheme", "bits/w", "rel. RMS", "SQNR dB");
+  fmt::print("{:<46} {:>6} {:>10} {:>9}\n", "scheme", "bits/w", "rel. RMS", "SQNR dB");
   for (const Row& row : rows) {
     lowbit::LinearQuantizeOptions options;
     if (row.clip) options.clip = lowbit::ClipSearch::mse();
@@ -133,7 +133,7 @@ int main(int argc, char** argv) try {
       bits += q.bits_per_weight() * static_cast<double>(t.values.size());
     }
     const double relative_rms = std::sqrt(total.squared_error / total.squared_signal);
-    fmt::print("{:<40} {:>6.3f} {:>10.5f} {:>9.2f}\n",
+    fmt::print("{:<46} {:>6.3f} {:>10.5f} {:>9.2f}\n",
                row.scheme.to_string() + (row.clip ? " +mse-clip" : ""),
                bits / static_cast<double>(weights), relative_rms, -20.0 * std::log10(relative_rms));
   }

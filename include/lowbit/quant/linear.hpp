@@ -121,37 +121,29 @@ class LinearGrid {
     // hi - lo can overflow float near FLT_MAX; the scale itself cannot.
     const double width = static_cast<double>(hi) - static_cast<double>(lo);
     p.scale = detail::storable_scale(scheme_.scale_format, static_cast<float>(width / max_level_));
-    if (p.scale > 0.0f) {
-      const float zero =
+    // An integer code, so exact in every zero format.
+    if (p.scale > 0.0f)
+      p.zero =
           detail::round_half_even(std::clamp(-lo / p.scale, 0.0f, static_cast<float>(max_level_)));
-      p.zero = zero;  // an integer code: exact in every zero format
-    }
     return p;
   }
 
   /// The level (a signed integer when symmetric, else an unsigned code) nearest to x.
   int quantize(float x, const LinearParams& p) const noexcept {
     if (!(p.scale > 0.0f)) return static_cast<int>(p.zero);
-    const float level = std::clamp(x / p.scale + p.zero, static_cast<float>(min_level_),
-                                   static_cast<float>(max_level_));
-    return static_cast<int>(detail::round_half_even(level));
+    return static_cast<int>(nearest_level(x, p));
   }
-  /// The codes of `values`: quantize() and code() over a span, in a loop compilers vectorize.
+  /// The codes of `values`: code(quantize(x)) over a span, in a loop compilers vectorize.
   void quantize_codes(std::span<const float> values, const LinearParams& p,
                       std::span<std::uint8_t> codes) const noexcept {
     if (!(p.scale > 0.0f)) {
       std::fill(codes.begin(), codes.end(), code(static_cast<int>(p.zero)));
       return;
     }
-    const float lowest = static_cast<float>(min_level_), highest = static_cast<float>(max_level_);
     const auto mask = static_cast<std::int32_t>((1u << scheme_.bits) - 1u);
-    const float* x = values.data();
-    std::uint8_t* out = codes.data();
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      const float level = std::min(std::max(x[i] / p.scale + p.zero, lowest), highest);
-      out[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(detail::round_half_even(level)) &
-                                         mask);
-    }
+    for (std::size_t i = 0; i < values.size(); ++i)
+      codes[i] =
+          static_cast<std::uint8_t>(static_cast<std::int32_t>(nearest_level(values[i], p)) & mask);
   }
   float dequantize(int level, const LinearParams& p) const noexcept {
     return (static_cast<float>(level) - p.zero) * p.scale;
@@ -175,6 +167,14 @@ class LinearGrid {
   }
 
  private:
+  // round(clamp(x / s + z)): clamping first keeps the rounding trick in its range and equals
+  // clamping after, the bounds being integers. Needs p.scale > 0.
+  float nearest_level(float x, const LinearParams& p) const noexcept {
+    const float level = std::min(std::max(x / p.scale + p.zero, static_cast<float>(min_level_)),
+                                 static_cast<float>(max_level_));
+    return detail::round_half_even(level);
+  }
+
   Scheme scheme_;
   bool symmetric_ = true;
   int min_level_ = 0;
