@@ -56,7 +56,7 @@ class QuantizedMatrix {
  public:
   QuantizedMatrix() = default;
 
-  /// Zero-filled storage for a [rows, cols] matrix (all codes 0, scales and zeros encoded 0.0).
+  /// Storage for a [rows, cols] matrix with every code, scale and zero-point byte 0.
   QuantizedMatrix(const Scheme& scheme, std::size_t rows, std::size_t cols)
       : scheme_(scheme), rows_(rows), cols_(cols) {
     scheme_.validate();
