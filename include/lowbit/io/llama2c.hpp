@@ -1,0 +1,33 @@
+// Reading llama2.c checkpoints (version 0, the "legacy" export of Karpathy's llama2.c) and its
+// tokenizer files.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "lowbit/model/llama.hpp"
+#include "lowbit/model/tokenizer.hpp"
+
+namespace lowbit::io {
+
+struct Llama2cCheckpoint {
+  model::LlamaConfig config;
+  /// Float tensors with Llama names: tok_embeddings.weight, layers.{i}.attention_norm.weight,
+  /// layers.{i}.attention.{wq,wk,wv,wo}.weight, layers.{i}.ffn_norm.weight,
+  /// layers.{i}.feed_forward.{w1,w2,w3}.weight, norm.weight, and output.weight when the checkpoint
+  /// has its own classifier (config.shared_classifier is false). Matrices are [out, in].
+  std::vector<model::NamedTensor> tensors;
+};
+
+/// Reads a version-0 llama2.c checkpoint: seven int32 (dim, hidden_dim, n_layers, n_heads,
+/// n_kv_heads, vocab_size, seq_len; a negative vocab_size means an unshared classifier), then the
+/// float32 arrays. The RoPE tables are skipped. Throws lowbit::io_error naming the file when the
+/// header is implausible, the file is shorter or longer than the header says, or a weight is not
+/// finite.
+Llama2cCheckpoint read_llama2c(const std::filesystem::path& path);
+
+/// Reads a llama2.c tokenizer file: int32 max_token_length, then per token float32 score, int32
+/// length, the bytes. Throws lowbit::io_error naming the file when it is malformed.
+model::Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size);
+
+}  // namespace lowbit::io

@@ -1,0 +1,104 @@
+// A small Llama-architecture forward pass (the one llama2.c's run.c implements): enough to check
+// that a checkpoint loads correctly and to measure what quantization does to a real model's output.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lowbit/matrix_view.hpp"
+#include "lowbit/quantized_matrix.hpp"
+
+namespace lowbit::model {
+
+struct LlamaConfig {
+  int dim = 0;         // width of the residual stream
+  int hidden_dim = 0;  // width of the FFN
+  int n_layers = 0;
+  int n_heads = 0;     // query heads
+  int n_kv_heads = 0;  // key/value heads (grouped-query attention when < n_heads)
+  int vocab_size = 0;
+  int seq_len = 0;     // longest sequence the KV cache holds
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  bool shared_classifier = true;  // the classifier is the token embedding (no output.weight)
+
+  int head_size() const noexcept { return n_heads > 0 ? dim / n_heads : 0; }
+  int kv_dim() const noexcept { return n_heads > 0 ? dim / n_heads * n_kv_heads : 0; }
+};
+
+/// A float tensor with its name, row-major.
+struct NamedTensor {
+  std::string name;
+  std::vector<std::size_t> shape;
+  std::vector<float> data;
+};
+
+/// The weight of a linear layer, [out, in]: float, or a QuantizedMatrix. A quantized weight is
+/// dequantized once here and cached, so the forward pass stays one simple, exact code path.
+class Linear {
+ public:
+  Linear() = default;
+  Linear(std::vector<float> weights, std::size_t rows, std::size_t cols);
+  explicit Linear(QuantizedMatrix quantized);
+
+  std::size_t rows() const noexcept { return rows_; }
+  std::size_t cols() const noexcept { return cols_; }
+  bool is_quantized() const noexcept { return quantized_.has_value(); }
+  /// The QuantizedMatrix this layer was built from, or nullptr for a float layer.
+  const QuantizedMatrix* quantized() const noexcept {
+    return quantized_ ? &*quantized_ : nullptr;
+  }
+  /// The float weights actually multiplied (the dequantized ones for a quantized layer).
+  MatrixView<const float> weights() const { return {weights_.data(), rows_, cols_}; }
+
+ private:
+  std::vector<float> weights_;
+  std::size_t rows_ = 0;
+  std::size_t cols_ = 0;
+  std::optional<QuantizedMatrix> quantized_;
+};
+
+/// y = W x. Every linear layer of the forward pass goes through here.
+void linear(const Linear& layer, std::span<const float> x, std::span<float> y);
+
+class LlamaModel {
+ public:
+  /// Takes the tensors by their Llama names (tok_embeddings.weight, layers.{i}.attention.wq.weight,
+  /// ..., norm.weight, and output.weight unless config.shared_classifier). Throws
+  /// lowbit::invalid_argument for a missing tensor or a wrong shape.
+  LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors);
+
+  const LlamaConfig& config() const noexcept { return config_; }
+
+  /// The names of every linear layer, the classifier ("output.weight") included even when it is
+  /// shared with the embedding: the lookup keeps the float embedding either way.
+  std::vector<std::string> linear_names() const;
+  const Linear& linear_layer(const std::string& name) const;
+  /// Replaces a linear layer's weight; the QuantizedMatrix must have the layer's shape.
+  void set_linear(const std::string& name, QuantizedMatrix weights);
+
+  /// Runs token `token` at `position` (0-based; positions must be fed in order, each after the
+  /// ones before it) and returns the logits, valid until the next call.
+  std::span<const float> forward(int token, int position);
+
+ private:
+  struct Layer {
+    std::vector<float> attention_norm, ffn_norm;
+    Linear wq, wk, wv, wo, w1, w2, w3;
+  };
+  Linear* find_linear(const std::string& name);
+
+  LlamaConfig config_;
+  std::vector<float> embedding_;  // [vocab, dim]
+  std::vector<Layer> layers_;
+  std::vector<float> final_norm_;
+  Linear classifier_;
+  // KV cache [layer, position, kv_dim] and scratch activations.
+  std::vector<float> key_cache_, value_cache_;
+  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, att_, logits_;
+};
+
+}  // namespace lowbit::model

@@ -1,0 +1,216 @@
+#include "lowbit/io/llama2c.hpp"
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <system_error>
+
+#include "lowbit/error.hpp"
+
+namespace lowbit::io {
+
+// The format is little-endian and read by copying bytes.
+static_assert(std::endian::native == std::endian::little, "llama2c reader assumes little-endian");
+
+namespace {
+
+constexpr std::uint64_t header_bytes = 7 * sizeof(std::int32_t);
+
+std::uint64_t file_size_of(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw io_error("cannot read file: " + ec.message(), {path.string(), "", {}});
+  return size;
+}
+
+std::ifstream open(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error("cannot open file", {path.string(), "", {}});
+  return in;
+}
+
+void read_bytes(std::ifstream& in, const std::filesystem::path& path, void* out, std::size_t bytes,
+                const std::string& what) {
+  in.read(static_cast<char*>(out), static_cast<std::streamsize>(bytes));
+  if (static_cast<std::size_t>(in.gcount()) != bytes)
+    throw io_error("read failed inside " + what + " (needs " + std::to_string(bytes) +
+                       " bytes, got " + std::to_string(in.gcount()) + ")",
+                   {path.string(), "", {}});
+}
+
+// One float32 array of the file, in file order.
+struct Entry {
+  std::string name;  // empty for the RoPE tables, which are skipped
+  std::vector<std::size_t> shape;
+  std::size_t count() const {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    return n;
+  }
+};
+
+}  // namespace
+
+Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  const std::uint64_t size = file_size_of(path);
+  if (size < header_bytes)
+    throw io_error("file ends inside the header (needs " + std::to_string(header_bytes) +
+                       " bytes, has " + std::to_string(size) + ")",
+                   {file, "", {}});
+  std::ifstream in = open(path);
+  std::int32_t h[7];
+  read_bytes(in, path, h, sizeof h, "the header");
+
+  model::LlamaConfig config;
+  config.dim = h[0];
+  config.hidden_dim = h[1];
+  config.n_layers = h[2];
+  config.n_heads = h[3];
+  config.n_kv_heads = h[4];
+  config.shared_classifier = h[5] > 0;
+  // Widened first: negating INT32_MIN would overflow. Out-of-range values fail the check below.
+  const std::int64_t vocab_size = h[5] < 0 ? -std::int64_t{h[5]} : std::int64_t{h[5]};
+  config.vocab_size = vocab_size > (1 << 21) ? 0 : static_cast<int>(vocab_size);
+  config.seq_len = h[6];
+
+  // Plausibility: positive, consistent, and small enough that sizes cannot overflow (the caps are
+  // far above any Llama: dim 8192, hidden 28672, 80 layers, vocab 128256, context 128K).
+  const auto header_error = [&](const std::string& what) {
+    return io_error("implausible llama2.c header (dim=" + std::to_string(h[0]) +
+                        ", hidden_dim=" + std::to_string(h[1]) + ", n_layers=" +
+                        std::to_string(h[2]) + ", n_heads=" + std::to_string(h[3]) +
+                        ", n_kv_heads=" + std::to_string(h[4]) + ", vocab_size=" +
+                        std::to_string(h[5]) + ", seq_len=" + std::to_string(h[6]) + "): " + what,
+                    {file, "", {}});
+  };
+  const auto check_range = [&](std::int32_t value, std::int32_t max, const char* name) {
+    if (value <= 0 || value > max)
+      throw header_error(std::string(name) + " must be in [1, " + std::to_string(max) + "]");
+  };
+  check_range(config.dim, 1 << 16, "dim");
+  check_range(config.hidden_dim, 1 << 18, "hidden_dim");
+  check_range(config.n_layers, 1 << 10, "n_layers");
+  check_range(config.n_heads, 1 << 10, "n_heads");
+  check_range(config.n_kv_heads, 1 << 10, "n_kv_heads");
+  check_range(config.vocab_size, 1 << 21, "vocab_size");
+  check_range(config.seq_len, 1 << 21, "seq_len");
+  if (config.dim % config.n_heads != 0) throw header_error("dim is not a multiple of n_heads");
+  if (config.head_size() % 2 != 0) throw header_error("head size is odd (RoPE rotates pairs)");
+  if (config.n_heads % config.n_kv_heads != 0)
+    throw header_error("n_heads is not a multiple of n_kv_heads");
+
+  const auto dim = static_cast<std::size_t>(config.dim);
+  const auto hidden = static_cast<std::size_t>(config.hidden_dim);
+  const auto kv_dim = static_cast<std::size_t>(config.kv_dim());
+  const auto vocab = static_cast<std::size_t>(config.vocab_size);
+  const auto n_layers = static_cast<std::size_t>(config.n_layers);
+  const auto rope = static_cast<std::size_t>(config.seq_len) *
+                    static_cast<std::size_t>(config.head_size() / 2);
+
+  // The file's layout: each per-layer block holds that array for every layer in turn.
+  std::vector<Entry> layout;
+  layout.push_back({"tok_embeddings.weight", {vocab, dim}});
+  const auto per_layer = [&](const std::string& suffix, std::vector<std::size_t> shape) {
+    for (std::size_t l = 0; l < n_layers; ++l)
+      layout.push_back({"layers." + std::to_string(l) + "." + suffix, shape});
+  };
+  per_layer("attention_norm.weight", {dim});
+  per_layer("attention.wq.weight", {dim, dim});
+  per_layer("attention.wk.weight", {kv_dim, dim});
+  per_layer("attention.wv.weight", {kv_dim, dim});
+  per_layer("attention.wo.weight", {dim, dim});
+  per_layer("ffn_norm.weight", {dim});
+  per_layer("feed_forward.w1.weight", {hidden, dim});
+  per_layer("feed_forward.w2.weight", {dim, hidden});
+  per_layer("feed_forward.w3.weight", {hidden, dim});
+  layout.push_back({"norm.weight", {dim}});
+  layout.push_back({"", {rope}});  // freq_cis_real
+  layout.push_back({"", {rope}});  // freq_cis_imag
+  if (!config.shared_classifier) layout.push_back({"output.weight", {vocab, dim}});
+
+  // Check the size against the header before reading anything, so a wrong header costs nothing.
+  std::uint64_t offset = header_bytes;
+  for (const Entry& e : layout) {
+    const std::uint64_t bytes = e.count() * sizeof(float);
+    if (offset + bytes > size) {
+      const std::string what = e.name.empty() ? "the RoPE tables" : "tensor " + e.name;
+      throw io_error("file ends inside " + what + " (needs " + std::to_string(bytes) +
+                         " bytes, has " + std::to_string(size - offset) + ")",
+                     {file, e.name, e.shape});
+    }
+    offset += bytes;
+  }
+  if (offset != size)
+    throw io_error("file has " + std::to_string(size - offset) +
+                       " bytes after the last tensor (the header says it ends at byte " +
+                       std::to_string(offset) + ")",
+                   {file, "", {}});
+
+  Llama2cCheckpoint checkpoint;
+  checkpoint.config = config;
+  for (const Entry& e : layout) {
+    if (e.name.empty()) {
+      in.seekg(static_cast<std::streamoff>(e.count() * sizeof(float)), std::ios::cur);
+      continue;
+    }
+    model::NamedTensor tensor{e.name, e.shape, std::vector<float>(e.count())};
+    read_bytes(in, path, tensor.data.data(), tensor.data.size() * sizeof(float),
+               "tensor " + e.name);
+    for (float v : tensor.data)
+      if (!std::isfinite(v)) throw io_error("weight is NaN or infinite", {file, e.name, e.shape});
+    checkpoint.tensors.push_back(std::move(tensor));
+  }
+  return checkpoint;
+}
+
+model::Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size) {
+  const std::string file = path.string();
+  if (vocab_size <= 0)
+    throw invalid_argument("read_llama2c_tokenizer: vocab_size " + std::to_string(vocab_size) +
+                               " is not positive",
+                           {file, "", {}});
+  const std::uint64_t size = file_size_of(path);
+  std::ifstream in = open(path);
+  std::uint64_t offset = 0;
+  // Reads `bytes` more, or says where the file ended.
+  const auto take = [&](void* out, std::size_t bytes, const std::string& what) {
+    if (offset + bytes > size)
+      throw io_error("file ends inside " + what + " (needs " + std::to_string(bytes) +
+                         " bytes, has " + std::to_string(size - offset) + ")",
+                     {file, "", {}});
+    read_bytes(in, path, out, bytes, what);
+    offset += bytes;
+  };
+
+  std::int32_t max_token_length = 0;
+  take(&max_token_length, sizeof max_token_length, "the header");
+  if (max_token_length <= 0 || max_token_length > (1 << 16))
+    throw io_error("implausible max_token_length " + std::to_string(max_token_length),
+                   {file, "", {}});
+
+  std::vector<std::string> vocab(static_cast<std::size_t>(vocab_size));
+  std::vector<float> scores(static_cast<std::size_t>(vocab_size));
+  for (std::size_t i = 0; i < vocab.size(); ++i) {
+    const std::string what = "token " + std::to_string(i);
+    take(&scores[i], sizeof(float), what);
+    std::int32_t length = 0;
+    take(&length, sizeof length, what);
+    if (length < 0 || length > max_token_length)
+      throw io_error(what + " has length " + std::to_string(length) + ", outside [0, " +
+                         std::to_string(max_token_length) + "]",
+                     {file, "", {}});
+    vocab[i].resize(static_cast<std::size_t>(length));
+    take(vocab[i].data(), vocab[i].size(), what);
+  }
+  if (offset != size)
+    throw io_error("file has " + std::to_string(size - offset) + " bytes after token " +
+                       std::to_string(vocab_size - 1) + " (is vocab_size right?)",
+                   {file, "", {}});
+  return model::Tokenizer(std::move(vocab), std::move(scores));
+}
+
+}  // namespace lowbit::io

@@ -1,0 +1,271 @@
+#include "lowbit/model/llama.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <utility>
+
+#include "lowbit/error.hpp"
+
+namespace lowbit::model {
+
+namespace {
+
+std::string shape_string(const std::vector<std::size_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+const NamedTensor& find_tensor(std::span<const NamedTensor> tensors, const std::string& name,
+                               std::vector<std::size_t> shape) {
+  for (const NamedTensor& t : tensors) {
+    if (t.name != name) continue;
+    std::size_t count = 1;
+    for (std::size_t d : shape) count *= d;
+    if (t.shape != shape || t.data.size() != count)
+      throw invalid_argument("llama model: expected shape " + shape_string(shape) + " with " +
+                                 std::to_string(count) + " values, got " + std::to_string(t.data.size()),
+                             {"", name, t.shape});
+    return t;
+  }
+  throw invalid_argument("llama model: tensor is missing", {"", name, shape});
+}
+
+Linear make_linear(std::span<const NamedTensor> tensors, const std::string& name, std::size_t rows,
+                   std::size_t cols) {
+  return Linear(find_tensor(tensors, name, {rows, cols}).data, rows, cols);
+}
+
+void rmsnorm(std::span<float> out, std::span<const float> x, std::span<const float> weight,
+             float eps) {
+  float ss = 0.0f;
+  for (float v : x) ss += v * v;
+  ss = 1.0f / std::sqrt(ss / static_cast<float>(x.size()) + eps);
+  for (std::size_t i = 0; i < x.size(); ++i) out[i] = weight[i] * (ss * x[i]);
+}
+
+void softmax(std::span<float> x) {
+  const float max = *std::max_element(x.begin(), x.end());
+  float sum = 0.0f;
+  for (float& v : x) {
+    v = std::exp(v - max);
+    sum += v;
+  }
+  for (float& v : x) v /= sum;
+}
+
+}  // namespace
+
+Linear::Linear(std::vector<float> weights, std::size_t rows, std::size_t cols)
+    : weights_(std::move(weights)), rows_(rows), cols_(cols) {
+  if (weights_.size() != rows * cols)
+    throw invalid_argument("linear: " + std::to_string(weights_.size()) +
+                           " weights for a [" + std::to_string(rows) + ", " +
+                           std::to_string(cols) + "] matrix");
+}
+
+Linear::Linear(QuantizedMatrix quantized)
+    : weights_(quantized.rows() * quantized.cols()),
+      rows_(quantized.rows()),
+      cols_(quantized.cols()),
+      quantized_(std::move(quantized)) {
+  quantized_->dequantize({weights_.data(), rows_, cols_});
+}
+
+void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
+  if (x.size() != layer.cols() || y.size() != layer.rows())
+    throw invalid_argument("linear: x has " + std::to_string(x.size()) + " values and y " +
+                           std::to_string(y.size()) + " for a [" + std::to_string(layer.rows()) +
+                           ", " + std::to_string(layer.cols()) + "] weight");
+  const MatrixView<const float> w = layer.weights();
+  const auto rows = static_cast<std::ptrdiff_t>(w.rows);
+#pragma omp parallel for schedule(static) if (w.size() >= (std::size_t{1} << 18))
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const float* row = w.row(static_cast<std::size_t>(r)).data();
+    float sum = 0.0f;
+    for (std::size_t c = 0; c < w.cols; ++c) sum += row[c] * x[c];
+    y[static_cast<std::size_t>(r)] = sum;
+  }
+}
+
+LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors)
+    : config_(config) {
+  const LlamaConfig& c = config_;
+  if (c.dim <= 0 || c.hidden_dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 ||
+      c.vocab_size <= 0 || c.seq_len <= 0 || c.dim % c.n_heads != 0 ||
+      c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
+    throw invalid_argument("llama model: inconsistent config");
+  const auto dim = static_cast<std::size_t>(c.dim);
+  const auto hidden = static_cast<std::size_t>(c.hidden_dim);
+  const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
+  const auto vocab = static_cast<std::size_t>(c.vocab_size);
+  const auto seq_len = static_cast<std::size_t>(c.seq_len);
+  const auto n_layers = static_cast<std::size_t>(c.n_layers);
+
+  embedding_ = find_tensor(tensors, "tok_embeddings.weight", {vocab, dim}).data;
+  layers_.resize(n_layers);
+  for (std::size_t l = 0; l < n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    Layer& layer = layers_[l];
+    layer.attention_norm = find_tensor(tensors, p + "attention_norm.weight", {dim}).data;
+    layer.ffn_norm = find_tensor(tensors, p + "ffn_norm.weight", {dim}).data;
+    layer.wq = make_linear(tensors, p + "attention.wq.weight", dim, dim);
+    layer.wk = make_linear(tensors, p + "attention.wk.weight", kv_dim, dim);
+    layer.wv = make_linear(tensors, p + "attention.wv.weight", kv_dim, dim);
+    layer.wo = make_linear(tensors, p + "attention.wo.weight", dim, dim);
+    layer.w1 = make_linear(tensors, p + "feed_forward.w1.weight", hidden, dim);
+    layer.w2 = make_linear(tensors, p + "feed_forward.w2.weight", dim, hidden);
+    layer.w3 = make_linear(tensors, p + "feed_forward.w3.weight", hidden, dim);
+  }
+  final_norm_ = find_tensor(tensors, "norm.weight", {dim}).data;
+  classifier_ = c.shared_classifier ? Linear(embedding_, vocab, dim)
+                                    : make_linear(tensors, "output.weight", vocab, dim);
+
+  key_cache_.assign(n_layers * seq_len * kv_dim, 0.0f);
+  value_cache_.assign(n_layers * seq_len * kv_dim, 0.0f);
+  x_.assign(dim, 0.0f);
+  xb_.assign(dim, 0.0f);
+  xb2_.assign(dim, 0.0f);
+  hb_.assign(hidden, 0.0f);
+  hb2_.assign(hidden, 0.0f);
+  q_.assign(dim, 0.0f);
+  k_.assign(kv_dim, 0.0f);
+  v_.assign(kv_dim, 0.0f);
+  att_.assign(seq_len, 0.0f);
+  logits_.assign(vocab, 0.0f);
+}
+
+std::vector<std::string> LlamaModel::linear_names() const {
+  std::vector<std::string> names;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    for (const char* n : {"attention.wq.weight", "attention.wk.weight", "attention.wv.weight",
+                          "attention.wo.weight", "feed_forward.w1.weight",
+                          "feed_forward.w2.weight", "feed_forward.w3.weight"})
+      names.push_back(p + n);
+  }
+  names.push_back("output.weight");
+  return names;
+}
+
+Linear* LlamaModel::find_linear(const std::string& name) {
+  if (name == "output.weight") return &classifier_;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    if (name.rfind(p, 0) != 0) continue;
+    const std::string rest = name.substr(p.size());
+    Layer& layer = layers_[l];
+    if (rest == "attention.wq.weight") return &layer.wq;
+    if (rest == "attention.wk.weight") return &layer.wk;
+    if (rest == "attention.wv.weight") return &layer.wv;
+    if (rest == "attention.wo.weight") return &layer.wo;
+    if (rest == "feed_forward.w1.weight") return &layer.w1;
+    if (rest == "feed_forward.w2.weight") return &layer.w2;
+    if (rest == "feed_forward.w3.weight") return &layer.w3;
+  }
+  return nullptr;
+}
+
+const Linear& LlamaModel::linear_layer(const std::string& name) const {
+  const Linear* layer = const_cast<LlamaModel*>(this)->find_linear(name);
+  if (!layer) throw invalid_argument("llama model: no linear layer of this name", {"", name, {}});
+  return *layer;
+}
+
+void LlamaModel::set_linear(const std::string& name, QuantizedMatrix weights) {
+  Linear* layer = find_linear(name);
+  if (!layer) throw invalid_argument("llama model: no linear layer of this name", {"", name, {}});
+  if (weights.rows() != layer->rows() || weights.cols() != layer->cols())
+    throw invalid_argument("llama model: replacement weight has the wrong shape",
+                           {"", name, {weights.rows(), weights.cols()}});
+  *layer = Linear(std::move(weights));
+}
+
+std::span<const float> LlamaModel::forward(int token, int position) {
+  const LlamaConfig& c = config_;
+  if (token < 0 || token >= c.vocab_size)
+    throw invalid_argument("llama forward: token " + std::to_string(token) + " is outside [0, " +
+                           std::to_string(c.vocab_size) + ")");
+  if (position < 0 || position >= c.seq_len)
+    throw invalid_argument("llama forward: position " + std::to_string(position) +
+                           " is outside [0, " + std::to_string(c.seq_len) + ")");
+  const auto dim = static_cast<std::size_t>(c.dim);
+  const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
+  const auto head_size = static_cast<std::size_t>(c.head_size());
+  const auto seq_len = static_cast<std::size_t>(c.seq_len);
+  const auto pos = static_cast<std::size_t>(position);
+  const auto kv_mul = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
+  const float inv_sqrt_head = 1.0f / std::sqrt(static_cast<float>(head_size));
+
+  std::copy_n(embedding_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(token) * dim),
+              dim, x_.begin());
+
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    float* key_row = key_cache_.data() + (l * seq_len + pos) * kv_dim;
+    float* value_row = value_cache_.data() + (l * seq_len + pos) * kv_dim;
+
+    rmsnorm(xb_, x_, layer.attention_norm, c.norm_eps);
+    linear(layer.wq, xb_, q_);
+    linear(layer.wk, xb_, k_);
+    linear(layer.wv, xb_, v_);
+
+    // RoPE as run.c does it: rotate pairs (i, i+1) with a frequency set by i's place in its head.
+    for (std::size_t i = 0; i < dim; i += 2) {
+      const float head_dim = static_cast<float>(i % head_size);
+      const float freq = 1.0f / std::pow(c.rope_theta, head_dim / static_cast<float>(head_size));
+      const float angle = static_cast<float>(pos) * freq;
+      const float fcr = std::cos(angle), fci = std::sin(angle);
+      auto rotate = [&](std::vector<float>& v) {
+        const float v0 = v[i], v1 = v[i + 1];
+        v[i] = v0 * fcr - v1 * fci;
+        v[i + 1] = v0 * fci + v1 * fcr;
+      };
+      rotate(q_);
+      if (i < kv_dim) rotate(k_);
+    }
+    std::copy(k_.begin(), k_.end(), key_row);
+    std::copy(v_.begin(), v_.end(), value_row);
+
+    // Grouped-query attention: query head h reads key/value head h / kv_mul.
+    for (std::size_t h = 0; h < static_cast<std::size_t>(c.n_heads); ++h) {
+      const float* q = q_.data() + h * head_size;
+      const std::size_t kv_offset = (h / kv_mul) * head_size;
+      std::span<float> att(att_.data(), pos + 1);
+      for (std::size_t t = 0; t <= pos; ++t) {
+        const float* k = key_cache_.data() + (l * seq_len + t) * kv_dim + kv_offset;
+        float score = 0.0f;
+        for (std::size_t i = 0; i < head_size; ++i) score += q[i] * k[i];
+        att[t] = score * inv_sqrt_head;
+      }
+      softmax(att);
+      float* out = xb_.data() + h * head_size;
+      std::fill_n(out, head_size, 0.0f);
+      for (std::size_t t = 0; t <= pos; ++t) {
+        const float* v = value_cache_.data() + (l * seq_len + t) * kv_dim + kv_offset;
+        for (std::size_t i = 0; i < head_size; ++i) out[i] += att[t] * v[i];
+      }
+    }
+    linear(layer.wo, xb_, xb2_);
+    for (std::size_t i = 0; i < dim; ++i) x_[i] += xb2_[i];
+
+    // SwiGLU FFN: w2(silu(w1 x) * w3 x).
+    rmsnorm(xb_, x_, layer.ffn_norm, c.norm_eps);
+    linear(layer.w1, xb_, hb_);
+    linear(layer.w3, xb_, hb2_);
+    for (std::size_t i = 0; i < hb_.size(); ++i) {
+      const float a = hb_[i];
+      hb_[i] = a / (1.0f + std::exp(-a)) * hb2_[i];
+    }
+    linear(layer.w2, hb_, xb_);
+    for (std::size_t i = 0; i < dim; ++i) x_[i] += xb_[i];
+  }
+
+  rmsnorm(x_, x_, final_norm_, c.norm_eps);
+  linear(classifier_, x_, logits_);
+  return logits_;
+}
+
+}  // namespace lowbit::model
