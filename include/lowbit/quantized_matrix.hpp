@@ -154,6 +154,10 @@ class QuantizedMatrix {
   std::span<const std::uint8_t> zero_bytes() const noexcept { return zeros_; }
   /// Zero points stored as codes: each scale row packed low-first into 32-bit words.
   std::span<const std::uint32_t> zero_codes() const noexcept { return zero_codes_; }
+  /// Writable storage, for readers that fill a matrix from a file.
+  std::span<std::uint8_t> scale_bytes() noexcept { return scales_; }
+  std::span<std::uint8_t> zero_bytes() noexcept { return zeros_; }
+  std::span<std::uint32_t> zero_codes() noexcept { return zero_codes_; }
 
   /// Bits of storage per weight: codes, scales and zero points (see Scheme::bits_per_weight).
   double bits_per_weight() const noexcept { return scheme_.bits_per_weight(rows_, cols_); }
