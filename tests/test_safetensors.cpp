@@ -366,3 +366,136 @@ TEST_CASE("sharded safetensors checkpoints", "[safetensors]") {
     CHECK_THROWS_WITH(ShardedSafetensors(index), Catch::Contains("model.safetensors.index.json"));
   }
 }
+
+TEST_CASE("safetensors rejects holes in the data section", "[safetensors]") {
+  TempDir dir;
+  const fs::path p = dir.path / "holes.safetensors";
+  SECTION("gap between tensors") {
+    write_raw(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12);
+    require_io_error(p, {"holes.safetensors", "'b'", "hole in the data section", "[4, 8)"});
+  }
+  SECTION("gap before the first tensor") {
+    write_raw(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8);
+    require_io_error(p, {"'a'", "hole", "[0, 4)"});
+  }
+  SECTION("bytes after the last tensor") {
+    write_raw(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8);
+    require_io_error(p, {"holes.safetensors", "hole", "[4, 8)", "after the last tensor"});
+  }
+  SECTION("data but no tensors") {
+    write_raw(p, "{}", 4);
+    require_io_error(p, {"hole", "[0, 4)"});
+  }
+  SECTION("an empty tensor inside another one") {
+    write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                 R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})", 8);
+    require_io_error(p, {"'e'", "inside tensor 'a'"});
+  }
+  SECTION("contiguous files with empty tensors are fine") {
+    write_raw(p, R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+                 R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                 R"("z":{"dtype":"U8","shape":[0],"data_offsets":[4,4]}})", 4);
+    SafetensorsFile f(p);
+    CHECK(f.names() == std::vector<std::string>{"e", "a", "z"});
+  }
+}
+
+TEST_CASE("safetensors streaming writer", "[safetensors]") {
+  TempDir dir;
+  const fs::path p = dir.path / "stream.safetensors";
+  const std::vector<float> a{1, 2, 3};
+  const std::vector<std::uint16_t> b{7, 8};
+  const std::vector<TensorLayout> layout{{"a", DType::F32, {3}}, {"b", DType::BF16, {1, 2}}, {"e", DType::U8, {0}}};
+
+  SECTION("writes the same bytes as write_safetensors") {
+    {
+      SafetensorsWriter w(p, layout, {{"k", "v"}});
+      CHECK(w.written() == 0);
+      w.write("a", as_bytes_of(a));
+      w.write("b", as_bytes_of(b));
+      CHECK_FALSE(fs::exists(p));  // nothing appears under the name before finish()
+      w.write("e", {});
+      w.finish();
+      CHECK_THROWS_AS(w.write("a", as_bytes_of(a)), lowbit::io_error);
+      CHECK_THROWS_AS(w.finish(), lowbit::io_error);
+    }
+    const fs::path q = dir.path / "batch.safetensors";
+    write_safetensors(q, {{"a", DType::F32, {3}, as_bytes_of(a)}, {"b", DType::BF16, {1, 2}, as_bytes_of(b)},
+                          {"e", DType::U8, {0}, {}}},
+                      {{"k", "v"}});
+    CHECK(read_bytes(p) == read_bytes(q));
+    SafetensorsFile f(p);
+    CHECK(f.to_float("a") == a);
+  }
+  SECTION("an unfinished writer leaves no file") {
+    {
+      SafetensorsWriter w(p, layout, {});
+      w.write("a", as_bytes_of(a));
+    }
+    CHECK(fs::is_empty(dir.path));
+    {
+      SafetensorsWriter w(p, layout, {});
+    }
+    CHECK(fs::is_empty(dir.path));
+  }
+  SECTION("an unfinished writer leaves an existing file alone") {
+    write_safetensors(p, {{"old", DType::F32, {3}, as_bytes_of(a)}});
+    const auto before = read_bytes(p);
+    {
+      SafetensorsWriter w(p, layout, {});
+      w.write("a", as_bytes_of(a));
+    }
+    CHECK(read_bytes(p) == before);
+  }
+  SECTION("out-of-order, wrong-size and missing writes are io_errors") {
+    {
+      SafetensorsWriter w(p, layout, {});
+      try {
+        w.write("b", as_bytes_of(b));
+        FAIL("no io_error");
+      } catch (const lowbit::io_error& e) {
+        const std::string what = e.what();
+        CHECK(what.find("stream.safetensors") != std::string::npos);
+        CHECK(what.find("out of order") != std::string::npos);
+        CHECK(what.find("'a'") != std::string::npos);
+      }
+      CHECK_THROWS_AS(w.write("zzz", as_bytes_of(a)), lowbit::io_error);
+      try {
+        w.write("a", as_bytes_of(b));
+        FAIL("no io_error");
+      } catch (const lowbit::io_error& e) {
+        CHECK(std::string(e.what()).find("need 12 bytes but 4 were given") != std::string::npos);
+      }
+      w.write("a", as_bytes_of(a));  // a failed check writes nothing: the right call still works
+      try {
+        w.finish();
+        FAIL("no io_error");
+      } catch (const lowbit::io_error& e) {
+        CHECK(std::string(e.what()).find("2 declared tensor(s) not written, the next is 'b'") != std::string::npos);
+      }
+      w.write("b", as_bytes_of(b));
+      w.write("e", {});
+      CHECK_THROWS_AS(w.write("e", {}), lowbit::io_error);  // everything has been written
+      w.finish();
+    }
+    CHECK(SafetensorsFile(p).size() == 3);
+  }
+  SECTION("bad layouts are refused before anything is created") {
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"a", DType::F32, {1}}, {"a", DType::F32, {1}}}, {}), lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"", DType::F32, {1}}}, {}), lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"__metadata__", DType::F32, {1}}}, {}), lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"x", DType::F64, {std::size_t{1} << 40, std::size_t{1} << 40}}}, {}),
+                    lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(dir.path / "no_dir" / "x.safetensors", layout, {}), lowbit::io_error);
+    CHECK(fs::is_empty(dir.path));
+  }
+  SECTION("a moved-from writer is inert") {
+    {
+      SafetensorsWriter w(p, layout, {});
+      SafetensorsWriter moved(std::move(w));
+      moved.write("a", as_bytes_of(a));
+    }
+    CHECK(fs::is_empty(dir.path));
+  }
+}

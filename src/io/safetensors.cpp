@@ -189,12 +189,27 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     return std::pair(a.data.data(), a.data.size()) < std::pair(b.data.data(), b.data.size()) ||
            (a.data.data() == b.data.data() && a.data.size() == b.data.size() && a.name < b.name);
   });
-  for (std::size_t i = 1; i < tensors_.size(); ++i) {
-    const auto& prev = tensors_[i - 1];
+  // The data section must be indexed entirely, as the reference implementation requires: in
+  // offset order each tensor starts where the one before it ended, and the last ends the file.
+  std::size_t cursor = 0;
+  for (std::size_t i = 0; i < tensors_.size(); ++i) {
     const auto& cur = tensors_[i];
-    if (!prev.data.empty() && !cur.data.empty() && cur.data.data() < prev.data.data() + prev.data.size())
-      fail("data overlaps tensor '" + prev.name + "'", cur.name, cur.shape);
+    const auto begin = static_cast<std::size_t>(cur.data.data() - data);
+    if (begin < cursor) {
+      if (!cur.data.empty()) fail("data overlaps tensor '" + tensors_[i - 1].name + "'", cur.name, cur.shape);
+      fail("data_offsets begin " + std::to_string(begin) + " lies inside tensor '" + tensors_[i - 1].name +
+               "'; tensors must be contiguous",
+           cur.name, cur.shape);
+    }
+    if (begin > cursor)
+      fail("hole in the data section: bytes [" + std::to_string(cursor) + ", " + std::to_string(begin) +
+               ") belong to no tensor",
+           cur.name, cur.shape);
+    cursor = begin + cur.data.size();
   }
+  if (cursor != data_size)
+    fail("hole in the data section: bytes [" + std::to_string(cursor) + ", " + std::to_string(data_size) +
+         ") after the last tensor belong to no tensor");
   for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
 }
 
@@ -278,17 +293,28 @@ namespace {
 
 // Compact JSON in the reference implementation's layout: "__metadata__" first, then the tensors
 // in data order (nlohmann's objects sort keys, so the outer object is assembled by hand).
-std::string make_header(const std::vector<TensorToWrite>& tensors,
+std::string make_header(const std::vector<TensorLayout>& layout, const std::vector<std::size_t>& sizes,
                         const std::map<std::string, std::string>& metadata) {
   std::string h = "{";
-  if (!metadata.empty()) h += "\"__metadata__\":" + json(metadata).dump();
+  if (!metadata.empty()) {
+    h.append("\"__metadata__\":");
+    h.append(json(metadata).dump());
+  }
   std::size_t offset = 0;
-  for (const auto& t : tensors) {
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    const auto& t = layout[i];
     if (h.size() > 1) h += ',';
-    const std::size_t end = offset + t.data.size();
-    h += json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) +
-         "\",\"shape\":" + json(t.shape).dump() + ",\"data_offsets\":[" + std::to_string(offset) +
-         "," + std::to_string(end) + "]}";
+    const std::size_t end = offset + sizes[i];
+    h.append(json(t.name).dump());
+    h.append(":{\"dtype\":\"");
+    h.append(dtype_name(t.dtype));
+    h.append("\",\"shape\":");
+    h.append(json(t.shape).dump());
+    h.append(",\"data_offsets\":[");
+    h.append(std::to_string(offset));
+    h += ',';
+    h.append(std::to_string(end));
+    h.append("]}");
     offset = end;
   }
   h += '}';
@@ -296,13 +322,14 @@ std::string make_header(const std::vector<TensorToWrite>& tensors,
   return h;
 }
 
-void write_all(int fd, const void* data, std::size_t size, const std::string& file) {
+void write_all(int fd, const void* data, std::size_t size, const std::string& file,
+               const std::string& tensor = {}) {
   const auto* p = static_cast<const char*>(data);
   while (size > 0) {
     const ssize_t n = ::write(fd, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw io_error("cannot write: " + errno_text(), ErrorContext{file, {}, {}});
+      throw io_error("cannot write: " + errno_text(), ErrorContext{file, tensor, {}});
     }
     p += n;
     size -= static_cast<std::size_t>(n);
@@ -310,6 +337,122 @@ void write_all(int fd, const void* data, std::size_t size, const std::string& fi
 }
 
 }  // namespace
+
+SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<TensorLayout> layout,
+                                     std::map<std::string, std::string> metadata)
+    : path_(std::move(path)), layout_(std::move(layout)) {
+  const std::string file = path_.string();
+  std::set<std::string_view> seen;
+  std::size_t total = 0;
+  sizes_.reserve(layout_.size());
+  for (const auto& t : layout_) {
+    const ErrorContext ctx{file, t.name, t.shape};
+    if (t.name.empty()) throw io_error("tensor name is empty", ctx);
+    if (t.name == "__metadata__") throw io_error("'__metadata__' is reserved", ctx);
+    if (!seen.insert(t.name).second) throw io_error("tensor name appears twice", ctx);
+    if (dtype_size(t.dtype) == 0) throw io_error("invalid dtype", ctx);
+    const auto bytes = byte_size(t.shape, dtype_size(t.dtype));
+    if (!bytes) throw io_error("element count times dtype size overflows", ctx);
+    if (*bytes > std::numeric_limits<std::size_t>::max() - total)
+      throw io_error("total data size overflows", ctx);
+    total += *bytes;
+    sizes_.push_back(*bytes);
+  }
+  const std::string header = make_header(layout_, sizes_, metadata);
+  if (header.size() > max_header_size)
+    throw io_error("header of " + std::to_string(header.size()) + " bytes exceeds the 100 MB limit",
+                   ErrorContext{file, {}, {}});
+  std::array<unsigned char, 8> length{};
+  for (std::size_t i = 0; i < 8; ++i)
+    length[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(header.size()) >> (8 * i));
+
+  // mkstemp in the target's directory, so the final rename stays on one filesystem (atomic).
+  temp_path_ = file;
+  temp_path_.append(".tmp.XXXXXX");
+  fd_ = ::mkstemp(temp_path_.data());
+  if (fd_ < 0) {
+    temp_path_.clear();
+    throw io_error("cannot create temporary file: " + errno_text(), ErrorContext{file, {}, {}});
+  }
+  try {
+    write_all(fd_, length.data(), length.size(), file);
+    write_all(fd_, header.data(), header.size(), file);
+  } catch (...) {
+    abandon();
+    throw;
+  }
+}
+
+SafetensorsWriter::SafetensorsWriter(SafetensorsWriter&& other) noexcept
+    : path_(std::move(other.path_)),
+      temp_path_(std::exchange(other.temp_path_, {})),
+      layout_(std::move(other.layout_)),
+      sizes_(std::move(other.sizes_)),
+      next_(std::exchange(other.next_, 0)),
+      fd_(std::exchange(other.fd_, -1)),
+      finished_(std::exchange(other.finished_, true)) {}
+
+SafetensorsWriter::~SafetensorsWriter() { abandon(); }
+
+void SafetensorsWriter::abandon() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!finished_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  temp_path_.clear();
+}
+
+void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> data) {
+  const std::string file = path_.string();
+  if (finished_) throw io_error("write after finish()", ErrorContext{file, std::string(name), {}});
+  if (fd_ < 0) throw io_error("writer failed earlier; nothing more can be written", ErrorContext{file, std::string(name), {}});
+  if (next_ >= layout_.size())
+    throw io_error("every declared tensor has been written already", ErrorContext{file, std::string(name), {}});
+  const TensorLayout& expected = layout_[next_];
+  if (name != expected.name)
+    throw io_error("written out of order: the next declared tensor is '" + expected.name + "'",
+                   ErrorContext{file, std::string(name), {}});
+  if (data.size() != sizes_[next_])
+    throw io_error("shape and dtype need " + std::to_string(sizes_[next_]) + " bytes but " +
+                       std::to_string(data.size()) + " were given",
+                   ErrorContext{file, expected.name, expected.shape});
+  try {
+    write_all(fd_, data.data(), data.size(), file, expected.name);
+  } catch (...) {
+    abandon();  // the temporary is now incomplete: drop it
+    throw;
+  }
+  ++next_;
+}
+
+void SafetensorsWriter::finish() {
+  const std::string file = path_.string();
+  if (finished_) throw io_error("finish() called twice", ErrorContext{file, {}, {}});
+  if (fd_ < 0) throw io_error("writer failed earlier; nothing to finish", ErrorContext{file, {}, {}});
+  if (next_ < layout_.size())
+    throw io_error(std::to_string(layout_.size() - next_) + " declared tensor(s) not written, the next is '" +
+                       layout_[next_].name + "'",
+                   ErrorContext{file, {}, {}});
+  // Flush to disk before the rename, so a crash never leaves a complete-looking partial file.
+  if (::fsync(fd_) != 0) {
+    const std::string why = errno_text();
+    abandon();
+    throw io_error("cannot fsync: " + why, ErrorContext{file, {}, {}});
+  }
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) {
+    const std::string why = errno_text();
+    abandon();
+    throw io_error("cannot close temporary file: " + why, ErrorContext{file, {}, {}});
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp_path_, path_, ec);
+  if (ec) {
+    abandon();
+    throw io_error("cannot rename temporary file into place: " + ec.message(), ErrorContext{file, {}, {}});
+  }
+  finished_ = true;
+  temp_path_.clear();
+}
 
 void order_like_reference(std::vector<TensorToWrite>& tensors) {
   // Position of each dtype in the Rust crate's `Dtype` enum, whose derived order it sorts by.
@@ -328,52 +471,20 @@ void order_like_reference(std::vector<TensorToWrite>& tensors) {
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  const std::string file = path.string();
-  std::set<std::string_view> seen;
+  std::vector<TensorLayout> layout;
+  layout.reserve(tensors.size());
+  for (const auto& t : tensors) layout.push_back(TensorLayout{t.name, t.dtype, t.shape});
+  // Check every size before anything is created on disk.
   for (const auto& t : tensors) {
-    const ErrorContext ctx{file, t.name, t.shape};
-    if (t.name.empty()) throw io_error("tensor name is empty", ctx);
-    if (t.name == "__metadata__") throw io_error("'__metadata__' is reserved", ctx);
-    if (!seen.insert(t.name).second) throw io_error("tensor name appears twice", ctx);
-    if (dtype_size(t.dtype) == 0) throw io_error("invalid dtype", ctx);
     const auto expected = byte_size(t.shape, dtype_size(t.dtype));
-    if (!expected) throw io_error("element count times dtype size overflows", ctx);
-    if (*expected != t.data.size())
+    if (expected && *expected != t.data.size())
       throw io_error("shape and dtype need " + std::to_string(*expected) + " bytes but " +
                          std::to_string(t.data.size()) + " were given",
-                     ctx);
+                     ErrorContext{path.string(), t.name, t.shape});
   }
-  const std::string header = make_header(tensors, metadata);
-  std::array<unsigned char, 8> length{};
-  for (std::size_t i = 0; i < 8; ++i)
-    length[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(header.size()) >> (8 * i));
-
-  // mkstemp in the target's directory, so the final rename stays on one filesystem (atomic).
-  std::string tmp = file + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw io_error("cannot create temporary file: " + errno_text(), ErrorContext{file, {}, {}});
-  try {
-    write_all(fd, length.data(), length.size(), file);
-    write_all(fd, header.data(), header.size(), file);
-    for (const auto& t : tensors) write_all(fd, t.data.data(), t.data.size(), file);
-    // Flush to disk before the rename, so a crash never leaves a complete-looking partial file.
-    if (::fsync(fd) != 0) throw io_error("cannot fsync: " + errno_text(), ErrorContext{file, {}, {}});
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw io_error("cannot close temporary file: " + why, ErrorContext{file, {}, {}});
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    ::unlink(tmp.c_str());
-    throw io_error("cannot rename temporary file into place: " + ec.message(), ErrorContext{file, {}, {}});
-  }
+  SafetensorsWriter writer(path, std::move(layout), metadata);
+  for (const auto& t : tensors) writer.write(t.name, t.data);
+  writer.finish();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ struct TensorInfo {
 };
 
 /// A safetensors file, memory-mapped read-only and validated on open; throws lowbit::io_error
-/// naming the file (and the tensor) for anything malformed.
+/// naming the file (and the tensor) for anything malformed. As the reference implementation
+/// requires, the data section must be indexed entirely: tensors contiguous from byte 0, the last
+/// ending at the end of the file; a gap, overlap or trailing bytes are a "hole"/"overlap" error.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::filesystem::path& path);
@@ -74,6 +76,53 @@ struct TensorToWrite {
   DType dtype;
   std::vector<std::size_t> shape;
   std::span<const std::byte> data;
+};
+
+/// The name, dtype and shape of one tensor a SafetensorsWriter will write.
+struct TensorLayout {
+  std::string name;
+  DType dtype;
+  std::vector<std::size_t> shape;
+};
+
+/// Streams a safetensors file: the layout (and metadata) is declared up front, so the header can be
+/// written first; then each tensor's bytes in declared order. Writes to a temporary file in the same
+/// directory; finish() fsyncs and renames into place; destroying an unfinished writer removes the
+/// temporary, so no partial output ever appears under `path`. Memory stays O(one tensor).
+/// The header has the same layout write_safetensors documents. Throws io_error naming the file
+/// (and tensor) for a bad layout (empty, duplicate or reserved name, size overflow) or an I/O error.
+class SafetensorsWriter {
+ public:
+  SafetensorsWriter(std::filesystem::path path, std::vector<TensorLayout> layout,
+                    std::map<std::string, std::string> metadata);
+  SafetensorsWriter(SafetensorsWriter&& other) noexcept;
+  SafetensorsWriter& operator=(SafetensorsWriter&&) = delete;
+  SafetensorsWriter(const SafetensorsWriter&) = delete;
+  SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+  /// Removes the temporary file unless finish() succeeded.
+  ~SafetensorsWriter();
+
+  /// Writes the next declared tensor. io_error if `name` is not the next one in the layout, if
+  /// `data` is not exactly the size its dtype and shape need, or after finish().
+  void write(std::string_view name, std::span<const std::byte> data);
+  /// fsyncs and renames the temporary into place. io_error if tensors are missing.
+  void finish();
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+  const std::vector<TensorLayout>& layout() const noexcept { return layout_; }
+  /// How many tensors have been written so far.
+  std::size_t written() const noexcept { return next_; }
+
+ private:
+  void abandon() noexcept;
+
+  std::filesystem::path path_;
+  std::string temp_path_;
+  std::vector<TensorLayout> layout_;
+  std::vector<std::size_t> sizes_;  // bytes of each layout entry
+  std::size_t next_ = 0;
+  int fd_ = -1;
+  bool finished_ = false;
 };
 
 /// Writes `tensors` (data contiguous, in the given order) to `path` atomically: a temporary in the

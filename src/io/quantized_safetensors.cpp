@@ -1,0 +1,304 @@
+#include "lowbit/io/quantized_safetensors.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "lowbit/error.hpp"
+
+namespace lowbit::io {
+namespace {
+
+using json = nlohmann::ordered_json;  // keeps the documented field order
+
+// Packed words and scale bytes are written as they lie in memory.
+static_assert(std::endian::native == std::endian::little, "lowbit's file I/O assumes a little-endian host");
+
+template <typename Enum, std::size_t N>
+std::optional<Enum> lookup(const std::array<std::pair<Enum, std::string_view>, N>& table, std::string_view name) {
+  for (const auto& [value, text] : table)
+    if (text == name) return value;
+  return std::nullopt;
+}
+
+template <typename Enum, std::size_t N>
+std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value) {
+  for (const auto& [v, text] : table)
+    if (v == value) return text;
+  return "?";
+}
+
+constexpr std::array<std::pair<ElementFormat, std::string_view>, 6> element_names{{
+    {ElementFormat::int_signed, "int"},
+    {ElementFormat::int_unsigned, "uint"},
+    {ElementFormat::fp8_e4m3, "e4m3"},
+    {ElementFormat::fp8_e5m2, "e5m2"},
+    {ElementFormat::fp4_e2m1, "e2m1"},
+    {ElementFormat::nf4, "nf4"},
+}};
+constexpr std::array<std::pair<Granularity::Kind, std::string_view>, 3> granularity_names{{
+    {Granularity::Kind::tensor, "tensor"},
+    {Granularity::Kind::channel, "channel"},
+    {Granularity::Kind::group, "group"},
+}};
+constexpr std::array<std::pair<ScalarFormat, std::string_view>, 5> scale_names{{
+    {ScalarFormat::f32, "f32"},
+    {ScalarFormat::f16, "f16"},
+    {ScalarFormat::bf16, "bf16"},
+    {ScalarFormat::e8m0, "e8m0"},
+    {ScalarFormat::e4m3, "e4m3"},
+}};
+constexpr std::array<std::pair<ZeroFormat, std::string_view>, 4> zero_names{{
+    {ZeroFormat::code, "code"},
+    {ZeroFormat::f32, "f32"},
+    {ZeroFormat::f16, "f16"},
+    {ZeroFormat::bf16, "bf16"},
+}};
+constexpr std::array<std::pair<PackOrder, std::string_view>, 2> pack_names{{
+    {PackOrder::low_first, "low_first"},
+    {PackOrder::awq_interleaved, "awq_interleaved"},
+}};
+
+json scheme_object(const Scheme& s) {
+  json j = json::object();
+  j["element"] = name_of(element_names, s.element);
+  j["bits"] = s.bits;
+  j["granularity"] = name_of(granularity_names, s.granularity.kind);
+  if (s.granularity.kind == Granularity::Kind::group) j["group_size"] = s.granularity.group_size;
+  j["scale_format"] = name_of(scale_names, s.scale_format);
+  j["zero_format"] = name_of(zero_names, s.zero_format);
+  j["pack_order"] = name_of(pack_names, s.pack_order);
+  return j;
+}
+
+[[noreturn]] void bad_field(const std::string& field, const std::string& why) {
+  std::string message = "scheme JSON: field \"";
+  message.append(field);
+  message.append("\": ");
+  message.append(why);
+  throw invalid_argument(message);
+}
+
+template <typename Enum, std::size_t N>
+Enum enum_field(const json& j, const char* field, const std::array<std::pair<Enum, std::string_view>, N>& table,
+                std::optional<Enum> fallback) {
+  auto it = j.find(field);
+  if (it == j.end()) {
+    if (fallback) return *fallback;
+    bad_field(field, "missing");
+  }
+  if (!it->is_string()) bad_field(field, "not a string");
+  const auto& text = it->get_ref<const std::string&>();
+  if (auto value = lookup(table, text)) return *value;
+  std::string allowed;
+  for (const auto& [v, name] : table) {
+    if (!allowed.empty()) allowed.append(", ");
+    allowed.append(name);
+  }
+  bad_field(field, "unknown value '" + text + "' (one of " + allowed + ")");
+}
+
+Scheme scheme_from_object(const json& j) {
+  if (!j.is_object()) throw invalid_argument("scheme JSON: not a JSON object");
+  Scheme s;
+  s.element = enum_field(j, "element", element_names, std::optional<ElementFormat>{});
+  auto bits = j.find("bits");
+  if (bits == j.end()) bad_field("bits", "missing");
+  if (!bits->is_number_integer()) bad_field("bits", "not an integer");
+  const auto b = bits->get<std::int64_t>();
+  if (b < 1 || b > 32) bad_field("bits", std::to_string(b) + " is out of range");
+  s.bits = static_cast<int>(b);
+  s.granularity.kind = enum_field(j, "granularity", granularity_names, std::optional<Granularity::Kind>{});
+  if (s.granularity.kind == Granularity::Kind::group) {
+    auto g = j.find("group_size");
+    if (g == j.end()) bad_field("group_size", "missing for group granularity");
+    if (!g->is_number_unsigned() || g->get<std::uint64_t>() == 0) bad_field("group_size", "not a positive integer");
+    s.granularity.group_size = static_cast<std::size_t>(g->get<std::uint64_t>());
+  } else {
+    s.granularity.group_size = 0;
+  }
+  s.scale_format = enum_field(j, "scale_format", scale_names, std::optional<ScalarFormat>{});
+  s.zero_format = enum_field(j, "zero_format", zero_names, std::optional<ZeroFormat>{ZeroFormat::code});
+  s.pack_order = enum_field(j, "pack_order", pack_names, std::optional<PackOrder>{PackOrder::low_first});
+  for (const auto& [key, value] : j.items()) {
+    static constexpr std::array<std::string_view, 7> known{"element",      "bits",        "granularity", "group_size",
+                                                           "scale_format", "zero_format", "pack_order"};
+    if (std::find(known.begin(), known.end(), key) == known.end()) bad_field(key, "unknown field");
+  }
+  s.validate();
+  return s;
+}
+
+DType scale_dtype(ScalarFormat f) {
+  switch (f) {
+    case ScalarFormat::f32: return DType::F32;
+    case ScalarFormat::f16: return DType::F16;
+    case ScalarFormat::bf16: return DType::BF16;
+    case ScalarFormat::e4m3: return DType::F8_E4M3;
+    case ScalarFormat::e8m0: return DType::U8;
+  }
+  return DType::U8;
+}
+
+DType zero_dtype(ZeroFormat f) {
+  switch (f) {
+    case ZeroFormat::f32: return DType::F32;
+    case ZeroFormat::bf16: return DType::BF16;
+    default: return DType::F16;
+  }
+}
+
+std::string base_name(std::string_view name) {
+  constexpr std::string_view suffix = ".weight";
+  if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix)
+    name.remove_suffix(suffix.size());
+  return std::string(name);
+}
+
+// The "lowbit.quantization" object of a metadata map: empty when absent, nullopt when malformed.
+std::optional<json> quantization_object(const std::map<std::string, std::string>& metadata) {
+  auto it = metadata.find(std::string(quantization_metadata_key));
+  if (it == metadata.end()) return json::object();
+  json j = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+template <typename T>
+std::span<const std::byte> bytes_of(std::span<const T> s) {
+  return std::as_bytes(s);
+}
+
+}  // namespace
+
+std::string scheme_to_json(const Scheme& scheme) { return scheme_object(scheme).dump(); }
+
+Scheme scheme_from_json(std::string_view text) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw invalid_argument("scheme JSON: not valid JSON: " + std::string(text));
+  return scheme_from_object(j);
+}
+
+std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& scheme, std::size_t rows,
+                                           std::size_t cols) {
+  scheme.validate();
+  const std::string base = base_name(name);
+  const ScaleGrid grid = scheme.scale_grid(rows, cols);
+  std::vector<TensorLayout> layout;
+  layout.push_back({base + ".qweight", DType::U32, {rows, packed_words(cols, scheme.bits)}});
+  layout.push_back({base + ".scales", scale_dtype(scheme.scale_format), {grid.rows, grid.cols}});
+  if (scheme.has_zero_point()) {
+    if (scheme.zero_format == ZeroFormat::code)
+      layout.push_back({base + ".qzeros", DType::U32, {grid.rows, packed_words(grid.cols, scheme.bits)}});
+    else
+      layout.push_back({base + ".zeros", zero_dtype(scheme.zero_format), {grid.rows, grid.cols}});
+  }
+  return layout;
+}
+
+void add_quantization_metadata(std::map<std::string, std::string>& metadata, std::string_view name,
+                               const Scheme& scheme, std::size_t rows, std::size_t cols) {
+  auto object = quantization_object(metadata);
+  if (!object)
+    throw io_error("metadata \"lowbit.quantization\" is not a JSON object", ErrorContext{{}, std::string(name), {}});
+  (*object)[std::string(name)] = json{{"scheme", scheme_object(scheme)}, {"shape", {rows, cols}}};
+  metadata[std::string(quantization_metadata_key)] = object->dump();
+}
+
+void write_quantized(SafetensorsWriter& writer, std::string_view name, const QuantizedMatrix& q) {
+  const Scheme& s = q.scheme();
+  const auto layout = quantized_layout(name, s, q.rows(), q.cols());
+  writer.write(layout[0].name, bytes_of(q.packed_codes()));
+  writer.write(layout[1].name, bytes_of(q.scale_bytes()));
+  if (s.has_zero_point()) {
+    if (s.zero_format == ZeroFormat::code)
+      writer.write(layout[2].name, bytes_of(q.zero_codes()));
+    else
+      writer.write(layout[2].name, bytes_of(q.zero_bytes()));
+  }
+}
+
+std::vector<std::string> quantized_names(const SafetensorsFile& file) {
+  auto object = quantization_object(file.metadata());
+  if (!object) throw io_error("metadata \"lowbit.quantization\" is not a JSON object", ErrorContext{file.path().string(), {}, {}});
+  std::vector<std::string> names;
+  for (const auto& [key, value] : object->items()) names.push_back(key);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view name) {
+  const std::string path = file.path().string();
+  const std::string tensor(name);
+  auto fail = [&](const std::string& why, const std::string& which = {}) -> void {
+    throw io_error(why, ErrorContext{path, which.empty() ? tensor : which, {}});
+  };
+  auto object = quantization_object(file.metadata());
+  if (!object) fail("metadata \"lowbit.quantization\" is not a JSON object");
+  auto entry = object->find(tensor);
+  if (entry == object->end()) fail("no \"lowbit.quantization\" metadata entry for this tensor");
+  if (!entry->is_object()) fail("quantization metadata entry is not an object");
+  auto scheme_it = entry->find("scheme");
+  auto shape_it = entry->find("shape");
+  if (scheme_it == entry->end()) fail("quantization metadata entry has no \"scheme\"");
+  if (shape_it == entry->end() || !shape_it->is_array() || shape_it->size() != 2 || !(*shape_it)[0].is_number_unsigned() ||
+      !(*shape_it)[1].is_number_unsigned())
+    fail("quantization metadata \"shape\" is not [rows, cols]");
+  Scheme scheme;
+  try {
+    scheme = scheme_from_object(*scheme_it);
+  } catch (const invalid_argument& e) {
+    fail(e.what());
+  }
+  const auto rows = static_cast<std::size_t>((*shape_it)[0].get<std::uint64_t>());
+  const auto cols = static_cast<std::size_t>((*shape_it)[1].get<std::uint64_t>());
+  // Refuse absurd shapes before allocating: the packed codes must be in the file.
+  const auto layout = quantized_layout(name, scheme, rows, cols);
+  for (const auto& part : layout) {
+    if (!file.contains(part.name)) fail("missing part '" + part.name + "' of the quantized weight");
+    const TensorInfo& info = file.info(part.name);
+    if (info.dtype != part.dtype)
+      fail("part has dtype " + std::string(dtype_name(info.dtype)) + ", expected " + std::string(dtype_name(part.dtype)) +
+               " for scheme " + scheme.to_string(),
+           part.name);
+    if (info.shape != part.shape) {
+      std::string want = "[", got = "[";
+      for (std::size_t i = 0; i < part.shape.size(); ++i) {
+        if (i) want.append(", ");
+        want.append(std::to_string(part.shape[i]));
+      }
+      for (std::size_t i = 0; i < info.shape.size(); ++i) {
+        if (i) got.append(", ");
+        got.append(std::to_string(info.shape[i]));
+      }
+      want.append("]");
+      got.append("]");
+      fail("part has shape " + got + ", expected " + want + " for a [" + std::to_string(rows) + ", " +
+               std::to_string(cols) + "] matrix with scheme " + scheme.to_string(),
+           part.name);
+    }
+  }
+  QuantizedMatrix q(scheme, rows, cols);
+  auto copy = [&](const TensorLayout& part, auto dest) {
+    const auto src = file.info(part.name).data;
+    const auto dst = std::as_writable_bytes(dest);
+    if (src.size() != dst.size()) fail("part holds " + std::to_string(src.size()) + " bytes, expected " + std::to_string(dst.size()), part.name);
+    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size());
+  };
+  copy(layout[0], q.packed_codes());
+  copy(layout[1], q.scale_bytes());
+  if (scheme.has_zero_point()) {
+    if (scheme.zero_format == ZeroFormat::code)
+      copy(layout[2], q.zero_codes());
+    else
+      copy(layout[2], q.zero_bytes());
+  }
+  return q;
+}
+
+}  // namespace lowbit::io

@@ -1,0 +1,67 @@
+// The subcommands of the `lowbit` program. Each takes its options as a plain struct, so that the
+// command-line wiring (main.cpp) and the work stay apart, and the demo can chain them.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lowbit/model/eval.hpp"
+#include "lowbit/scheme.hpp"
+
+namespace lowbit::cli {
+
+struct QuantizeOptions {
+  std::filesystem::path input;   // llama2.c .bin or safetensors
+  std::filesystem::path output;  // safetensors
+  std::string method = "rtn";
+  int bits = 4;
+  long group = 128;  // elements per group; 0 = per output channel, -1 = per tensor
+  bool symmetric = false;
+  std::string scale_format = "f16";
+  bool mse_clip = false;
+  bool quantize_embeddings = false;
+  bool print_table = true;
+};
+
+/// What quantizing one tensor cost and did.
+struct TensorReport {
+  std::string name;
+  std::size_t rows = 0, cols = 0;
+  double bits_per_weight = 0;
+  double relative_rms = 0;  // ||W - Q|| / ||W||
+  double sqnr_db = 0;       // -20 log10(relative_rms)
+};
+
+struct QuantizeSummary {
+  std::vector<TensorReport> tensors;
+  double bits_per_weight = 0;  // over the quantized weights
+  double relative_rms = 0;     // over the quantized weights
+};
+
+/// The Scheme the options ask for (lowbit::invalid_argument for a bad combination).
+Scheme scheme_from_options(const QuantizeOptions& options);
+QuantizeSummary run_quantize(const QuantizeOptions& options);
+
+struct EvalCommandOptions {
+  std::filesystem::path model;
+  std::optional<std::filesystem::path> quantized;
+  std::filesystem::path tokenizer;
+  std::filesystem::path text;
+  int window = 256;
+  std::size_t max_windows = 0;
+};
+model::EvalOptions eval_options(const EvalCommandOptions& options);
+int run_eval(const EvalCommandOptions& options);
+/// The evaluation split (the last 20%) of the text, tokenized as docs/evaluation.md says.
+std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size);
+
+int run_inspect(const std::filesystem::path& file);
+
+/// No arguments: quantize the bundled model at int8, int4-g32 and int3-g32 and compare each with
+/// the float model on the evaluation text.
+int run_demo(const EvalCommandOptions& defaults);
+
+}  // namespace lowbit::cli

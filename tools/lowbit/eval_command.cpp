@@ -1,0 +1,66 @@
+// `lowbit eval`: perplexity of a model on the evaluation text and, given a quantized model, its KL
+// divergence from the float model and top-1 agreement (protocol: docs/evaluation.md).
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <fmt/core.h>
+
+#include "commands.hpp"
+#include "lowbit/error.hpp"
+#include "lowbit/io/llama2c.hpp"
+#include "lowbit/io/llama_checkpoint.hpp"
+#include "lowbit/model/eval.hpp"
+#include "progress.hpp"
+
+namespace lowbit::cli {
+
+std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size) {
+  const model::Tokenizer tokenizer = io::read_llama2c_tokenizer(options.tokenizer, vocab_size);
+  std::ifstream in(options.text, std::ios::binary);
+  if (!in) throw io_error("cannot open the evaluation text", {options.text.string(), "", {}});
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::vector<int> tokens = model::tokenize_corpus(tokenizer, text.str());
+  return model::split_corpus(tokens).evaluation;
+}
+
+model::EvalOptions eval_options(const EvalCommandOptions& options) {
+  model::EvalOptions eval;
+  eval.window = options.window;
+  eval.max_windows = options.max_windows;
+  return eval;
+}
+
+int run_eval(const EvalCommandOptions& options) {
+  model::LlamaModel reference = io::load_llama(options.model);
+  const std::vector<int> tokens = evaluation_tokens(options, reference.config().vocab_size);
+  const model::EvalOptions eval = eval_options(options);
+  fmt::print("evaluation text: {} (last 20%: {} tokens), windows of {} tokens after BOS\n",
+             options.text.filename().string(), tokens.size(), eval.window);
+
+  if (!options.quantized) {
+    Progress progress("perplexity");
+    const model::Perplexity p = model::perplexity(
+        reference, tokens, eval, [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+    progress.finish();
+    fmt::print("{:<28} {:>10} {:>10}\n", "model", "tokens", "perplexity");
+    fmt::print("{:<28} {:>10} {:>10.4f}\n", options.model.filename().string(), p.tokens, p.perplexity);
+    return 0;
+  }
+
+  model::LlamaModel candidate = io::load_llama(*options.quantized);
+  Progress progress("compare");
+  const model::Comparison c = model::compare(
+      reference, candidate, tokens, eval,
+      [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+  progress.finish();
+  fmt::print("{:<28} {:>10} {:>10} {:>10} {:>8}\n", "model", "tokens", "perplexity", "KL (nats)", "top-1");
+  fmt::print("{:<28} {:>10} {:>10.4f} {:>10} {:>8}\n", options.model.filename().string(), c.tokens,
+             c.reference.perplexity, "-", "-");
+  fmt::print("{:<28} {:>10} {:>10.4f} {:>10.5f} {:>8.4f}\n", options.quantized->filename().string(),
+             c.tokens, c.candidate.perplexity, c.mean_kl, c.top1_agreement);
+  return 0;
+}
+
+}  // namespace lowbit::cli

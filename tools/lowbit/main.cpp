@@ -1,0 +1,75 @@
+// lowbit: quantize a checkpoint, evaluate it, inspect files. With no arguments it runs the demo on
+// the bundled model (see README.md).
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "data_paths.hpp"
+#include "lowbit/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace lowbit::cli;
+  CLI::App app{"lowbit: quantize LLM weights and measure what it costs.\n"
+               "With no subcommand, quantizes the bundled stories260K model at int8, int4-g32 and int3-g32\n"
+               "and compares each with the float model."};
+  app.require_subcommand(0, 1);
+
+  QuantizeOptions quantize;
+  CLI::App* quantize_cmd = app.add_subcommand(
+      "quantize", "Quantize every Linear weight of a checkpoint (llama2.c .bin or safetensors) into safetensors");
+  quantize_cmd->add_option("input", quantize.input, "Checkpoint to read")->required()->check(CLI::ExistingFile);
+  quantize_cmd->add_option("output", quantize.output, "safetensors file to write")->required();
+  quantize_cmd->add_option("--method", quantize.method, "Quantization method")
+      ->check(CLI::IsMember({"rtn"}))
+      ->capture_default_str();
+  quantize_cmd->add_option("--bits", quantize.bits, "Bits per weight code")->check(CLI::Range(2, 8))->capture_default_str();
+  quantize_cmd->add_option("--group", quantize.group, "Group size along the input; 0 = per channel, -1 = per tensor")
+      ->check(CLI::Range(-1L, 1L << 30))
+      ->capture_default_str();
+  quantize_cmd->add_flag("--sym", quantize.symmetric, "Symmetric (signed codes, no zero point)");
+  quantize_cmd->add_option("--scale-format", quantize.scale_format, "Scale storage: f32, f16, bf16, e8m0, e4m3")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "e8m0", "e4m3"}))
+      ->capture_default_str();
+  quantize_cmd->add_flag("--mse-clip", quantize.mse_clip, "Search each group's clipping range for least squared error");
+  quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings, "Quantize embedding tables too");
+
+  EvalCommandOptions eval;
+  eval.model = default_model();
+  eval.tokenizer = default_tokenizer();
+  eval.text = default_text();
+  CLI::App* eval_cmd = app.add_subcommand(
+      "eval", "Perplexity on the evaluation text; with --quantized, KL divergence and top-1 agreement too");
+  eval_cmd->add_option("model", eval.model, "Float model (llama2.c .bin or safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  eval_cmd->add_option("--quantized", eval.quantized, "Quantized model to compare with the float one")
+      ->check(CLI::ExistingFile);
+  const auto add_eval_options = [](CLI::App* cmd, EvalCommandOptions& options) {
+    cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer file")->capture_default_str();
+    cmd->add_option("--text", options.text, "Text whose last 20% is evaluated")->capture_default_str();
+    cmd->add_option("--window", options.window, "Tokens per window after BOS")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+    cmd->add_option("--max-windows", options.max_windows, "Evaluate at most this many windows (0 = all)");
+  };
+  add_eval_options(eval_cmd, eval);
+  add_eval_options(&app, eval);
+
+  std::filesystem::path inspect_file;
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the tensors, dtypes, shapes and quantization schemes of a file");
+  inspect_cmd->add_option("file", inspect_file, "llama2.c .bin or safetensors file")->required()->check(CLI::ExistingFile);
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*quantize_cmd) return run_quantize(quantize).tensors.empty() ? 1 : 0;
+    if (*eval_cmd) return run_eval(eval);
+    if (*inspect_cmd) return run_inspect(inspect_file);
+    return run_demo(eval);
+  } catch (const lowbit::error& e) {
+    std::fprintf(stderr, "lowbit: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lowbit: unexpected error: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,187 @@
+// `lowbit quantize`: every Linear weight of a checkpoint through a quantizer, streamed tensor by
+// tensor into a safetensors file that records each Scheme in its metadata.
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "commands.hpp"
+#include "lowbit/error.hpp"
+#include "lowbit/io/llama2c.hpp"
+#include "lowbit/io/llama_checkpoint.hpp"
+#include "lowbit/io/quantized_safetensors.hpp"
+#include "lowbit/io/safetensors.hpp"
+#include "lowbit/quant/linear.hpp"
+#include "progress.hpp"
+
+namespace lowbit::cli {
+namespace {
+
+/// The tensors of an input checkpoint, loaded one at a time. A llama2.c file has no index, so it
+/// is read whole (it is the model itself); a safetensors file is memory-mapped and each tensor is
+/// converted only when asked for.
+class TensorSource {
+ public:
+  explicit TensorSource(const std::filesystem::path& path) {
+    if (io::detect_checkpoint_format(path) == "llama2c") {
+      llama2c_ = io::read_llama2c(path);
+      config_ = llama2c_->config;
+      for (const model::NamedTensor& t : llama2c_->tensors) entries_.push_back({t.name, io::DType::F32, t.shape});
+    } else {
+      safetensors_.emplace(path);
+      if (safetensors_->metadata().count("lowbit.llama.config")) config_ = io::read_llama_config(*safetensors_);
+      if (!io::quantized_names(*safetensors_).empty())
+        throw invalid_argument("the input is already quantized; quantize a float checkpoint",
+                               {path.string(), "", {}});
+      for (const std::string& name : safetensors_->names()) {
+        const io::TensorInfo& info = safetensors_->info(name);
+        entries_.push_back({name, info.dtype, info.shape});
+      }
+    }
+  }
+
+  const std::vector<io::TensorLayout>& entries() const noexcept { return entries_; }
+  const std::optional<model::LlamaConfig>& config() const noexcept { return config_; }
+
+  std::vector<float> floats(const std::string& name) const {
+    if (safetensors_) return safetensors_->to_float(name);
+    for (const model::NamedTensor& t : llama2c_->tensors)
+      if (t.name == name) return t.data;
+    throw invalid_argument("no tensor named " + name);
+  }
+  /// The tensor's bytes as stored (for tensors copied unchanged).
+  std::vector<std::byte> bytes(const std::string& name) const {
+    if (safetensors_) {
+      const auto data = safetensors_->info(name).data;
+      return {data.begin(), data.end()};
+    }
+    const std::vector<float> values = floats(name);
+    std::vector<std::byte> out(values.size() * sizeof(float));
+    if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
+    return out;
+  }
+
+ private:
+  std::optional<io::Llama2cCheckpoint> llama2c_;
+  std::optional<io::SafetensorsFile> safetensors_;
+  std::optional<model::LlamaConfig> config_;
+  std::vector<io::TensorLayout> entries_;
+};
+
+bool ends_with(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Linear weights are the 2-D ".weight" tensors other than norms; embeddings only when asked.
+bool is_linear_weight(const io::TensorLayout& t, bool quantize_embeddings) {
+  if (t.shape.size() != 2 || !ends_with(t.name, ".weight")) return false;
+  if (t.name.find("norm") != std::string::npos) return false;
+  if (!quantize_embeddings && t.name.find("embed") != std::string::npos) return false;
+  return true;
+}
+
+ScalarFormat parse_scale_format(const std::string& name) {
+  for (ScalarFormat f : {ScalarFormat::f32, ScalarFormat::f16, ScalarFormat::bf16, ScalarFormat::e8m0, ScalarFormat::e4m3})
+    if (name == to_string(f)) return f;
+  throw invalid_argument("unknown scale format '" + name + "' (f32, f16, bf16, e8m0, e4m3)");
+}
+
+TensorReport measure(const std::string& name, std::span<const float> original, const QuantizedMatrix& q) {
+  const std::vector<float> back = q.dequantize();
+  double error = 0, signal = 0;
+  for (std::size_t i = 0; i < back.size(); ++i) {
+    const double d = static_cast<double>(original[i]) - back[i];
+    error += d * d;
+    signal += static_cast<double>(original[i]) * original[i];
+  }
+  TensorReport report{name, q.rows(), q.cols(), q.bits_per_weight(), 0.0, 0.0};
+  report.relative_rms = signal > 0 ? std::sqrt(error / signal) : std::sqrt(error);
+  report.sqnr_db = report.relative_rms > 0 ? -20.0 * std::log10(report.relative_rms) : INFINITY;
+  return report;
+}
+
+}  // namespace
+
+Scheme scheme_from_options(const QuantizeOptions& options) {
+  const Granularity granularity = options.group == 0  ? Granularity::per_channel()
+                                  : options.group < 0 ? Granularity::per_tensor()
+                                                      : Granularity::per_group(static_cast<std::size_t>(options.group));
+  const ScalarFormat scale_format = parse_scale_format(options.scale_format);
+  return options.symmetric ? Scheme::symmetric_int(options.bits, granularity, scale_format)
+                           : Scheme::asymmetric_int(options.bits, granularity, scale_format);
+}
+
+QuantizeSummary run_quantize(const QuantizeOptions& options) {
+  if (options.method != "rtn") throw unsupported("method '" + options.method + "' is not available yet; use rtn");
+  const Scheme scheme = scheme_from_options(options);
+  const TensorSource source(options.input);
+
+  // Declare every output tensor first: the safetensors header precedes the data.
+  std::vector<io::TensorLayout> layout;
+  std::map<std::string, std::string> metadata{{"lowbit.method", options.method},
+                                              {"lowbit.source", options.input.filename().string()}};
+  if (source.config()) io::add_llama_config(metadata, *source.config());
+  std::vector<const io::TensorLayout*> to_quantize;
+  for (const io::TensorLayout& t : source.entries()) {
+    if (is_linear_weight(t, options.quantize_embeddings)) {
+      for (io::TensorLayout& part : io::quantized_layout(t.name, scheme, t.shape[0], t.shape[1]))
+        layout.push_back(std::move(part));
+      io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1]);
+      to_quantize.push_back(&t);
+    } else {
+      layout.push_back(t);
+    }
+  }
+
+  io::SafetensorsWriter writer(options.output, layout, metadata);
+  QuantizeSummary summary;
+  double weights = 0, bits = 0, error = 0, signal = 0;
+  Progress progress("quantize " + options.input.filename().string(), source.entries().size());
+  std::size_t done = 0;
+  LinearQuantizeOptions quantize_options;
+  if (options.mse_clip) quantize_options.clip = ClipSearch::mse();
+  for (const io::TensorLayout& t : source.entries()) {
+    if (is_linear_weight(t, options.quantize_embeddings)) {
+      const std::vector<float> values = source.floats(t.name);
+      quantize_options.tensor_name = t.name;
+      const QuantizedMatrix q = quantize_linear(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]),
+                                                scheme, quantize_options);
+      io::write_quantized(writer, t.name, q);
+      const TensorReport report = measure(t.name, values, q);
+      const double n = static_cast<double>(values.size());
+      weights += n;
+      bits += report.bits_per_weight * n;
+      double tensor_signal = 0;
+      for (float x : values) tensor_signal += static_cast<double>(x) * x;
+      signal += tensor_signal;
+      error += report.relative_rms * report.relative_rms * tensor_signal;
+      summary.tensors.push_back(report);
+    } else {
+      writer.write(t.name, source.bytes(t.name));
+    }
+    progress.update(++done);
+  }
+  writer.finish();
+  progress.finish();
+
+  summary.bits_per_weight = weights > 0 ? bits / weights : 0;
+  summary.relative_rms = signal > 0 ? std::sqrt(error / signal) : 0;
+  if (options.print_table) {
+    fmt::print("{:<36} {:>11} {:>7} {:>9} {:>8}\n", "tensor", "shape", "bits/w", "rel. RMS", "SQNR dB");
+    for (const TensorReport& r : summary.tensors)
+      fmt::print("{:<36} {:>11} {:>7.3f} {:>9.5f} {:>8.2f}\n", r.name, fmt::format("{}x{}", r.rows, r.cols),
+                 r.bits_per_weight, r.relative_rms, r.sqnr_db);
+    fmt::print("{} Linear weights quantized as {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
+               summary.tensors.size(), scheme.to_string(), summary.bits_per_weight, summary.relative_rms);
+    fmt::print("wrote {}\n", options.output.string());
+  }
+  return summary;
+}
+
+}  // namespace lowbit::cli
