@@ -74,6 +74,24 @@ Linear::Linear(QuantizedMatrix quantized)
   quantized_->dequantize({weights_.data(), rows_, cols_});
 }
 
+namespace {
+
+/// A dot product with eight independent partial sums: the compiler vectorizes it without
+/// -ffast-math (the summation order is written out), and it is as exact as the plain loop.
+float dot(const float* a, const float* b, std::size_t n) noexcept {
+  constexpr std::size_t lanes = 8;
+  float partial[lanes] = {};
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (std::size_t l = 0; l < lanes; ++l) partial[l] += a[i + l] * b[i + l];
+  float sum = 0.0f;
+  for (std::size_t l = 0; l < lanes; ++l) sum += partial[l];
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+}  // namespace
+
 void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
   if (x.size() != layer.cols() || y.size() != layer.rows())
     throw invalid_argument("linear: x has " + std::to_string(x.size()) + " values and y " +
@@ -83,10 +101,7 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
   const auto rows = static_cast<std::ptrdiff_t>(w.rows);
 #pragma omp parallel for schedule(static) if (w.size() >= (std::size_t{1} << 18))
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    const float* row = w.row(static_cast<std::size_t>(r)).data();
-    float sum = 0.0f;
-    for (std::size_t c = 0; c < w.cols; ++c) sum += row[c] * x[c];
-    y[static_cast<std::size_t>(r)] = sum;
+    y[static_cast<std::size_t>(r)] = dot(w.row(static_cast<std::size_t>(r)).data(), x.data(), w.cols);
   }
 }
 
@@ -236,9 +251,7 @@ std::span<const float> LlamaModel::forward(int token, int position) {
       std::span<float> att(att_.data(), pos + 1);
       for (std::size_t t = 0; t <= pos; ++t) {
         const float* k = key_cache_.data() + (l * seq_len + t) * kv_dim + kv_offset;
-        float score = 0.0f;
-        for (std::size_t i = 0; i < head_size; ++i) score += q[i] * k[i];
-        att[t] = score * inv_sqrt_head;
+        att[t] = dot(q, k, head_size) * inv_sqrt_head;
       }
       softmax(att);
       float* out = xb_.data() + h * head_size;

@@ -1,5 +1,5 @@
 // A progress line for long runs: a redrawn bar with an ETA on a terminal, plain lines at every
-// tenth otherwise (logs and CI stay readable).
+// tenth otherwise (logs and CI stay readable). Runs shorter than a second show nothing.
 #pragma once
 
 #include <unistd.h>
@@ -34,6 +34,8 @@ class Progress {
   void update(std::size_t done) {
     if (finished_ || total_ == 0) return;
     const auto now = Clock::now();
+    // Quick jobs stay quiet: nothing is shown before the first second.
+    if (now - start_ < std::chrono::seconds(1)) return;
     if (terminal_) {
       // Redraw at most ten times a second, and always at the end.
       if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
