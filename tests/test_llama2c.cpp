@@ -115,8 +115,13 @@ TEST_CASE("read_llama2c rejects corrupt checkpoints", "[llama2c]") {
 
   SECTION("missing file") { require_io_error(dir.path / "absent.bin", "cannot"); }
   SECTION("empty file") { require_io_error(dir.write("empty.bin", {}), "inside the header"); }
-  SECTION("truncated inside the header") {
-    require_io_error(dir.write("header.bin", truncated(17)), "inside the header");
+  SECTION("truncated inside or after every header field") {
+    for (std::size_t size = 1; size < 28; ++size) {
+      INFO("header truncated to " << size << " bytes");
+      require_io_error(dir.write("header.bin", truncated(size)), "inside the header");
+    }
+    require_io_error(dir.write("header_only.bin", truncated(28)),
+                     "file ends inside tensor tok_embeddings.weight");
   }
   SECTION("truncated inside the embedding") {
     require_io_error(dir.write("emb.bin", truncated(28 + 100)),
@@ -166,4 +171,35 @@ TEST_CASE("read_llama2c rejects corrupt checkpoints", "[llama2c]") {
     std::memcpy(bytes.data() + 28 + 4 * 10, &nan, 4);
     require_io_error(dir.write("nan.bin", bytes), "NaN");
   }
+}
+
+TEST_CASE("read_llama2c_tokenizer rejects corrupt tokenizer files", "[llama2c]") {
+  const std::vector<char> good = read_all(data_dir / "tok512.bin");
+  const TempDir dir;
+  const auto require_error = [&](const std::vector<char>& bytes, const std::string& name) {
+    const fs::path file = dir.write(name, bytes);
+    try {
+      lowbit::io::read_llama2c_tokenizer(file, 512);
+      FAIL("no exception for " << file);
+    } catch (const lowbit::io_error& e) {
+      CHECK(std::string(e.what()).find(file.string()) != std::string::npos);
+    }
+  };
+  // Every prefix through the first few tokens (max_token_length, then score, length and bytes of
+  // each token), and a spread of prefixes after that.
+  for (std::size_t size = 0; size < 64; ++size) {
+    INFO("truncated to " << size << " bytes");
+    require_error(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(size)), "short.bin");
+  }
+  for (std::size_t size = 64; size < good.size(); size += 997) {
+    INFO("truncated to " << size << " bytes");
+    require_error(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(size)), "short.bin");
+  }
+  // A token length far beyond the file (the first token's length field is at byte 8).
+  std::vector<char> huge = good;
+  set_int(huge, 2, 1 << 30);
+  require_error(huge, "huge.bin");
+  std::vector<char> negative = good;
+  set_int(negative, 2, -5);
+  require_error(negative, "negative.bin");
 }

@@ -54,7 +54,7 @@ struct Entry {
 
 }  // namespace
 
-Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
+Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   const std::string file = path.string();
   const std::uint64_t size = file_size_of(path);
   if (size < header_bytes)
@@ -65,7 +65,7 @@ Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
   std::int32_t h[7];
   read_bytes(in, path, h, sizeof h, "the header");
 
-  model::LlamaConfig config;
+  model::LlamaConfig& config = config_;
   config.dim = h[0];
   config.hidden_dim = h[1];
   config.n_layers = h[2];
@@ -136,6 +136,7 @@ Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
   std::uint64_t offset = header_bytes;
   for (const Entry& e : layout) {
     const std::uint64_t bytes = e.count() * sizeof(float);
+    if (!e.name.empty()) tensors_.push_back({e.name, e.shape, offset});
     if (offset + bytes > size) {
       const std::string what = e.name.empty() ? "the RoPE tables" : "tensor " + e.name;
       throw io_error("file ends inside " + what + " (needs " + std::to_string(bytes) +
@@ -149,21 +150,30 @@ Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
                        " bytes after the last tensor (the header says it ends at byte " +
                        std::to_string(offset) + ")",
                    {file, "", {}});
+}
 
-  Llama2cCheckpoint checkpoint;
-  checkpoint.config = config;
-  for (const Entry& e : layout) {
-    if (e.name.empty()) {
-      in.seekg(static_cast<std::streamoff>(e.count() * sizeof(float)), std::ios::cur);
-      continue;
-    }
-    model::NamedTensor tensor{e.name, e.shape, std::vector<float>(e.count())};
-    read_bytes(in, path, tensor.data.data(), tensor.data.size() * sizeof(float),
-               "tensor " + e.name);
+model::NamedTensor Llama2cFile::read(std::string_view name) const {
+  const std::string file = path_.string();
+  for (const TensorEntry& e : tensors_) {
+    if (e.name != name) continue;
+    std::size_t count = 1;
+    for (std::size_t d : e.shape) count *= d;
+    model::NamedTensor tensor{e.name, e.shape, std::vector<float>(count)};
+    std::ifstream in = open(path_);
+    in.seekg(static_cast<std::streamoff>(e.offset));
+    read_bytes(in, path_, tensor.data.data(), count * sizeof(float), "tensor " + e.name);
     for (float v : tensor.data)
       if (!std::isfinite(v)) throw io_error("weight is NaN or infinite", {file, e.name, e.shape});
-    checkpoint.tensors.push_back(std::move(tensor));
+    return tensor;
   }
+  throw io_error("no tensor named '" + std::string(name) + "'", {file, std::string(name), {}});
+}
+
+Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
+  const Llama2cFile file(path);
+  Llama2cCheckpoint checkpoint;
+  checkpoint.config = file.config();
+  for (const Llama2cFile::TensorEntry& e : file.tensors()) checkpoint.tensors.push_back(file.read(e.name));
   return checkpoint;
 }
 

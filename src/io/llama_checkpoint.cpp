@@ -28,25 +28,6 @@ int& int_field(model::LlamaConfig& c, std::size_t i) {
   return *fields[i];
 }
 
-// Tells whether the first 28 bytes make a plausible llama2.c header whose arrays fill exactly
-// `size` bytes (the rules read_llama2c applies).
-bool is_llama2c(const std::array<std::int32_t, 7>& h, std::uint64_t size) {
-  const std::int64_t vocab = h[5] < 0 ? -std::int64_t{h[5]} : std::int64_t{h[5]};
-  const std::array<std::int64_t, 7> v{h[0], h[1], h[2], h[3], h[4], vocab, h[6]};
-  const std::array<std::int64_t, 7> max{1 << 16, 1 << 18, 1 << 10, 1 << 10, 1 << 10, 1 << 21, 1 << 21};
-  for (std::size_t i = 0; i < 7; ++i)
-    if (v[i] <= 0 || v[i] > max[i]) return false;
-  const std::int64_t dim = v[0], hidden = v[1], layers = v[2], heads = v[3], kv_heads = v[4], seq = v[6];
-  if (dim % heads != 0 || (dim / heads) % 2 != 0 || heads % kv_heads != 0) return false;
-  const std::int64_t kv_dim = dim / heads * kv_heads;
-  // Every count is far below 2^63 with the caps above.
-  std::int64_t floats = vocab * dim + dim;
-  floats += layers * (2 * dim + 2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim);
-  floats += 2 * seq * (dim / heads / 2);
-  if (h[5] < 0) floats += vocab * dim;
-  return static_cast<std::uint64_t>(28 + 4 * floats) == size;
-}
-
 }  // namespace
 
 void add_llama_config(std::map<std::string, std::string>& metadata, const model::LlamaConfig& config) {
@@ -91,14 +72,18 @@ model::LlamaConfig read_llama_config(const SafetensorsFile& file) {
 }
 
 void convert_llama2c_to_safetensors(const std::filesystem::path& in, const std::filesystem::path& out) {
-  const Llama2cCheckpoint checkpoint = read_llama2c(in);
+  // One tensor in memory at a time.
+  const Llama2cFile checkpoint(in);
   std::vector<TensorLayout> layout;
-  layout.reserve(checkpoint.tensors.size());
-  for (const auto& t : checkpoint.tensors) layout.push_back({t.name, DType::F32, t.shape});
+  layout.reserve(checkpoint.tensors().size());
+  for (const auto& t : checkpoint.tensors()) layout.push_back({t.name, DType::F32, t.shape});
   std::map<std::string, std::string> metadata;
-  add_llama_config(metadata, checkpoint.config);
+  add_llama_config(metadata, checkpoint.config());
   SafetensorsWriter writer(out, std::move(layout), std::move(metadata));
-  for (const auto& t : checkpoint.tensors) writer.write(t.name, std::as_bytes(std::span<const float>(t.data)));
+  for (const auto& t : checkpoint.tensors()) {
+    const model::NamedTensor tensor = checkpoint.read(t.name);
+    writer.write(t.name, std::as_bytes(std::span<const float>(tensor.data)));
+  }
   writer.finish();
 }
 
@@ -117,12 +102,15 @@ std::string detect_checkpoint_format(const std::filesystem::path& path) {
     for (int i = 7; i >= 0; --i) n = (n << 8) | head[static_cast<std::size_t>(i)];
     if (n >= 2 && n <= size - 8 && head[8] == '{') return "safetensors";
   }
-  if (got == head.size()) {
-    std::array<std::int32_t, 7> h{};
-    std::memcpy(h.data(), head.data(), head.size());
-    if (is_llama2c(h, size)) return "llama2c";
+  // A llama2.c checkpoint has no magic number: it is one when its header is plausible and its
+  // arrays fill the file exactly, which is what opening it checks.
+  try {
+    const Llama2cFile checkpoint(path);
+    return "llama2c";
+  } catch (const io_error& e) {
+    throw io_error("neither a safetensors file nor a llama2.c checkpoint (as llama2.c: " + e.reason() + ")",
+                   ErrorContext{file, {}, {}});
   }
-  throw io_error("neither a safetensors file nor a llama2.c checkpoint", ErrorContext{file, {}, {}});
 }
 
 model::LlamaModel load_llama(const std::filesystem::path& path) {

@@ -23,16 +23,15 @@
 namespace lowbit::cli {
 namespace {
 
-/// The tensors of an input checkpoint, loaded one at a time. A llama2.c file has no index, so it
-/// is read whole (it is the model itself); a safetensors file is memory-mapped and each tensor is
-/// converted only when asked for.
+/// The tensors of an input checkpoint, loaded one at a time, so that memory holds one tensor: a
+/// llama2.c file is read tensor by tensor, a safetensors file is memory-mapped.
 class TensorSource {
  public:
   explicit TensorSource(const std::filesystem::path& path) {
     if (io::detect_checkpoint_format(path) == "llama2c") {
-      llama2c_ = io::read_llama2c(path);
-      config_ = llama2c_->config;
-      for (const model::NamedTensor& t : llama2c_->tensors) entries_.push_back({t.name, io::DType::F32, t.shape});
+      llama2c_.emplace(path);
+      config_ = llama2c_->config();
+      for (const auto& t : llama2c_->tensors()) entries_.push_back({t.name, io::DType::F32, t.shape});
     } else {
       safetensors_.emplace(path);
       if (safetensors_->metadata().count("lowbit.llama.config")) config_ = io::read_llama_config(*safetensors_);
@@ -51,9 +50,7 @@ class TensorSource {
 
   std::vector<float> floats(const std::string& name) const {
     if (safetensors_) return safetensors_->to_float(name);
-    for (const model::NamedTensor& t : llama2c_->tensors)
-      if (t.name == name) return t.data;
-    throw invalid_argument("no tensor named " + name);
+    return llama2c_->read(name).data;
   }
   /// The tensor's bytes as stored (for tensors copied unchanged).
   std::vector<std::byte> bytes(const std::string& name) const {
@@ -68,7 +65,7 @@ class TensorSource {
   }
 
  private:
-  std::optional<io::Llama2cCheckpoint> llama2c_;
+  std::optional<io::Llama2cFile> llama2c_;
   std::optional<io::SafetensorsFile> safetensors_;
   std::optional<model::LlamaConfig> config_;
   std::vector<io::TensorLayout> entries_;

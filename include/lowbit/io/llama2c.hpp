@@ -2,7 +2,11 @@
 // tokenizer files.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "lowbit/model/llama.hpp"
@@ -17,6 +21,35 @@ struct Llama2cCheckpoint {
   /// layers.{i}.feed_forward.{w1,w2,w3}.weight, norm.weight, and output.weight when the checkpoint
   /// has its own classifier (config.shared_classifier is false). Matrices are [out, in].
   std::vector<model::NamedTensor> tensors;
+};
+
+/// A llama2.c checkpoint (version 0) opened for reading tensor by tensor, so that a converter or
+/// quantizer holds one tensor at a time. Opening validates the header (every field plausible and
+/// consistent) and the file's size against it, before any tensor is read.
+class Llama2cFile {
+ public:
+  struct TensorEntry {
+    std::string name;  // Llama name, as listed for Llama2cCheckpoint::tensors
+    std::vector<std::size_t> shape;
+    std::uint64_t offset = 0;  // byte offset in the file
+  };
+
+  /// Throws lowbit::io_error naming the file when the header is implausible or the file is
+  /// shorter or longer than the header says.
+  explicit Llama2cFile(const std::filesystem::path& path);
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+  const model::LlamaConfig& config() const noexcept { return config_; }
+  /// The named tensors in file order (the RoPE tables are not listed).
+  const std::vector<TensorEntry>& tensors() const noexcept { return tensors_; }
+  /// Reads one tensor. Throws lowbit::io_error naming the file and tensor for an unknown name, a
+  /// read error, or a weight that is NaN or infinite.
+  model::NamedTensor read(std::string_view name) const;
+
+ private:
+  std::filesystem::path path_;
+  model::LlamaConfig config_;
+  std::vector<TensorEntry> tensors_;
 };
 
 /// Reads a version-0 llama2.c checkpoint: seven int32 (dim, hidden_dim, n_layers, n_heads,
