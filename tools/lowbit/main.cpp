@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "data_paths.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/io/llama_checkpoint.hpp"
 
 int main(int argc, char** argv) {
   using namespace lowbit::cli;
@@ -55,6 +56,12 @@ int main(int argc, char** argv) {
   add_eval_options(eval_cmd, eval);
   add_eval_options(&app, eval);
 
+  std::filesystem::path convert_input, convert_output;
+  CLI::App* convert_cmd = app.add_subcommand(
+      "convert", "Convert a llama2.c checkpoint to safetensors (float32, Llama tensor names, config in metadata)");
+  convert_cmd->add_option("input", convert_input, "llama2.c .bin checkpoint")->required()->check(CLI::ExistingFile);
+  convert_cmd->add_option("output", convert_output, "safetensors file to write")->required();
+
   std::filesystem::path inspect_file;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the tensors, dtypes, shapes and quantization schemes of a file");
   inspect_cmd->add_option("file", inspect_file, "llama2.c .bin or safetensors file")->required()->check(CLI::ExistingFile);
@@ -64,6 +71,10 @@ int main(int argc, char** argv) {
     if (*quantize_cmd) return run_quantize(quantize).tensors.empty() ? 1 : 0;
     if (*eval_cmd) return run_eval(eval);
     if (*inspect_cmd) return run_inspect(inspect_file);
+    if (*convert_cmd) {
+      lowbit::io::convert_llama2c_to_safetensors(convert_input, convert_output);
+      return 0;
+    }
     return run_demo(eval);
   } catch (const lowbit::error& e) {
     std::fprintf(stderr, "lowbit: %s\n", e.what());
