@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -29,22 +31,7 @@ std::vector<char> read_all(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// A temporary directory for the corrupted files of one test, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    // Random, so that test processes run in parallel by ctest never share a directory.
-    path = fs::temp_directory_path() / ("lowbit_llama2c_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::vector<char>& bytes) const {
-    const fs::path file = path / name;
-    std::ofstream out(file, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return file;
-  }
-};
+using lowbit::test::TempDir;
 
 // The io_error's message names the file and contains `reason`.
 void require_io_error(const fs::path& file, const std::string& reason) {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,17 +34,7 @@ namespace {
 
 const fs::path stories_bin = fs::path(LOWBIT_DATA_DIR) / "stories260K" / "stories260K.bin";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("lowbit_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using lowbit::test::TempDir;
 
 const std::vector<int> tokens{1, 403, 407, 261, 284, 24, 500, 2};
 

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,17 +27,7 @@ using namespace lowbit::io;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("lowbit_qst_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using lowbit::test::TempDir;
 
 Scheme make(ElementFormat e, int bits, Granularity g, ScalarFormat s, ZeroFormat z = ZeroFormat::code,
             PackOrder p = PackOrder::low_first) {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,18 +24,7 @@ using namespace lowbit::io;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("lowbit_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using lowbit::test::TempDir;
 
 std::vector<std::byte> read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
