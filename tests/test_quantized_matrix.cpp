@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "lowbit/quantized_matrix.hpp"
@@ -137,4 +138,126 @@ TEST_CASE("empty matrices are valid", "[quantized_matrix]") {
   const QuantizedMatrix q(Scheme::symmetric_int(4, Granularity::per_group(32)), 0, 0);
   CHECK(q.dequantize().empty());
   CHECK(q.bits_per_weight() == 0.0);
+}
+
+TEST_CASE("scalar codebooks: each code looks up the codebook of its group", "[quantized_matrix][codebook]") {
+  Scheme scheme{.element = ElementFormat::codebook,
+                .bits = 2,
+                .granularity = Granularity::none(),
+                .codebook_granularity = Granularity::per_group(4),
+                .codebook_format = ScalarFormat::f32};
+  scheme.validate();
+  QuantizedMatrix q(scheme, 2, 6);  // groups of 4: a whole one and a ragged one of 2 per row
+  CHECK(q.scale_grid().size() == 0);
+  CHECK(q.codebook_grid().rows == 2);
+  CHECK(q.codebook_grid().cols == 2);
+  CHECK(q.codebook_values() == 4);
+  for (std::size_t b = 0; b < 4; ++b) {
+    const float base = static_cast<float>(10 * b);
+    q.set_codebook(b, std::vector<float>{base, base + 1, base + 2, base + 3});
+  }
+  for (std::size_t r = 0; r < 2; ++r)
+    for (std::size_t c = 0; c < 6; ++c) q.set_code(r, c, static_cast<std::uint8_t>(c % 4));
+  // Row 0: codebooks 0 (cols 0-3) and 1 (cols 4-5); row 1: codebooks 2 and 3.
+  CHECK(q.dequantize() == std::vector<float>{0, 1, 2, 3, 10, 11, 20, 21, 22, 23, 30, 31});
+  CHECK_THROWS_AS(q.set_codebook(0, std::vector<float>{1, 2}), lowbit::invalid_argument);
+  CHECK_THROWS_AS(q.set_scale(0, 1.0f), lowbit::invalid_argument);
+}
+
+TEST_CASE("vector codebooks: one code stands for vector_dim weights", "[quantized_matrix][codebook]") {
+  Scheme scheme{.element = ElementFormat::codebook,
+                .bits = 1,
+                .granularity = Granularity::per_channel(),
+                .scale_format = ScalarFormat::f32,
+                .vector_dim = 2,
+                .codebook_granularity = Granularity::per_tensor(),
+                .codebook_format = ScalarFormat::f16};
+  scheme.validate();
+  QuantizedMatrix q(scheme, 2, 5);  // 3 codes a row, the last one for a single weight
+  CHECK(q.words_per_row() == 1);
+  const std::vector<float> stored = q.set_codebook(0, std::vector<float>{1.0f, -1.0f, 0.5f, 0.25f});
+  CHECK(stored == std::vector<float>{1.0f, -1.0f, 0.5f, 0.25f});
+  q.set_scale(0, 2.0f);
+  q.set_scale(1, -1.0f);
+  const std::uint8_t codes[2][3] = {{0, 1, 1}, {1, 0, 0}};
+  for (std::size_t r = 0; r < 2; ++r)
+    for (std::size_t j = 0; j < 3; ++j) q.set_code(r, j, codes[r][j]);
+  CHECK(q.dequantize() == std::vector<float>{2, -2, 1, 0.5f, 1, -0.5f, -0.25f, -1, 1, -1});
+  CHECK(scheme.bits_per_weight(2, 5) == Approx((2.0 * 3 * 1 + 2 * 32 + 4 * 16) / 10.0));
+}
+
+TEST_CASE("the tensor scale multiplies every group's scale", "[quantized_matrix]") {
+  Scheme scheme{.element = ElementFormat::fp4_e2m1,
+                .bits = 4,
+                .granularity = Granularity::per_group(16),
+                .scale_format = ScalarFormat::e4m3,
+                .tensor_scale = true};
+  scheme.validate();
+  QuantizedMatrix q(scheme, 1, 2);
+  CHECK(q.tensor_scale() == 1.0f);
+  q.set_scale(0, 3.0f);
+  q.set_tensor_scale(0.125f);
+  q.set_code(0, 0, 0x7);  // 6
+  q.set_code(0, 1, 0xA);  // -1
+  CHECK(q.dequantize() == std::vector<float>{6.0f * 0.375f, -0.375f});
+  QuantizedMatrix plain(Scheme::symmetric_int(4, Granularity::per_channel()), 1, 1);
+  CHECK_THROWS_AS(plain.set_tensor_scale(2.0f), lowbit::invalid_argument);
+  CHECK(scheme.bits_per_weight(64, 64) == Approx(4.0 + 8.0 / 16 + 32.0 / 4096));
+}
+
+TEST_CASE("double-quantized scales decode through the dynamic map", "[quantized_matrix]") {
+  Scheme scheme{.element = ElementFormat::nf4,
+                .bits = 4,
+                .granularity = Granularity::per_group(2),
+                .scale_format = ScalarFormat::f32,
+                .double_quant_block = 2};
+  scheme.validate();
+  QuantizedMatrix q(scheme, 1, 6);  // 3 scales in 2 blocks
+  REQUIRE(q.scale_block_absmax().size() == 2);
+  const auto& map = lowbit::dynamic_map_signed();
+  q.set_double_quantized_scale(0, 255);  // 1.0
+  q.set_double_quantized_scale(1, 127);  // 0.0
+  q.set_double_quantized_scale(2, 255);
+  q.scale_block_absmax()[0] = 0.5f;
+  q.scale_block_absmax()[1] = 0.25f;
+  q.set_scale_offset(1.0f);
+  CHECK(map[255] == 1.0f);
+  CHECK(map[127] == 0.0f);
+  CHECK(q.scale(0) == 1.5f);
+  CHECK(q.scale(1) == 1.0f);
+  CHECK(q.scale(2) == 1.25f);
+  CHECK_THROWS_AS(q.set_scale(0, 1.0f), lowbit::invalid_argument);
+  // 4-bit codes, 8-bit scales per 64, an fp32 absmax per 256 scales and one fp32 mean (QLoRA).
+  Scheme nf4_dq = scheme;
+  nf4_dq.granularity = Granularity::per_group(64);
+  nf4_dq.double_quant_block = 256;
+  CHECK(nf4_dq.bits_per_weight(4096, 4096) == Approx(4.0 + 8.0 / 64 + 32.0 / (64 * 256) + 32.0 / (4096.0 * 4096)));
+}
+
+TEST_CASE("the dynamic map is bitsandbytes' signed 8-bit map", "[format]") {
+  const auto& map = lowbit::dynamic_map_signed();
+  CHECK(std::is_sorted(map.begin(), map.end()));
+  CHECK(map.front() == Approx(-0.99296875f));
+  CHECK(map.back() == 1.0f);
+  CHECK(std::count(map.begin(), map.end(), 0.0f) == 1);
+  // The smallest positive value: 1e-6 times the mean of linspace(0.1, 1, 2).
+  CHECK(map[128] == Approx(0.55e-6f));
+}
+
+TEST_CASE("codebook and second-level scheme fields are validated", "[scheme]") {
+  Scheme no_scales = Scheme::symmetric_int(4, Granularity::per_group(32));
+  no_scales.granularity = Granularity::none();
+  CHECK_THROWS_WITH(no_scales.validate(), Catch::Contains("only codebook elements can go without scales"));
+  Scheme vectors{.element = ElementFormat::codebook, .bits = 8, .granularity = Granularity::per_group(30),
+                 .vector_dim = 4};
+  CHECK_THROWS_WITH(vectors.validate(), Catch::Contains("multiple of vector_dim"));
+  Scheme fp8_book{.element = ElementFormat::codebook, .bits = 4, .codebook_format = ScalarFormat::e4m3};
+  CHECK_THROWS_WITH(fp8_book.validate(), Catch::Contains("codebooks are stored in f32, f16 or bf16"));
+  Scheme dq{.element = ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(64),
+            .scale_format = ScalarFormat::f16, .double_quant_block = 256};
+  CHECK_THROWS_WITH(dq.validate(), Catch::Contains("double quantization takes f32 scales"));
+  Scheme named{.element = ElementFormat::codebook, .bits = 8, .granularity = Granularity::none(),
+               .vector_dim = 2, .codebook_granularity = Granularity::per_tensor(),
+               .codebook_format = ScalarFormat::f32};
+  CHECK(named.to_string() == "cb8x2 unscaled codebook=tensor/f32");
 }

@@ -1,6 +1,7 @@
 // QuantizedMatrix: the currency between quantizers, kernels and files. It owns the packed codes of
 // a [rows, cols] weight matrix (rows = output channels, cols = input features), the scales and
-// zero points in the formats its Scheme names, and can dequantize itself to float.
+// zero points in the formats its Scheme names, codebooks and second-level scales where the Scheme
+// has them, and can dequantize itself to float.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/format/dynamic_map.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/intn.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -23,6 +25,7 @@
 namespace lowbit {
 
 /// The value of every code of a Scheme's element format before scaling: a table of 2^bits floats.
+/// (Codebook elements have no fixed values: their tables are stored in the matrix.)
 inline std::vector<float> element_values(const Scheme& scheme) {
   const std::size_t count = std::size_t{1} << scheme.bits;
   std::vector<float> values(count);
@@ -47,6 +50,9 @@ inline std::vector<float> element_values(const Scheme& scheme) {
       case ElementFormat::nf4:
         values[code] = nf4::from_bits(c).to_float();
         break;
+      case ElementFormat::codebook:
+        values[code] = 0.0f;
+        break;
     }
   }
   return values;
@@ -60,10 +66,18 @@ class QuantizedMatrix {
   QuantizedMatrix(const Scheme& scheme, std::size_t rows, std::size_t cols)
       : scheme_(scheme), rows_(rows), cols_(cols) {
     scheme_.validate();
-    words_per_row_ = packed_words(cols, scheme_.bits);
+    words_per_row_ = packed_words(scheme_.codes_per_row(cols), scheme_.bits);
     codes_.assign(rows * words_per_row_, 0u);
     grid_ = scheme_.scale_grid(rows, cols);
-    scales_.assign(grid_.size() * scalar_bytes(scheme_.scale_format), 0u);
+    scales_.assign(grid_.size() * static_cast<std::size_t>(scheme_.stored_scale_bits() / 8), 0u);
+    if (scheme_.double_quant_block > 0)
+      scale_block_absmax_.assign((grid_.size() + scheme_.double_quant_block - 1) /
+                                     scheme_.double_quant_block,
+                                 0.0f);
+    codebook_grid_ = scheme_.codebook_grid(rows, cols);
+    codebooks_.assign(codebook_grid_.size() * codebook_values() *
+                          scalar_bytes(scheme_.codebook_format),
+                      0u);
     if (scheme_.has_zero_point()) {
       if (scheme_.zero_format == ZeroFormat::code)
         zero_codes_.assign(grid_.rows * packed_words(grid_.cols, scheme_.bits), 0u);
@@ -76,7 +90,9 @@ class QuantizedMatrix {
   std::size_t rows() const noexcept { return rows_; }
   std::size_t cols() const noexcept { return cols_; }
 
-  // --- Codes: each row is packed on its own, in 32-bit words, in the Scheme's pack order. ---
+  // --- Codes: each row is packed on its own, in 32-bit words, in the Scheme's pack order. A row
+  // holds scheme().codes_per_row(cols()) codes: one per weight, or one per vector of vector_dim
+  // weights for vector codebooks. ---
   std::size_t words_per_row() const noexcept { return words_per_row_; }
   std::span<std::uint32_t> row_words(std::size_t row) noexcept {
     return {codes_.data() + row * words_per_row_, words_per_row_};
@@ -87,34 +103,91 @@ class QuantizedMatrix {
   std::span<const std::uint32_t> packed_codes() const noexcept { return codes_; }
   std::span<std::uint32_t> packed_codes() noexcept { return codes_; }
 
-  std::uint8_t code(std::size_t row, std::size_t col) const noexcept {
-    return get_code(codes_.data() + row * words_per_row_, col, scheme_.bits, scheme_.pack_order);
+  /// Code `index` of a row (the code of weight `index`, or of vector `index`).
+  std::uint8_t code(std::size_t row, std::size_t index) const noexcept {
+    return get_code(codes_.data() + row * words_per_row_, index, scheme_.bits, scheme_.pack_order);
   }
-  void set_code(std::size_t row, std::size_t col, std::uint8_t value) noexcept {
-    lowbit::set_code(codes_.data() + row * words_per_row_, col, scheme_.bits, scheme_.pack_order,
-                     value);
+  void set_code(std::size_t row, std::size_t index, std::uint8_t value) noexcept {
+    lowbit::set_code(codes_.data() + row * words_per_row_, index, scheme_.bits,
+                     scheme_.pack_order, value);
   }
 
-  // --- Scales and zero points: a grid of scale_grid().rows x scale_grid().cols values. ---
+  // --- Scales and zero points: a grid of scale_grid().rows x scale_grid().cols values (empty
+  // for a scheme without scales, whose scale is 1). ---
   const ScaleGrid& scale_grid() const noexcept { return grid_; }
   /// Index into the scale grid of the scale that serves element (row, col).
   std::size_t scale_index(std::size_t row, std::size_t col) const noexcept {
-    const std::size_t scale_row = grid_.rows == 1 ? 0 : row;
-    const std::size_t scale_col = scheme_.granularity.kind == Granularity::Kind::group
-                                      ? col / scheme_.granularity.group_size
-                                      : 0;
-    return scale_row * grid_.cols + scale_col;
+    return grid_index(scheme_.granularity, grid_, row, col);
   }
   float scale(std::size_t index) const noexcept {
+    if (!scheme_.has_scales()) return 1.0f;
+    if (scheme_.double_quant_block > 0)
+      return dynamic_map_signed()[scales_[index]] *
+                 scale_block_absmax_[index / scheme_.double_quant_block] +
+             scale_offset_;
     return load_scalar(scheme_.scale_format,
                        scales_.data() + index * scalar_bytes(scheme_.scale_format));
   }
-  /// Stores `value` rounded to the scale format; returns the value actually stored.
+  /// Stores `value` rounded to the scale format; returns the value actually stored. (Double-
+  /// quantized scales are stored as codes instead: set_double_quantized_scale.)
   float set_scale(std::size_t index, float value) {
+    if (!scheme_.has_scales() || scheme_.double_quant_block > 0)
+      throw invalid_argument("scheme " + scheme_.to_string() + " does not store plain scales");
     std::uint8_t* at = scales_.data() + index * scalar_bytes(scheme_.scale_format);
     store_scalar(scheme_.scale_format, value, at);
     return load_scalar(scheme_.scale_format, at);
   }
+  /// Double quantization: the code of scale `index` in the dynamic map, the fp32 absmax of each
+  /// block of scales, and the mean subtracted from all of them.
+  void set_double_quantized_scale(std::size_t index, std::uint8_t code) noexcept {
+    scales_[index] = code;
+  }
+  std::span<float> scale_block_absmax() noexcept { return scale_block_absmax_; }
+  std::span<const float> scale_block_absmax() const noexcept { return scale_block_absmax_; }
+  float scale_offset() const noexcept { return scale_offset_; }
+  void set_scale_offset(float offset) noexcept { scale_offset_ = offset; }
+
+  /// The fp32 multiplier of the whole matrix (1 unless the Scheme has a tensor scale).
+  float tensor_scale() const noexcept { return tensor_scale_; }
+  void set_tensor_scale(float value) {
+    if (!scheme_.tensor_scale)
+      throw invalid_argument("scheme " + scheme_.to_string() + " has no tensor scale");
+    tensor_scale_ = value;
+  }
+
+  // --- Codebooks: a grid of codebook_grid().rows x codebook_grid().cols tables, each of
+  // 2^bits entries of vector_dim values, stored in the Scheme's codebook format. ---
+  const ScaleGrid& codebook_grid() const noexcept { return codebook_grid_; }
+  /// Values in one codebook: entries x vector_dim.
+  std::size_t codebook_values() const noexcept {
+    return scheme_.is_codebook() ? scheme_.codebook_entries() * scheme_.vector_dim : 0;
+  }
+  std::size_t codebook_index(std::size_t row, std::size_t col) const noexcept {
+    return grid_index(scheme_.codebook_granularity, codebook_grid_, row, col);
+  }
+  /// Component `component` of entry `entry` of codebook `index`.
+  float codebook_value(std::size_t index, std::size_t entry, std::size_t component) const noexcept {
+    const std::size_t at = (index * codebook_values() + entry * scheme_.vector_dim + component) *
+                           scalar_bytes(scheme_.codebook_format);
+    return load_scalar(scheme_.codebook_format, codebooks_.data() + at);
+  }
+  /// Stores codebook `index` (entries x vector_dim values, entry-major) rounded to the codebook
+  /// format; returns the values actually stored.
+  std::vector<float> set_codebook(std::size_t index, std::span<const float> values) {
+    if (values.size() != codebook_values())
+      throw invalid_argument("set_codebook: " + std::to_string(values.size()) +
+                             " values for a codebook of " + std::to_string(codebook_values()));
+    const std::size_t bytes = scalar_bytes(scheme_.codebook_format);
+    std::vector<float> stored(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::uint8_t* at = codebooks_.data() + (index * codebook_values() + i) * bytes;
+      store_scalar(scheme_.codebook_format, values[i], at);
+      stored[i] = load_scalar(scheme_.codebook_format, at);
+    }
+    return stored;
+  }
+  std::span<const std::uint8_t> codebook_bytes() const noexcept { return codebooks_; }
+  std::span<std::uint8_t> codebook_bytes() noexcept { return codebooks_; }
   std::uint8_t zero_code(std::size_t index) const noexcept {
     const std::size_t words = packed_words(grid_.cols, scheme_.bits);
     return get_code(zero_codes_.data() + (index / grid_.cols) * words, index % grid_.cols,
@@ -164,7 +237,7 @@ class QuantizedMatrix {
   /// Bytes actually held, row padding included.
   std::size_t storage_bytes() const noexcept {
     return (codes_.size() + zero_codes_.size()) * sizeof(std::uint32_t) + scales_.size() +
-           zeros_.size();
+           zeros_.size() + codebooks_.size() + scale_block_absmax_.size() * sizeof(float);
   }
 
   /// Writes the float matrix this one stands for: (value(code) - zero) * scale, element by element.
@@ -173,6 +246,10 @@ class QuantizedMatrix {
       throw invalid_argument("dequantize: output is [" + std::to_string(out.rows) + ", " +
                              std::to_string(out.cols) + "], matrix is [" + std::to_string(rows_) +
                              ", " + std::to_string(cols_) + "]");
+    if (scheme_.is_codebook()) {
+      dequantize_codebook(out);
+      return;
+    }
     const std::vector<float> values = element_values(scheme_);
     const std::size_t group = scheme_.granularity.kind == Granularity::Kind::group
                                   ? scheme_.granularity.group_size
@@ -187,7 +264,7 @@ class QuantizedMatrix {
         float* out_row = out.row(row).data();
         for (std::size_t start = 0; start < cols_; start += group) {
           const std::size_t index = scale_index(row, start);
-          const float s = scale(index);
+          const float s = effective_scale(index);
           const float z = zero(index);
           const std::size_t end = start + group < cols_ ? start + group : cols_;
           for (std::size_t col = start; col < end; ++col)
@@ -203,6 +280,36 @@ class QuantizedMatrix {
   }
 
  private:
+  /// The scale an element is multiplied by: its group's scale times the tensor scale.
+  float effective_scale(std::size_t index) const noexcept {
+    return scheme_.tensor_scale ? scale(index) * tensor_scale_ : scale(index);
+  }
+
+  /// Codebook elements: each code looks up vector_dim values in the codebook that serves them.
+  void dequantize_codebook(MatrixView<float> out) const {
+    const std::size_t bytes = scalar_bytes(scheme_.codebook_format);
+    std::vector<float> books(codebooks_.size() / bytes);
+    for (std::size_t i = 0; i < books.size(); ++i)
+      books[i] = load_scalar(scheme_.codebook_format, codebooks_.data() + i * bytes);
+    const std::size_t dim = scheme_.vector_dim;
+#pragma omp parallel if (detail::worth_threads(rows_ * cols_))
+    {
+      std::vector<std::uint8_t> codes(scheme_.codes_per_row(cols_));
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r) {
+        const auto row = static_cast<std::size_t>(r);
+        unpack_words(row_words(row), scheme_.bits, codes, scheme_.pack_order);
+        float* out_row = out.row(row).data();
+        for (std::size_t col = 0; col < cols_; ++col) {
+          const std::size_t entry = codes[col / dim];
+          const float value =
+              books[codebook_index(row, col) * codebook_values() + entry * dim + col % dim];
+          out_row[col] = value * effective_scale(scale_index(row, col));
+        }
+      }
+    }
+  }
+
   Scheme scheme_{};
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;
@@ -212,6 +319,11 @@ class QuantizedMatrix {
   std::vector<std::uint8_t> scales_;
   std::vector<std::uint8_t> zeros_;
   std::vector<std::uint32_t> zero_codes_;
+  std::vector<float> scale_block_absmax_;
+  float scale_offset_ = 0.0f;
+  float tensor_scale_ = 1.0f;
+  ScaleGrid codebook_grid_{};
+  std::vector<std::uint8_t> codebooks_;
 };
 
 }  // namespace lowbit

@@ -3,6 +3,7 @@
 // packing order of the codes.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -21,6 +22,7 @@ enum class ElementFormat : std::uint8_t {
   fp8_e5m2,      // OCP FP8 E5M2
   fp4_e2m1,      // OCP FP4 E2M1
   nf4,           // QLoRA's NormalFloat4 table
+  codebook,      // an index into a stored table of 2^bits entries, each vector_dim values long
 };
 
 constexpr const char* to_string(ElementFormat format) noexcept {
@@ -37,11 +39,14 @@ constexpr const char* to_string(ElementFormat format) noexcept {
       return "e2m1";
     case ElementFormat::nf4:
       return "nf4";
+    case ElementFormat::codebook:
+      return "cb";
   }
   return "?";
 }
 
-/// The code width a non-integer element format always has; 0 for the integers (any of 2..8).
+/// The code width a non-integer element format always has; 0 for the integers (any of 2..8) and
+/// codebooks (any of 1..8).
 constexpr int fixed_element_bits(ElementFormat format) noexcept {
   switch (format) {
     case ElementFormat::fp8_e4m3:
@@ -86,14 +91,16 @@ constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
   }
 }
 
-/// Which elements share one scale (and zero point). Groups run along the input dimension (a row
-/// of the [out, in] weight matrix); the last group of a row is shorter when group_size does not
-/// divide the row.
+/// Which elements share one scale (and zero point), or one codebook. Groups run along the input
+/// dimension (a row of the [out, in] weight matrix); the last group of a row is shorter when
+/// group_size does not divide the row. `none` means no such parameter at all (a codebook scheme
+/// without scales).
 struct Granularity {
-  enum class Kind : std::uint8_t { tensor, channel, group };
+  enum class Kind : std::uint8_t { tensor, channel, group, none };
   Kind kind = Kind::group;
   std::size_t group_size = 128;  // only for Kind::group
 
+  static constexpr Granularity none() noexcept { return {Kind::none, 0}; }
   static constexpr Granularity per_tensor() noexcept { return {Kind::tensor, 0}; }
   static constexpr Granularity per_channel() noexcept { return {Kind::channel, 0}; }
   static constexpr Granularity per_group(std::size_t size) noexcept { return {Kind::group, size}; }
@@ -101,13 +108,36 @@ struct Granularity {
   friend constexpr bool operator==(const Granularity&, const Granularity&) = default;
 };
 
-/// The shape of the grid of scales for a [rows, cols] matrix: scale (i, j) serves row i (or all
-/// rows when there is one scale row) and group j of that row.
+/// The shape of a grid of per-group parameters (scales, or codebooks) for a [rows, cols] matrix:
+/// entry (i, j) serves row i (or all rows when there is one row) and group j of that row.
 struct ScaleGrid {
   std::size_t rows = 0;
   std::size_t cols = 0;
   std::size_t size() const noexcept { return rows * cols; }
+
+  static ScaleGrid of(const Granularity& g, std::size_t rows, std::size_t cols) noexcept {
+    switch (g.kind) {
+      case Granularity::Kind::none:
+        return {0, 0};
+      case Granularity::Kind::tensor:
+        return {1, 1};
+      case Granularity::Kind::channel:
+        return {rows, 1};
+      case Granularity::Kind::group:
+        return {rows, (cols + g.group_size - 1) / g.group_size};
+    }
+    return {};
+  }
 };
+
+/// Where the last of these lives. One name for the rule that every grid follows: the entry that
+/// serves element (row, col) of the matrix.
+inline std::size_t grid_index(const Granularity& g, const ScaleGrid& grid, std::size_t row,
+                              std::size_t col) noexcept {
+  const std::size_t grid_row = grid.rows == 1 ? 0 : row;
+  const std::size_t grid_col = g.kind == Granularity::Kind::group ? col / g.group_size : 0;
+  return grid_row * grid.cols + grid_col;
+}
 
 struct Scheme {
   ElementFormat element = ElementFormat::int_signed;
@@ -116,6 +146,17 @@ struct Scheme {
   ScalarFormat scale_format = ScalarFormat::f16;
   ZeroFormat zero_format = ZeroFormat::code;  // only read when has_zero_point()
   PackOrder pack_order = PackOrder::low_first;
+  // Codebook elements only: each code stands for vector_dim consecutive weights of a row (the last
+  // vector of a row is cut short when vector_dim does not divide it), looked up in the codebook
+  // that serves them.
+  std::size_t vector_dim = 1;
+  Granularity codebook_granularity = Granularity::per_tensor();
+  ScalarFormat codebook_format = ScalarFormat::f16;
+  // Second-level scaling: one fp32 multiplier for the whole matrix (NVFP4's tensor scale) ...
+  bool tensor_scale = false;
+  // ... and QLoRA's double quantization: the scales stored as 8-bit codes of the signed dynamic
+  // map, after subtracting their mean, in blocks of this many sharing an fp32 absmax (0 = off).
+  std::size_t double_quant_block = 0;
 
   /// Signed integers, scale = absmax / (2^(bits-1) - 1), no zero point.
   static Scheme symmetric_int(int bits, Granularity granularity,
@@ -136,6 +177,14 @@ struct Scheme {
   }
 
   bool has_zero_point() const noexcept { return element == ElementFormat::int_unsigned; }
+  bool has_scales() const noexcept { return granularity.kind != Granularity::Kind::none; }
+  bool is_codebook() const noexcept { return element == ElementFormat::codebook; }
+  /// Codes in a row of `cols` weights (one per vector_dim weights).
+  std::size_t codes_per_row(std::size_t cols) const noexcept {
+    return (cols + vector_dim - 1) / vector_dim;
+  }
+  /// Entries of one codebook (each vector_dim values).
+  std::size_t codebook_entries() const noexcept { return std::size_t{1} << bits; }
   bool is_integer() const noexcept {
     return element == ElementFormat::int_signed || element == ElementFormat::int_unsigned;
   }
@@ -152,63 +201,114 @@ struct Scheme {
     };
     if (is_integer()) {
       if (bits < 2 || bits > 8) fail("integer elements must have 2 to 8 bits");
+    } else if (is_codebook()) {
+      if (bits < 1 || bits > 8) fail("codebook indices must have 1 to 8 bits");
     } else if (bits != fixed_element_bits(element)) {
       fail(std::string(lowbit::to_string(element)) + " elements have " +
            std::to_string(fixed_element_bits(element)) + " bits");
     }
-    if (granularity.kind == Granularity::Kind::group && granularity.group_size == 0)
-      fail("group size must be at least 1");
+    for (const Granularity* g : {&granularity, &codebook_granularity})
+      if (g->kind == Granularity::Kind::group && g->group_size == 0)
+        fail("group size must be at least 1");
+    if (!has_scales() && !is_codebook()) fail("only codebook elements can go without scales");
+    if (vector_dim == 0) fail("vector_dim must be at least 1");
+    if (vector_dim > 1) {
+      if (!is_codebook()) fail("only codebook elements can stand for vectors");
+      for (const Granularity* g : {&granularity, &codebook_granularity})
+        if (g->kind == Granularity::Kind::group && g->group_size % vector_dim != 0)
+          fail("group size must be a multiple of vector_dim, so that groups hold whole vectors");
+    }
+    if (is_codebook()) {
+      if (codebook_granularity.kind == Granularity::Kind::none)
+        fail("a codebook scheme needs a codebook granularity");
+      if (scalar_bits(codebook_format) < 16) fail("codebooks are stored in f32, f16 or bf16");
+    }
+    if (double_quant_block > 0) {
+      if (!has_scales()) fail("double quantization needs scales");
+      if (scale_format != ScalarFormat::f32)
+        fail("double quantization takes f32 scales (the format they are computed in)");
+    }
     if (pack_order == PackOrder::awq_interleaved && bits != 4)
       fail("the AWQ interleaved packing order is defined for 4-bit codes only");
   }
 
   ScaleGrid scale_grid(std::size_t rows, std::size_t cols) const noexcept {
-    switch (granularity.kind) {
-      case Granularity::Kind::tensor:
-        return {1, 1};
-      case Granularity::Kind::channel:
-        return {rows, 1};
-      case Granularity::Kind::group:
-        return {rows, (cols + granularity.group_size - 1) / granularity.group_size};
-    }
-    return {};
+    return ScaleGrid::of(granularity, rows, cols);
+  }
+  /// The grid of codebooks ({0, 0} unless the elements are codebook indices).
+  ScaleGrid codebook_grid(std::size_t rows, std::size_t cols) const noexcept {
+    return is_codebook() ? ScaleGrid::of(codebook_granularity, rows, cols) : ScaleGrid{};
+  }
+  /// Bits one stored scale takes (8 with double quantization, whose block absmax values are
+  /// counted separately).
+  int stored_scale_bits() const noexcept {
+    return double_quant_block > 0 ? 8 : scalar_bits(scale_format);
   }
 
-  /// Storage per weight of a [rows, cols] matrix, in bits: codes plus scales plus zero points
-  /// (row padding of the packed codes is not counted; it is at most 31 bits a row).
+  /// Storage per weight of a [rows, cols] matrix, in bits: codes, scales, zero points, codebooks
+  /// and second-level scales (row padding of the packed codes is not counted; it is at most 31
+  /// bits a row).
   double bits_per_weight(std::size_t rows, std::size_t cols) const noexcept {
     if (rows == 0 || cols == 0) return 0.0;
     const double weights = static_cast<double>(rows) * static_cast<double>(cols);
     const double groups = static_cast<double>(scale_grid(rows, cols).size());
-    double total = weights * bits + groups * scalar_bits(scale_format);
+    double total = static_cast<double>(rows) * static_cast<double>(codes_per_row(cols)) * bits +
+                   groups * stored_scale_bits();
     if (has_zero_point()) total += groups * zero_bits();
+    if (double_quant_block > 0) {
+      const double blocks = std::ceil(groups / static_cast<double>(double_quant_block));
+      total += blocks * 32 + 32;  // an fp32 absmax per block and the fp32 mean
+    }
+    if (is_codebook())
+      total += static_cast<double>(codebook_grid(rows, cols).size() * codebook_entries() *
+                                   vector_dim) *
+               scalar_bits(codebook_format);
+    if (tensor_scale) total += 32;
     return total / weights;
   }
 
   /// A short, stable description, e.g. "int4 sym g128 scale=f16" or "uint4 asym channel
   /// scale=f16 zero=code".
   std::string to_string() const {
+    const auto granularity_text = [](const Granularity& g) {
+      switch (g.kind) {
+        case Granularity::Kind::none:
+          return std::string("unscaled");
+        case Granularity::Kind::tensor:
+          return std::string("tensor");
+        case Granularity::Kind::channel:
+          return std::string("channel");
+        case Granularity::Kind::group:
+          break;
+      }
+      std::string text = "g";
+      text += std::to_string(g.group_size);
+      return text;
+    };
     std::string text = lowbit::to_string(element);
-    if (is_integer()) text += std::to_string(bits);
-    text += has_zero_point() ? " asym " : (is_integer() ? " sym " : " ");
-    switch (granularity.kind) {
-      case Granularity::Kind::tensor:
-        text += "tensor";
-        break;
-      case Granularity::Kind::channel:
-        text += "channel";
-        break;
-      case Granularity::Kind::group:
-        text += 'g';
-        text += std::to_string(granularity.group_size);
-        break;
+    if (is_integer() || is_codebook()) text += std::to_string(bits);
+    if (vector_dim > 1) {
+      text += 'x';
+      text += std::to_string(vector_dim);
     }
-    text += " scale=";
-    text += lowbit::to_string(scale_format);
+    text += has_zero_point() ? " asym " : (is_integer() ? " sym " : " ");
+    text += granularity_text(granularity);
+    if (has_scales()) {
+      text += " scale=";
+      text += double_quant_block > 0 ? "dq" + std::to_string(double_quant_block)
+                                     : std::string(lowbit::to_string(scale_format));
+    }
     if (has_zero_point()) {
       text += " zero=";
       text += lowbit::to_string(zero_format);
     }
+    if (is_codebook()) {
+      text += " codebook=";
+      text += granularity_text(codebook_granularity);
+      text += '/';
+      text += lowbit::to_string(codebook_format);
+    }
+    if (tensor_scale) text += " tensor-scale";
     if (pack_order == PackOrder::awq_interleaved) text += " pack=awq";
     return text;
   }
