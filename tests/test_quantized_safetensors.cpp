@@ -53,6 +53,20 @@ std::vector<Scheme> many_schemes() {
   out.push_back(make(ElementFormat::fp8_e4m3, 8, Granularity::per_channel(), ScalarFormat::f32));
   out.push_back(make(ElementFormat::fp8_e5m2, 8, Granularity::per_tensor(), ScalarFormat::bf16));
   out.push_back(make(ElementFormat::nf4, 4, Granularity::per_group(64), ScalarFormat::f16));
+  // Codebooks, a tensor scale and double-quantized scales.
+  out.push_back(Scheme{.element = ElementFormat::codebook, .bits = 3, .granularity = Granularity::none(),
+                       .codebook_granularity = Granularity::per_group(16), .codebook_format = ScalarFormat::f32});
+  out.push_back(Scheme{.element = ElementFormat::codebook, .bits = 8, .granularity = Granularity::per_group(8),
+                       .scale_format = ScalarFormat::f16, .vector_dim = 2,
+                       .codebook_granularity = Granularity::per_tensor(), .codebook_format = ScalarFormat::f16});
+  out.push_back(Scheme{.element = ElementFormat::codebook, .bits = 4, .granularity = Granularity::per_channel(),
+                       .scale_format = ScalarFormat::bf16, .codebook_granularity = Granularity::per_channel(),
+                       .codebook_format = ScalarFormat::bf16});
+  out.push_back(Scheme{.element = ElementFormat::fp4_e2m1, .bits = 4, .granularity = Granularity::per_group(16),
+                       .scale_format = ScalarFormat::e4m3, .tensor_scale = true});
+  out.push_back(Scheme{.element = ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(8),
+                       .scale_format = ScalarFormat::f32, .double_quant_block = 4});
+  for (const Scheme& scheme : out) scheme.validate();
   return out;
 }
 
@@ -63,10 +77,22 @@ QuantizedMatrix random_matrix(const Scheme& scheme, std::size_t rows, std::size_
   QuantizedMatrix q(scheme, rows, cols);
   std::uniform_int_distribution<int> code(0, (1 << scheme.bits) - 1);
   for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t c = 0; c < cols; ++c) q.set_code(r, c, static_cast<std::uint8_t>(code(rng)));
+    for (std::size_t c = 0; c < scheme.codes_per_row(cols); ++c) q.set_code(r, c, static_cast<std::uint8_t>(code(rng)));
   std::uniform_real_distribution<float> unit(0.01f, 2.0f);
   std::uniform_int_distribution<int> exponent(-10, 5);
-  for (std::size_t i = 0; i < q.scale_grid().size(); ++i) {
+  for (std::size_t b = 0; b < q.codebook_grid().size(); ++b) {
+    std::vector<float> book(q.codebook_values());
+    for (float& v : book) v = unit(rng) - 1.0f;
+    q.set_codebook(b, book);
+  }
+  if (scheme.tensor_scale) q.set_tensor_scale(unit(rng));
+  if (scheme.double_quant_block > 0) {
+    for (std::size_t i = 0; i < q.scale_grid().size(); ++i)
+      q.set_double_quantized_scale(i, static_cast<std::uint8_t>(rng() % 256));
+    for (float& a : q.scale_block_absmax()) a = unit(rng);
+    q.set_scale_offset(unit(rng));
+  }
+  for (std::size_t i = 0; i < q.scale_grid().size() && scheme.double_quant_block == 0; ++i) {
     if (scheme.scale_format == ScalarFormat::e8m0)
       q.set_scale(i, std::ldexp(1.0f, exponent(rng)));
     else
@@ -101,6 +127,12 @@ void require_identical(const QuantizedMatrix& a, const QuantizedMatrix& b) {
   CHECK(std::vector<std::uint8_t>(za.begin(), za.end()) == std::vector<std::uint8_t>(zb.begin(), zb.end()));
   const auto qa = a.zero_codes(), qb = b.zero_codes();
   CHECK(std::vector<std::uint32_t>(qa.begin(), qa.end()) == std::vector<std::uint32_t>(qb.begin(), qb.end()));
+  const auto ba = a.codebook_bytes(), bb = b.codebook_bytes();
+  CHECK(std::vector<std::uint8_t>(ba.begin(), ba.end()) == std::vector<std::uint8_t>(bb.begin(), bb.end()));
+  const auto aa = a.scale_block_absmax(), ab = b.scale_block_absmax();
+  CHECK(std::vector<float>(aa.begin(), aa.end()) == std::vector<float>(ab.begin(), ab.end()));
+  CHECK(a.scale_offset() == b.scale_offset());
+  CHECK(a.tensor_scale() == b.tensor_scale());
   const auto da = a.dequantize(), db = b.dequantize();
   REQUIRE(da.size() == db.size());
   CHECK((da.empty() || std::memcmp(da.data(), db.data(), da.size() * sizeof(float)) == 0));

@@ -33,7 +33,8 @@ std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>&
   return "?";
 }
 
-constexpr std::array<std::pair<ElementFormat, std::string_view>, 6> element_names{{
+constexpr std::array<std::pair<ElementFormat, std::string_view>, 7> element_names{{
+    {ElementFormat::codebook, "codebook"},
     {ElementFormat::int_signed, "int"},
     {ElementFormat::int_unsigned, "uint"},
     {ElementFormat::fp8_e4m3, "e4m3"},
@@ -41,7 +42,8 @@ constexpr std::array<std::pair<ElementFormat, std::string_view>, 6> element_name
     {ElementFormat::fp4_e2m1, "e2m1"},
     {ElementFormat::nf4, "nf4"},
 }};
-constexpr std::array<std::pair<Granularity::Kind, std::string_view>, 3> granularity_names{{
+constexpr std::array<std::pair<Granularity::Kind, std::string_view>, 4> granularity_names{{
+    {Granularity::Kind::none, "none"},
     {Granularity::Kind::tensor, "tensor"},
     {Granularity::Kind::channel, "channel"},
     {Granularity::Kind::group, "group"},
@@ -73,6 +75,16 @@ json scheme_object(const Scheme& s) {
   j["scale_format"] = name_of(scale_names, s.scale_format);
   j["zero_format"] = name_of(zero_names, s.zero_format);
   j["pack_order"] = name_of(pack_names, s.pack_order);
+  // Fields of codebooks and second-level scales appear only where the scheme uses them.
+  if (s.is_codebook()) {
+    j["vector_dim"] = s.vector_dim;
+    j["codebook_granularity"] = name_of(granularity_names, s.codebook_granularity.kind);
+    if (s.codebook_granularity.kind == Granularity::Kind::group)
+      j["codebook_group_size"] = s.codebook_granularity.group_size;
+    j["codebook_format"] = name_of(scale_names, s.codebook_format);
+  }
+  if (s.tensor_scale) j["tensor_scale"] = true;
+  if (s.double_quant_block > 0) j["double_quant_block"] = s.double_quant_block;
   return j;
 }
 
@@ -103,6 +115,26 @@ Enum enum_field(const json& j, const char* field, const std::array<std::pair<Enu
   bad_field(field, "unknown value '" + text + "' (one of " + allowed + ")");
 }
 
+std::size_t positive_field(const json& j, const char* field, std::size_t fallback) {
+  auto it = j.find(field);
+  if (it == j.end()) return fallback;
+  if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0) bad_field(field, "not a positive integer");
+  return static_cast<std::size_t>(it->get<std::uint64_t>());
+}
+
+Granularity granularity_field(const json& j, const char* kind_field, const char* size_field,
+                              std::optional<Granularity::Kind> fallback) {
+  Granularity g;
+  g.kind = enum_field(j, kind_field, granularity_names, fallback);
+  if (g.kind == Granularity::Kind::group) {
+    if (!j.contains(size_field)) bad_field(size_field, "missing for group granularity");
+    g.group_size = positive_field(j, size_field, 0);
+  } else {
+    g.group_size = 0;
+  }
+  return g;
+}
+
 Scheme scheme_from_object(const json& j) {
   if (!j.is_object()) throw invalid_argument("scheme JSON: not a JSON object");
   Scheme s;
@@ -113,21 +145,24 @@ Scheme scheme_from_object(const json& j) {
   const auto b = bits->get<std::int64_t>();
   if (b < 1 || b > 32) bad_field("bits", std::to_string(b) + " is out of range");
   s.bits = static_cast<int>(b);
-  s.granularity.kind = enum_field(j, "granularity", granularity_names, std::optional<Granularity::Kind>{});
-  if (s.granularity.kind == Granularity::Kind::group) {
-    auto g = j.find("group_size");
-    if (g == j.end()) bad_field("group_size", "missing for group granularity");
-    if (!g->is_number_unsigned() || g->get<std::uint64_t>() == 0) bad_field("group_size", "not a positive integer");
-    s.granularity.group_size = static_cast<std::size_t>(g->get<std::uint64_t>());
-  } else {
-    s.granularity.group_size = 0;
-  }
+  s.granularity = granularity_field(j, "granularity", "group_size", std::nullopt);
   s.scale_format = enum_field(j, "scale_format", scale_names, std::optional<ScalarFormat>{});
   s.zero_format = enum_field(j, "zero_format", zero_names, std::optional<ZeroFormat>{ZeroFormat::code});
   s.pack_order = enum_field(j, "pack_order", pack_names, std::optional<PackOrder>{PackOrder::low_first});
+  s.vector_dim = positive_field(j, "vector_dim", 1);
+  s.codebook_granularity = granularity_field(j, "codebook_granularity", "codebook_group_size",
+                                             Granularity::Kind::tensor);
+  s.codebook_format = enum_field(j, "codebook_format", scale_names, std::optional<ScalarFormat>{ScalarFormat::f16});
+  if (auto t = j.find("tensor_scale"); t != j.end()) {
+    if (!t->is_boolean()) bad_field("tensor_scale", "not a boolean");
+    s.tensor_scale = t->get<bool>();
+  }
+  s.double_quant_block = j.contains("double_quant_block") ? positive_field(j, "double_quant_block", 0) : 0;
   for (const auto& [key, value] : j.items()) {
-    static constexpr std::array<std::string_view, 7> known{"element",      "bits",        "granularity", "group_size",
-                                                           "scale_format", "zero_format", "pack_order"};
+    static constexpr std::array<std::string_view, 14> known{
+        "element",      "bits",        "granularity", "group_size",           "scale_format",
+        "zero_format",  "pack_order",  "vector_dim",  "codebook_granularity", "codebook_group_size",
+        "codebook_format", "tensor_scale", "double_quant_block"};
     if (std::find(known.begin(), known.end(), key) == known.end()) bad_field(key, "unknown field");
   }
   s.validate();
@@ -190,14 +225,28 @@ std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& 
   const std::string base = base_name(name);
   const ScaleGrid grid = scheme.scale_grid(rows, cols);
   std::vector<TensorLayout> layout;
-  layout.push_back({base + ".qweight", DType::U32, {rows, packed_words(cols, scheme.bits)}});
-  layout.push_back({base + ".scales", scale_dtype(scheme.scale_format), {grid.rows, grid.cols}});
+  layout.push_back({base + ".qweight", DType::U32, {rows, packed_words(scheme.codes_per_row(cols), scheme.bits)}});
+  if (scheme.has_scales()) {
+    const DType dtype = scheme.double_quant_block > 0 ? DType::U8 : scale_dtype(scheme.scale_format);
+    layout.push_back({base + ".scales", dtype, {grid.rows, grid.cols}});
+  }
   if (scheme.has_zero_point()) {
     if (scheme.zero_format == ZeroFormat::code)
       layout.push_back({base + ".qzeros", DType::U32, {grid.rows, packed_words(grid.cols, scheme.bits)}});
     else
       layout.push_back({base + ".zeros", zero_dtype(scheme.zero_format), {grid.rows, grid.cols}});
   }
+  if (scheme.double_quant_block > 0) {
+    const std::size_t blocks = (grid.size() + scheme.double_quant_block - 1) / scheme.double_quant_block;
+    layout.push_back({base + ".scale_absmax", DType::F32, {blocks}});
+    layout.push_back({base + ".scale_offset", DType::F32, {1}});
+  }
+  if (scheme.is_codebook()) {
+    const ScaleGrid books = scheme.codebook_grid(rows, cols);
+    layout.push_back({base + ".codebooks", scale_dtype(scheme.codebook_format),
+                      {books.rows, books.cols, scheme.codebook_entries(), scheme.vector_dim}});
+  }
+  if (scheme.tensor_scale) layout.push_back({base + ".tensor_scale", DType::F32, {1}});
   return layout;
 }
 
@@ -213,14 +262,18 @@ void add_quantization_metadata(std::map<std::string, std::string>& metadata, std
 void write_quantized(SafetensorsWriter& writer, std::string_view name, const QuantizedMatrix& q) {
   const Scheme& s = q.scheme();
   const auto layout = quantized_layout(name, s, q.rows(), q.cols());
-  writer.write(layout[0].name, bytes_of(q.packed_codes()));
-  writer.write(layout[1].name, bytes_of(q.scale_bytes()));
-  if (s.has_zero_point()) {
-    if (s.zero_format == ZeroFormat::code)
-      writer.write(layout[2].name, bytes_of(q.zero_codes()));
-    else
-      writer.write(layout[2].name, bytes_of(q.zero_bytes()));
+  std::size_t part = 0;  // the parts come in quantized_layout's order
+  const auto next = [&](std::span<const std::byte> bytes) { writer.write(layout[part++].name, bytes); };
+  next(bytes_of(q.packed_codes()));
+  if (s.has_scales()) next(bytes_of(q.scale_bytes()));
+  if (s.has_zero_point()) next(s.zero_format == ZeroFormat::code ? bytes_of(q.zero_codes()) : bytes_of(q.zero_bytes()));
+  const float offset = q.scale_offset(), tensor_scale = q.tensor_scale();
+  if (s.double_quant_block > 0) {
+    next(bytes_of(q.scale_block_absmax()));
+    next(bytes_of(std::span<const float>(&offset, 1)));
   }
+  if (s.is_codebook()) next(bytes_of(q.codebook_bytes()));
+  if (s.tensor_scale) next(bytes_of(std::span<const float>(&tensor_scale, 1)));
 }
 
 std::vector<std::string> quantized_names(const SafetensorsFile& file) {
@@ -290,13 +343,25 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
     if (src.size() != dst.size()) fail("part holds " + std::to_string(src.size()) + " bytes, expected " + std::to_string(dst.size()), part.name);
     if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size());
   };
-  copy(layout[0], q.packed_codes());
-  copy(layout[1], q.scale_bytes());
+  std::size_t part = 0;  // the parts come in quantized_layout's order
+  copy(layout[part++], q.packed_codes());
+  if (scheme.has_scales()) copy(layout[part++], q.scale_bytes());
   if (scheme.has_zero_point()) {
     if (scheme.zero_format == ZeroFormat::code)
-      copy(layout[2], q.zero_codes());
+      copy(layout[part++], q.zero_codes());
     else
-      copy(layout[2], q.zero_bytes());
+      copy(layout[part++], q.zero_bytes());
+  }
+  float offset = 0.0f, tensor_scale = 1.0f;
+  if (scheme.double_quant_block > 0) {
+    copy(layout[part++], q.scale_block_absmax());
+    copy(layout[part++], std::span<float>(&offset, 1));
+    q.set_scale_offset(offset);
+  }
+  if (scheme.is_codebook()) copy(layout[part++], q.codebook_bytes());
+  if (scheme.tensor_scale) {
+    copy(layout[part++], std::span<float>(&tensor_scale, 1));
+    q.set_tensor_scale(tensor_scale);
   }
   return q;
 }
