@@ -6,10 +6,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "lowbit/algo/hadamard.hpp"
+#include "lowbit/algo/higgs_grids.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/dynamic_map.hpp"
@@ -25,7 +28,7 @@
 namespace lowbit {
 
 /// The value of every code of a Scheme's element format before scaling: a table of 2^bits floats.
-/// (Codebook elements have no fixed values: their tables are stored in the matrix.)
+/// (Table lookups, codebooks and HIGGS grids, are decoded through their tables instead.)
 inline std::vector<float> element_values(const Scheme& scheme) {
   const std::size_t count = std::size_t{1} << scheme.bits;
   std::vector<float> values(count);
@@ -51,6 +54,7 @@ inline std::vector<float> element_values(const Scheme& scheme) {
         values[code] = nf4::from_bits(c).to_float();
         break;
       case ElementFormat::codebook:
+      case ElementFormat::higgs:
         values[code] = 0.0f;
         break;
     }
@@ -232,6 +236,38 @@ class QuantizedMatrix {
   std::span<std::uint8_t> zero_bytes() noexcept { return zeros_; }
   std::span<std::uint32_t> zero_codes() noexcept { return zero_codes_; }
 
+  // --- Input rotation (Hadamard incoherence processing): the stored matrix is W R^T for a
+  // block-diagonal orthonormal R whose blocks are input_rotation(), so W x = (W R^T)(R x). ---
+  const std::optional<HadamardRotation>& input_rotation() const noexcept { return rotation_; }
+  void set_input_rotation(const HadamardRotation& rotation) {
+    if (rotation.size == 0 || cols_ % rotation.size != 0 || !hadamard_size_supported(rotation.size))
+      throw invalid_argument("input rotation of size " + std::to_string(rotation.size) +
+                             " for a matrix of " + std::to_string(cols_) + " columns");
+    rotation_ = rotation;
+  }
+  /// x <- R x for an activation vector of cols() values (unchanged without a rotation): what the
+  /// stored matrix must be multiplied by.
+  void rotate_input(std::span<float> x) const {
+    if (!rotation_) return;
+    if (x.size() != cols_)
+      throw invalid_argument("rotate_input: " + std::to_string(x.size()) + " values for " +
+                             std::to_string(cols_) + " columns");
+    for (std::size_t start = 0; start < cols_; start += rotation_->size)
+      rotation_->apply(x.subspan(start, rotation_->size));
+  }
+  /// The matrix in the original basis of the inputs: dequantize() with the rotation undone, each
+  /// row w <- w R (the same as dequantize() without a rotation).
+  std::vector<float> dequantize_unrotated() const {
+    std::vector<float> out = dequantize();
+    if (!rotation_) return out;
+#pragma omp parallel for schedule(static) if (detail::worth_threads(rows_ * cols_))
+    for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r)
+      for (std::size_t start = 0; start < cols_; start += rotation_->size)
+        rotation_->apply_transpose(
+            std::span<float>(out.data() + static_cast<std::size_t>(r) * cols_ + start, rotation_->size));
+    return out;
+  }
+
   /// Bits of storage per weight: codes, scales and zero points (see Scheme::bits_per_weight).
   double bits_per_weight() const noexcept { return scheme_.bits_per_weight(rows_, cols_); }
   /// Bytes actually held, row padding included.
@@ -246,8 +282,8 @@ class QuantizedMatrix {
       throw invalid_argument("dequantize: output is [" + std::to_string(out.rows) + ", " +
                              std::to_string(out.cols) + "], matrix is [" + std::to_string(rows_) +
                              ", " + std::to_string(cols_) + "]");
-    if (scheme_.is_codebook()) {
-      dequantize_codebook(out);
+    if (scheme_.is_table_lookup()) {
+      dequantize_table_lookup(out);
       return;
     }
     const std::vector<float> values = element_values(scheme_);
@@ -285,12 +321,21 @@ class QuantizedMatrix {
     return scheme_.tensor_scale ? scale(index) * tensor_scale_ : scale(index);
   }
 
-  /// Codebook elements: each code looks up vector_dim values in the codebook that serves them.
-  void dequantize_codebook(MatrixView<float> out) const {
-    const std::size_t bytes = scalar_bytes(scheme_.codebook_format);
-    std::vector<float> books(codebooks_.size() / bytes);
-    for (std::size_t i = 0; i < books.size(); ++i)
-      books[i] = load_scalar(scheme_.codebook_format, codebooks_.data() + i * bytes);
+  /// Codebook and HIGGS elements: each code looks up vector_dim values in the table that serves
+  /// them (the stored codebook of its group, or the one fixed HIGGS grid).
+  void dequantize_table_lookup(MatrixView<float> out) const {
+    const bool higgs = scheme_.element == ElementFormat::higgs;
+    std::vector<float> books;
+    if (higgs) {
+      const HiggsGrid grid = higgs_grid(static_cast<int>(scheme_.vector_dim), 1 << scheme_.bits);
+      books.assign(grid.points.begin(), grid.points.end());
+    } else {
+      const std::size_t bytes = scalar_bytes(scheme_.codebook_format);
+      books.resize(codebooks_.size() / bytes);
+      for (std::size_t i = 0; i < books.size(); ++i)
+        books[i] = load_scalar(scheme_.codebook_format, codebooks_.data() + i * bytes);
+    }
+    const std::size_t table_values = scheme_.codebook_entries() * scheme_.vector_dim;
     const std::size_t dim = scheme_.vector_dim;
 #pragma omp parallel if (detail::worth_threads(rows_ * cols_))
     {
@@ -302,8 +347,8 @@ class QuantizedMatrix {
         float* out_row = out.row(row).data();
         for (std::size_t col = 0; col < cols_; ++col) {
           const std::size_t entry = codes[col / dim];
-          const float value =
-              books[codebook_index(row, col) * codebook_values() + entry * dim + col % dim];
+          const std::size_t table = higgs ? 0 : codebook_index(row, col);
+          const float value = books[table * table_values + entry * dim + col % dim];
           out_row[col] = value * effective_scale(scale_index(row, col));
         }
       }
@@ -324,6 +369,7 @@ class QuantizedMatrix {
   float tensor_scale_ = 1.0f;
   ScaleGrid codebook_grid_{};
   std::vector<std::uint8_t> codebooks_;
+  std::optional<HadamardRotation> rotation_;
 };
 
 }  // namespace lowbit

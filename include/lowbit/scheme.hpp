@@ -23,6 +23,7 @@ enum class ElementFormat : std::uint8_t {
   fp4_e2m1,      // OCP FP4 E2M1
   nf4,           // QLoRA's NormalFloat4 table
   codebook,      // an index into a stored table of 2^bits entries, each vector_dim values long
+  higgs,         // an index into HIGGS's fixed grid of 2^bits points in vector_dim dimensions
 };
 
 constexpr const char* to_string(ElementFormat format) noexcept {
@@ -41,6 +42,8 @@ constexpr const char* to_string(ElementFormat format) noexcept {
       return "nf4";
     case ElementFormat::codebook:
       return "cb";
+    case ElementFormat::higgs:
+      return "higgs";
   }
   return "?";
 }
@@ -179,6 +182,8 @@ struct Scheme {
   bool has_zero_point() const noexcept { return element == ElementFormat::int_unsigned; }
   bool has_scales() const noexcept { return granularity.kind != Granularity::Kind::none; }
   bool is_codebook() const noexcept { return element == ElementFormat::codebook; }
+  /// Codes that look up vectors (of vector_dim values) in a table: stored codebooks or HIGGS grids.
+  bool is_table_lookup() const noexcept { return is_codebook() || element == ElementFormat::higgs; }
   /// Codes in a row of `cols` weights (one per vector_dim weights).
   std::size_t codes_per_row(std::size_t cols) const noexcept {
     return (cols + vector_dim - 1) / vector_dim;
@@ -203,6 +208,10 @@ struct Scheme {
       if (bits < 2 || bits > 8) fail("integer elements must have 2 to 8 bits");
     } else if (is_codebook()) {
       if (bits < 1 || bits > 8) fail("codebook indices must have 1 to 8 bits");
+    } else if (element == ElementFormat::higgs) {
+      // The grids lowbit computes: p = 1 with 2..256 points, p = 2 with 4..256 points.
+      if (vector_dim == 1 ? (bits < 1 || bits > 8) : vector_dim == 2 ? (bits < 2 || bits > 8) : true)
+        fail("HIGGS grids have 2 to 256 points in 1 dimension, or 4 to 256 in 2");
     } else if (bits != fixed_element_bits(element)) {
       fail(std::string(lowbit::to_string(element)) + " elements have " +
            std::to_string(fixed_element_bits(element)) + " bits");
@@ -213,7 +222,7 @@ struct Scheme {
     if (!has_scales() && !is_codebook()) fail("only codebook elements can go without scales");
     if (vector_dim == 0) fail("vector_dim must be at least 1");
     if (vector_dim > 1) {
-      if (!is_codebook()) fail("only codebook elements can stand for vectors");
+      if (!is_table_lookup()) fail("only codebook and HIGGS elements can stand for vectors");
       for (const Granularity* g : {&granularity, &codebook_granularity})
         if (g->kind == Granularity::Kind::group && g->group_size % vector_dim != 0)
           fail("group size must be a multiple of vector_dim, so that groups hold whole vectors");
@@ -286,7 +295,7 @@ struct Scheme {
       return text;
     };
     std::string text = lowbit::to_string(element);
-    if (is_integer() || is_codebook()) text += std::to_string(bits);
+    if (is_integer() || is_table_lookup()) text += std::to_string(bits);
     if (vector_dim > 1) {
       text += 'x';
       text += std::to_string(vector_dim);
