@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lowbit/error.hpp"
+#include "lowbit/algo/higgs.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
 #include "lowbit/quant/linear.hpp"
@@ -155,7 +156,7 @@ void write_file(const fs::path& p, const std::vector<std::pair<std::string, cons
   std::map<std::string, std::string> metadata{{"note", "test"}};
   for (const auto& [name, q] : matrices) {
     for (auto& part : quantized_layout(name, q->scheme(), q->rows(), q->cols())) layout.push_back(part);
-    add_quantization_metadata(metadata, name, q->scheme(), q->rows(), q->cols());
+    add_quantization_metadata(metadata, name, q->scheme(), q->rows(), q->cols(), q->input_rotation());
   }
   SafetensorsWriter writer(p, layout, metadata);
   const std::vector<float> norm{1.0f, 2.0f, 3.0f};
@@ -366,4 +367,23 @@ TEST_CASE("write_quantized checks the declared layout", "[quantized_safetensors]
     CHECK_THROWS_AS(write_quantized(writer, "w", other), io_error);  // scales of another size
   }
   CHECK(fs::is_empty(dir.path));
+}
+
+TEST_CASE("HIGGS matrices and their input rotation round-trip through a file", "[quantized_safetensors]") {
+  const TempDir dir;
+  const auto w = random_weights(6, 128, 9);
+  lowbit::HiggsOptions options;
+  options.block = 64;
+  options.seed = 11;
+  const QuantizedMatrix q = lowbit::quantize_higgs(lowbit::MatrixView<const float>(w.data(), 6, 128), options);
+  const fs::path file = dir.path / "higgs.safetensors";
+  write_file(file, {{"layers.0.w.weight", &q}});
+  const SafetensorsFile st(file);
+  const QuantizedMatrix back = read_quantized(st, "layers.0.w.weight");
+  require_identical(q, back);
+  REQUIRE(back.input_rotation().has_value());
+  CHECK(back.input_rotation()->size == 64);
+  CHECK(back.input_rotation()->seed == 11);
+  CHECK(back.input_rotation()->randomized);
+  CHECK(back.dequantize_unrotated() == q.dequantize_unrotated());
 }

@@ -33,8 +33,9 @@ std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>&
   return "?";
 }
 
-constexpr std::array<std::pair<ElementFormat, std::string_view>, 7> element_names{{
+constexpr std::array<std::pair<ElementFormat, std::string_view>, 8> element_names{{
     {ElementFormat::codebook, "codebook"},
+    {ElementFormat::higgs, "higgs"},
     {ElementFormat::int_signed, "int"},
     {ElementFormat::int_unsigned, "uint"},
     {ElementFormat::fp8_e4m3, "e4m3"},
@@ -76,8 +77,8 @@ json scheme_object(const Scheme& s) {
   j["zero_format"] = name_of(zero_names, s.zero_format);
   j["pack_order"] = name_of(pack_names, s.pack_order);
   // Fields of codebooks and second-level scales appear only where the scheme uses them.
+  if (s.is_table_lookup()) j["vector_dim"] = s.vector_dim;
   if (s.is_codebook()) {
-    j["vector_dim"] = s.vector_dim;
     j["codebook_granularity"] = name_of(granularity_names, s.codebook_granularity.kind);
     if (s.codebook_granularity.kind == Granularity::Kind::group)
       j["codebook_group_size"] = s.codebook_granularity.group_size;
@@ -251,11 +252,15 @@ std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& 
 }
 
 void add_quantization_metadata(std::map<std::string, std::string>& metadata, std::string_view name,
-                               const Scheme& scheme, std::size_t rows, std::size_t cols) {
+                               const Scheme& scheme, std::size_t rows, std::size_t cols,
+                               const std::optional<HadamardRotation>& rotation) {
   auto object = quantization_object(metadata);
   if (!object)
     throw io_error("metadata \"lowbit.quantization\" is not a JSON object", ErrorContext{{}, std::string(name), {}});
-  (*object)[std::string(name)] = json{{"scheme", scheme_object(scheme)}, {"shape", {rows, cols}}};
+  json entry = json{{"scheme", scheme_object(scheme)}, {"shape", {rows, cols}}};
+  if (rotation)
+    entry["rotation"] = json{{"size", rotation->size}, {"seed", rotation->seed}, {"randomized", rotation->randomized}};
+  (*object)[std::string(name)] = std::move(entry);
   metadata[std::string(quantization_metadata_key)] = object->dump();
 }
 
@@ -362,6 +367,18 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
   if (scheme.tensor_scale) {
     copy(layout[part++], std::span<float>(&tensor_scale, 1));
     q.set_tensor_scale(tensor_scale);
+  }
+  if (auto rotation = entry->find("rotation"); rotation != entry->end()) {
+    const auto size = rotation->find("size"), seed = rotation->find("seed"), randomized = rotation->find("randomized");
+    if (!rotation->is_object() || size == rotation->end() || !size->is_number_unsigned() || seed == rotation->end() ||
+        !seed->is_number_unsigned() || randomized == rotation->end() || !randomized->is_boolean())
+      fail("quantization metadata \"rotation\" is not {size, seed, randomized}");
+    try {
+      q.set_input_rotation(HadamardRotation{static_cast<std::size_t>(size->get<std::uint64_t>()),
+                                            seed->get<std::uint64_t>(), randomized->get<bool>()});
+    } catch (const invalid_argument& e) {
+      fail(e.what());
+    }
   }
   return q;
 }

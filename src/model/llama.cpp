@@ -67,11 +67,12 @@ Linear::Linear(std::vector<float> weights, std::size_t rows, std::size_t cols)
 }
 
 Linear::Linear(QuantizedMatrix quantized)
-    : weights_(quantized.rows() * quantized.cols()),
-      rows_(quantized.rows()),
+    : rows_(quantized.rows()),
       cols_(quantized.cols()),
       quantized_(std::move(quantized)) {
-  quantized_->dequantize({weights_.data(), rows_, cols_});
+  // In the inputs' own basis (a rotated matrix is rotated back once here), so the forward pass
+  // multiplies every layer alike.
+  weights_ = quantized_->dequantize_unrotated();
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,10 +38,12 @@ std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& 
                                            std::size_t cols);
 
 /// Adds (or replaces) `name`'s entry in the "lowbit.quantization" metadata value, a JSON object
-/// {name: {"scheme": {...}, "shape": [rows, cols]}}. Throws io_error when an existing value is not
-/// such an object.
+/// {name: {"scheme": {...}, "shape": [rows, cols]}}, plus "rotation": {"size", "seed",
+/// "randomized"} when the matrix carries an input rotation. Throws io_error when an existing value
+/// is not such an object.
 void add_quantization_metadata(std::map<std::string, std::string>& metadata, std::string_view name,
-                               const Scheme& scheme, std::size_t rows, std::size_t cols);
+                               const Scheme& scheme, std::size_t rows, std::size_t cols,
+                               const std::optional<HadamardRotation>& rotation = std::nullopt);
 
 /// Writes q's parts, in quantized_layout order, as the writer's next tensors.
 void write_quantized(SafetensorsWriter& writer, std::string_view name, const QuantizedMatrix& q);
