@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/algo/methods.hpp"
 #include "lowbit/model/eval.hpp"
 #include "lowbit/scheme.hpp"
 
@@ -16,12 +17,7 @@ namespace lowbit::cli {
 struct QuantizeOptions {
   std::filesystem::path input;   // llama2.c .bin or safetensors
   std::filesystem::path output;  // safetensors
-  std::string method = "rtn";
-  int bits = 4;
-  long group = 128;  // elements per group; 0 = per output channel, -1 = per tensor
-  bool symmetric = false;
-  std::string scale_format = "f16";
-  bool mse_clip = false;
+  MethodOptions method;          // which quantizer, with its settings
   bool quantize_embeddings = false;
   bool print_table = true;
 };
@@ -41,8 +37,6 @@ struct QuantizeSummary {
   double relative_rms = 0;     // over the quantized weights
 };
 
-/// The Scheme the options ask for (lowbit::invalid_argument for a bad combination).
-Scheme scheme_from_options(const QuantizeOptions& options);
 QuantizeSummary run_quantize(const QuantizeOptions& options);
 
 struct EvalCommandOptions {

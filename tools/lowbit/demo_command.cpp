@@ -57,9 +57,9 @@ int run_demo(const EvalCommandOptions& defaults) {
     QuantizeOptions q;
     q.input = defaults.model;
     q.output = scratch.path / (std::to_string(results.size()) + ".safetensors");
-    q.bits = row.bits;
-    q.group = row.group;
-    q.symmetric = row.symmetric;
+    q.method.bits = row.bits;
+    q.method.group = row.group;
+    q.method.symmetric = row.symmetric;
     q.print_table = false;
     Result result{row.label, run_quantize(q), {}};
     model::LlamaModel candidate = io::load_llama(q.output);

@@ -12,6 +12,7 @@
 
 int main(int argc, char** argv) {
   using namespace lowbit::cli;
+  using lowbit::MethodOptions;
   CLI::App app{"lowbit: quantize LLM weights and measure what it costs.\n"
                "With no subcommand, quantizes the bundled stories260K model at int8, int4-g32 and int3-g32\n"
                "and compares each with the float model."};
@@ -22,18 +23,27 @@ int main(int argc, char** argv) {
       "quantize", "Quantize every Linear weight of a checkpoint (llama2.c .bin or safetensors) into safetensors");
   quantize_cmd->add_option("input", quantize.input, "Checkpoint to read")->required()->check(CLI::ExistingFile);
   quantize_cmd->add_option("output", quantize.output, "safetensors file to write")->required();
-  quantize_cmd->add_option("--method", quantize.method, "Quantization method")
-      ->check(CLI::IsMember({"rtn"}))
+  MethodOptions& method = quantize.method;
+  quantize_cmd->add_option("--method", method.method, "Quantization method")
+      ->check(CLI::IsMember(lowbit::Quantizer::method_names()))
       ->capture_default_str();
-  quantize_cmd->add_option("--bits", quantize.bits, "Bits per weight code")->check(CLI::Range(2, 8))->capture_default_str();
-  quantize_cmd->add_option("--group", quantize.group, "Group size along the input; 0 = per channel, -1 = per tensor")
-      ->check(CLI::Range(-1L, 1L << 30))
+  quantize_cmd->add_option("--bits", method.bits, "Bits per weight code (HIGGS: per weight)")
+      ->check(CLI::Range(1, 8))
       ->capture_default_str();
-  quantize_cmd->add_flag("--sym", quantize.symmetric, "Symmetric (signed codes, no zero point)");
-  quantize_cmd->add_option("--scale-format", quantize.scale_format, "Scale storage: f32, f16, bf16, e8m0, e4m3")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "e8m0", "e4m3"}))
+  quantize_cmd->add_option("--group", method.group,
+                           "Group size along the input; 0 = per channel, -1 = per tensor (default: the method's)")
+      ->check(CLI::Range(-1L, 1L << 30));
+  quantize_cmd->add_flag("--sym", method.symmetric, "rtn: symmetric (signed codes, no zero point)");
+  std::string scale_format = "f16";
+  quantize_cmd->add_option("--scale-format", scale_format, "Scale storage: f32, f16, bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();
-  quantize_cmd->add_flag("--mse-clip", quantize.mse_clip, "Search each group's clipping range for least squared error");
+  quantize_cmd->add_flag("--mse-clip", method.mse_clip, "rtn: search each group's clipping range for least squared error");
+  quantize_cmd->add_flag("--double-quant", method.double_quant, "nf4: QLoRA's double quantization of the scales");
+  quantize_cmd->add_option("--higgs-dim", method.higgs_dimension, "higgs: weights per grid point (1 or 2)")
+      ->check(CLI::Range(1, 2))
+      ->capture_default_str();
+  quantize_cmd->add_option("--seed", method.seed, "Seed of random Hadamard signs and k-means")->capture_default_str();
   quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings, "Quantize embedding tables too");
 
   EvalCommandOptions eval;
@@ -68,7 +78,12 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*quantize_cmd) return run_quantize(quantize).tensors.empty() ? 1 : 0;
+    if (*quantize_cmd) {
+      method.scale_format = scale_format == "f32" ? lowbit::ScalarFormat::f32
+                            : scale_format == "bf16" ? lowbit::ScalarFormat::bf16
+                                                     : lowbit::ScalarFormat::f16;
+      return run_quantize(quantize).tensors.empty() ? 1 : 0;
+    }
     if (*eval_cmd) return run_eval(eval);
     if (*inspect_cmd) return run_inspect(inspect_file);
     if (*convert_cmd) {

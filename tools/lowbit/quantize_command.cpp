@@ -83,14 +83,8 @@ bool is_linear_weight(const io::TensorLayout& t, bool quantize_embeddings) {
   return true;
 }
 
-ScalarFormat parse_scale_format(const std::string& name) {
-  for (ScalarFormat f : {ScalarFormat::f32, ScalarFormat::f16, ScalarFormat::bf16, ScalarFormat::e8m0, ScalarFormat::e4m3})
-    if (name == to_string(f)) return f;
-  throw invalid_argument("unknown scale format '" + name + "' (f32, f16, bf16, e8m0, e4m3)");
-}
-
 TensorReport measure(const std::string& name, std::span<const float> original, const QuantizedMatrix& q) {
-  const std::vector<float> back = q.dequantize();
+  const std::vector<float> back = q.dequantize_unrotated();  // compared in the inputs' basis
   double error = 0, signal = 0;
   for (std::size_t i = 0; i < back.size(); ++i) {
     const double d = static_cast<double>(original[i]) - back[i];
@@ -105,31 +99,23 @@ TensorReport measure(const std::string& name, std::span<const float> original, c
 
 }  // namespace
 
-Scheme scheme_from_options(const QuantizeOptions& options) {
-  const Granularity granularity = options.group == 0  ? Granularity::per_channel()
-                                  : options.group < 0 ? Granularity::per_tensor()
-                                                      : Granularity::per_group(static_cast<std::size_t>(options.group));
-  const ScalarFormat scale_format = parse_scale_format(options.scale_format);
-  return options.symmetric ? Scheme::symmetric_int(options.bits, granularity, scale_format)
-                           : Scheme::asymmetric_int(options.bits, granularity, scale_format);
-}
-
 QuantizeSummary run_quantize(const QuantizeOptions& options) {
-  if (options.method != "rtn") throw unsupported("method '" + options.method + "' is not available yet; use rtn");
-  const Scheme scheme = scheme_from_options(options);
+  const Quantizer quantizer(options.method);
   const TensorSource source(options.input);
 
   // Declare every output tensor first: the safetensors header precedes the data.
   std::vector<io::TensorLayout> layout;
-  std::map<std::string, std::string> metadata{{"lowbit.method", options.method},
+  std::map<std::string, std::string> metadata{{"lowbit.method", quantizer.describe()},
                                               {"lowbit.source", options.input.filename().string()}};
   if (source.config()) io::add_llama_config(metadata, *source.config());
   std::vector<const io::TensorLayout*> to_quantize;
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
+      const Scheme scheme = quantizer.scheme(t.shape[0], t.shape[1]);
       for (io::TensorLayout& part : io::quantized_layout(t.name, scheme, t.shape[0], t.shape[1]))
         layout.push_back(std::move(part));
-      io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1]);
+      io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1],
+                                    quantizer.rotation(t.shape[1]));
       to_quantize.push_back(&t);
     } else {
       layout.push_back(t);
@@ -141,14 +127,11 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   double weights = 0, bits = 0, error = 0, signal = 0;
   Progress progress("quantize " + options.input.filename().string(), source.entries().size());
   std::size_t done = 0;
-  LinearQuantizeOptions quantize_options;
-  if (options.mse_clip) quantize_options.clip = ClipSearch::mse();
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
       const std::vector<float> values = source.floats(t.name);
-      quantize_options.tensor_name = t.name;
-      const QuantizedMatrix q = quantize_linear(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]),
-                                                scheme, quantize_options);
+      const QuantizedMatrix q =
+          quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]), t.name);
       io::write_quantized(writer, t.name, q);
       const TensorReport report = measure(t.name, values, q);
       const double n = static_cast<double>(values.size());
@@ -174,8 +157,8 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
     for (const TensorReport& r : summary.tensors)
       fmt::print("{:<36} {:>11} {:>7.3f} {:>9.5f} {:>8.2f}\n", r.name, fmt::format("{}x{}", r.rows, r.cols),
                  r.bits_per_weight, r.relative_rms, r.sqnr_db);
-    fmt::print("{} Linear weights quantized as {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
-               summary.tensors.size(), scheme.to_string(), summary.bits_per_weight, summary.relative_rms);
+    fmt::print("{} Linear weights quantized with {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
+               summary.tensors.size(), quantizer.describe(), summary.bits_per_weight, summary.relative_rms);
     fmt::print("wrote {}\n", options.output.string());
   }
   return summary;
