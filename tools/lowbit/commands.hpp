@@ -54,6 +54,9 @@ std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_
 
 int run_inspect(const std::filesystem::path& file);
 
+/// The tables of docs/quality.md, printed as Markdown.
+int run_quality(const EvalCommandOptions& defaults);
+
 /// No arguments: quantize the bundled model at int8, int4-g32 and int3-g32 and compare each with
 /// the float model on the evaluation text.
 int run_demo(const EvalCommandOptions& defaults);

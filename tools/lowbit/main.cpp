@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
   add_eval_options(eval_cmd, eval);
   add_eval_options(&app, eval);
 
+  CLI::App* quality_cmd = app.add_subcommand(
+      "quality", "Print the tables of docs/quality.md: every method's error and its effect on the model");
+  add_eval_options(quality_cmd, eval);
+
   std::filesystem::path convert_input, convert_output;
   CLI::App* convert_cmd = app.add_subcommand(
       "convert", "Convert a llama2.c checkpoint to safetensors (float32, Llama tensor names, config in metadata)");
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
     }
     if (*eval_cmd) return run_eval(eval);
     if (*inspect_cmd) return run_inspect(inspect_file);
+    if (*quality_cmd) return run_quality(eval);
     if (*convert_cmd) {
       lowbit::io::convert_llama2c_to_safetensors(convert_input, convert_output);
       return 0;
