@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/random_data.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -27,13 +29,7 @@ using lowbit::ZeroFormat;
 
 namespace {
 
-std::vector<float> gaussian(std::size_t n, std::uint32_t seed, float sigma = 0.02f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> w(n);
-  for (float& x : w) x = normal(rng);
-  return w;
-}
+using lowbit::test::gaussian;
 
 // Heavy tails, as LLM weights have: Student's t with 3 degrees of freedom.
 std::vector<float> student_t(std::size_t n, std::uint32_t seed, float sigma = 0.02f) {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/random_data.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,13 +19,7 @@ using lowbit::Scheme;
 namespace {
 
 std::vector<float> random_matrix(std::size_t rows, std::size_t cols, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  std::vector<float> w(rows * cols);
-  for (float& x : w)
-    x = uniform(rng) < 0.01f ? 10.0f * normal(rng) : normal(rng);  // a few outliers
-  return w;
+  return lowbit::test::weights_with_outliers(rows, cols, seed);
 }
 
 std::vector<Granularity> granularities() {
