@@ -389,7 +389,8 @@ TEST_CASE("HQQ: NaN or Inf is an error naming the position; bad arguments", "[al
 
   CHECK_NOTHROW(lowbit::quantize_hqq(view, 2));
   CHECK_NOTHROW(lowbit::quantize_hqq(view, 8));
-  CHECK_THROWS_AS(lowbit::quantize_hqq(view, 1), lowbit::invalid_argument);
+  CHECK_THROWS_AS(lowbit::quantize_hqq(view, 0), lowbit::invalid_argument);
+  CHECK_THROWS_AS(lowbit::quantize_hqq(view, 9), lowbit::invalid_argument);
   CHECK_THROWS_AS(lowbit::quantize_hqq(view, 9), lowbit::invalid_argument);
   auto bad = [&](auto change) {
     HqqOptions options;
@@ -438,4 +439,34 @@ TEST_CASE("HQQ on stories260K: lower error than RTN g64 at 4 and 3 bits", "[algo
     CHECK(hqq_rel < rtn_rel);
     CHECK(scale_rel <= hqq_rel);
   }
+}
+
+TEST_CASE("HQQ at 1 bit: two levels per group, fractional zero", "[hqq]") {
+  const auto w = gaussian(8 * 128, 21);
+  const MatrixView<const float> view(w.data(), 8, 128);
+  const auto relative_error = [&](const lowbit::QuantizedMatrix& q) {
+    const auto back = q.dequantize();
+    double error = 0, signal = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      error += (w[i] - double(back[i])) * (w[i] - double(back[i]));
+      signal += double(w[i]) * w[i];
+    }
+    return error / signal;
+  };
+  lowbit::HqqOptions start;
+  start.iterations = 0;  // the min/max starting point
+  lowbit::HqqOptions with_scale;
+  with_scale.optimize_scale = true;
+  const lowbit::QuantizedMatrix q = lowbit::quantize_hqq(view, 1);
+  CHECK(q.scheme().bits == 1);
+  CHECK(q.bits_per_weight() == Approx(1.0 + 32.0 / 64));
+  const double minmax = relative_error(lowbit::quantize_hqq(view, 1, start));
+  const double zero_only = relative_error(q);
+  const double both = relative_error(lowbit::quantize_hqq(view, 1, with_scale));
+  INFO("1-bit relative error: min/max " << minmax << ", HQQ " << zero_only << ", HQQ with the scale " << both);
+  // Two levels at a group's min and max are far apart: HQQ's zero-point updates pull them toward
+  // the mass, and also optimizing the scale brings the error under the energy of the weights.
+  CHECK(zero_only < minmax);
+  CHECK(both < zero_only);
+  CHECK(both < 1.0);
 }

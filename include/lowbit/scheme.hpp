@@ -48,7 +48,8 @@ constexpr const char* to_string(ElementFormat format) noexcept {
   return "?";
 }
 
-/// The code width a non-integer element format always has; 0 for the integers (any of 2..8) and
+/// The code width a non-integer element format always has; 0 for the integers (1..8 unsigned,
+/// 2..8 signed) and
 /// codebooks (any of 1..8).
 constexpr int fixed_element_bits(ElementFormat format) noexcept {
   switch (format) {
@@ -205,7 +206,11 @@ struct Scheme {
       throw invalid_argument("scheme " + to_string() + ": " + reason);
     };
     if (is_integer()) {
-      if (bits < 2 || bits > 8) fail("integer elements must have 2 to 8 bits");
+      // A 1-bit code needs a zero point to mean anything (HQQ's 1-bit setting): 1..8 bits unsigned.
+      const int fewest = element == ElementFormat::int_unsigned ? 1 : 2;
+      if (bits < fewest || bits > 8)
+        fail(element == ElementFormat::int_unsigned ? "unsigned integer elements must have 1 to 8 bits"
+                                                    : "signed integer elements must have 2 to 8 bits");
     } else if (is_codebook()) {
       if (bits < 1 || bits > 8) fail("codebook indices must have 1 to 8 bits");
     } else if (element == ElementFormat::higgs) {

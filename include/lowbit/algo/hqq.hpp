@@ -40,8 +40,7 @@
 //    paper's joint update; the new scale is rounded to nearest in its format (it no longer has to
 //    cover the range). A fit that is not a positive finite scale leaves the scale unchanged.
 //
-// Bits: the paper covers 1 to 8; lowbit's integer elements have 2 to 8 bits, so that is the range
-// here. Constant groups (all-zero ones included) use quantize_linear's convention: the value's
+// Bits: 1 to 8, as in the paper. Constant groups (all-zero ones included) use quantize_linear's convention: the value's
 // magnitude is the scale, zero point 0 or 1, code 1 or 0; they dequantize exactly whenever the
 // scale format holds the value. Integer zero points (ZeroFormat::code) are refused: HQQ's zero
 // points are fractional and need ZeroFormat::f16, bf16 or f32 (each costs 16 or 32 bits per group).
@@ -80,7 +79,7 @@ struct HqqOptions {
 };
 
 /// The Scheme quantize_hqq produces for `bits` and `options`: unsigned integers with a fractional
-/// zero point, per group. Throws invalid_argument for bits outside 2..8, a zero group size, or
+/// zero point, per group. Throws invalid_argument for bits outside 1..8, a zero group size, or
 /// ZeroFormat::code.
 inline Scheme hqq_scheme(int bits, const HqqOptions& options = {}) {
   if (options.zero_format == ZeroFormat::code)
@@ -88,8 +87,8 @@ inline Scheme hqq_scheme(int bits, const HqqOptions& options = {}) {
         "HQQ: zero points are fractional and need a float zero format (f16, bf16 or f32), not "
         "code");
   if (options.group_size == 0) throw invalid_argument("HQQ: group size must be at least 1");
-  if (bits < 2 || bits > 8)
-    throw invalid_argument("HQQ: lowbit supports 2 to 8 bits, not " + std::to_string(bits));
+  if (bits < 1 || bits > 8)
+    throw invalid_argument("HQQ: 1 to 8 bits, not " + std::to_string(bits));
   return Scheme::asymmetric_int(bits, Granularity::per_group(options.group_size),
                                 options.scale_format, options.zero_format);
 }
@@ -218,7 +217,7 @@ class HqqGroupSolver {
 /// Quantizes a [rows, cols] float matrix (rows = output channels) with HQQ to `bits`-bit unsigned
 /// codes, per group of options.group_size input elements, with a fractional zero point in
 /// options.zero_format and the scale in options.scale_format (the Scheme is hqq_scheme(bits,
-/// options)). Throws invalid_argument for bits outside 2..8, ZeroFormat::code, a zero group size
+/// options)). Throws invalid_argument for bits outside 1..8, ZeroFormat::code, a zero group size
 /// or out-of-range iteration parameters; invalid_value naming the position for NaN/Inf input.
 inline QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits,
                                     const HqqOptions& options = {}) {
