@@ -1,9 +1,16 @@
 // The whole public API of lowbit in one include.
 #pragma once
 
+#include "lowbit/algo/hadamard.hpp"
+#include "lowbit/algo/higgs.hpp"
+#include "lowbit/algo/higgs_grids.hpp"
+#include "lowbit/algo/hqq.hpp"
+#include "lowbit/algo/incoherence.hpp"
+#include "lowbit/algo/methods.hpp"
 #include "lowbit/config.hpp"
 #include "lowbit/cpu_features.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/format/dynamic_map.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/intn.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -19,6 +26,10 @@
 #include "lowbit/model/llama.hpp"
 #include "lowbit/model/tokenizer.hpp"
 #include "lowbit/quant/clipping.hpp"
+#include "lowbit/quant/codebook.hpp"
+#include "lowbit/quant/kmeans.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/microscaling.hpp"
+#include "lowbit/quant/nf4.hpp"
 #include "lowbit/quantized_matrix.hpp"
 #include "lowbit/scheme.hpp"
