@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -137,4 +139,36 @@ TEST_CASE("LlamaModel rejects bad inputs", "[model]") {
   tensors = checkpoint.tensors;
   tensors[0].shape = {64, 512};
   CHECK_THROWS_AS(lowbit::model::LlamaModel(checkpoint.config, tensors), lowbit::invalid_argument);
+}
+
+TEST_CASE("the input observer sees the input of every linear layer", "[model]") {
+  lowbit::model::LlamaModel model(stories260k().config, stories260k().tensors);
+  std::map<std::string, int> calls;
+  std::map<std::string, std::size_t> widths;
+  std::vector<float> classifier_input;
+  model.set_input_observer([&](const std::string& name, std::span<const float> x) {
+    ++calls[name];
+    widths[name] = x.size();
+    if (name == "output.weight") classifier_input.assign(x.begin(), x.end());
+  });
+  std::span<const float> logits;
+  for (int position = 0; position < 3; ++position) logits = model.forward(position == 0 ? 1 : 400 + position, position);
+
+  const std::vector<std::string> names = model.linear_names();
+  REQUIRE(calls.size() == names.size());
+  for (const std::string& name : names) {
+    CHECK(calls[name] == 3);
+    const bool ffn_down = name.find("w2") != std::string::npos;
+    CHECK(widths[name] == (ffn_down ? 172u : 64u));
+  }
+  // The classifier's observed input times its weights is the logits.
+  const lowbit::MatrixView<const float> w = model.linear_layer("output.weight").weights();
+  for (std::size_t token : {0u, 7u, 511u}) {
+    double dot = 0;
+    for (std::size_t c = 0; c < w.cols; ++c) dot += double(w(token, c)) * classifier_input[c];
+    CHECK(logits[token] == Approx(dot).margin(1e-4));
+  }
+  model.set_input_observer({});
+  model.forward(1, 0);
+  CHECK(calls["output.weight"] == 3);  // no observer, no calls
 }

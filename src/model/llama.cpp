@@ -166,6 +166,21 @@ std::vector<std::string> LlamaModel::linear_names() const {
   return names;
 }
 
+void LlamaModel::set_input_observer(InputObserver observer) {
+  observer_ = std::move(observer);
+  observed_names_.clear();
+  if (!observer_) return;
+  // Names built once, not on every forward pass: the linear_names() order, 7 per layer.
+  observed_names_ = linear_names();
+}
+
+void LlamaModel::observe(std::size_t layer, std::initializer_list<std::size_t> linears,
+                         std::span<const float> input) {
+  if (!observer_) return;
+  // Indices into a layer's names, in linear_names() order: wq wk wv wo w1 w2 w3.
+  for (std::size_t k : linears) observer_(observed_names_[layer * 7 + k], input);
+}
+
 Linear* LlamaModel::find_linear(const std::string& name) {
   if (name == "output.weight") return &classifier_;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -224,6 +239,7 @@ std::span<const float> LlamaModel::forward(int token, int position) {
     float* value_row = value_cache_.data() + (l * seq_len + pos) * kv_dim;
 
     rmsnorm(xb_, x_, layer.attention_norm, c.norm_eps);
+    observe(l, {0, 1, 2}, xb_);
     linear(layer.wq, xb_, q_);
     linear(layer.wk, xb_, k_);
     linear(layer.wv, xb_, v_);
@@ -262,22 +278,26 @@ std::span<const float> LlamaModel::forward(int token, int position) {
         for (std::size_t i = 0; i < head_size; ++i) out[i] += att[t] * v[i];
       }
     }
+    observe(l, {3}, xb_);
     linear(layer.wo, xb_, xb2_);
     for (std::size_t i = 0; i < dim; ++i) x_[i] += xb2_[i];
 
     // SwiGLU FFN: w2(silu(w1 x) * w3 x).
     rmsnorm(xb_, x_, layer.ffn_norm, c.norm_eps);
+    observe(l, {4, 6}, xb_);
     linear(layer.w1, xb_, hb_);
     linear(layer.w3, xb_, hb2_);
     for (std::size_t i = 0; i < hb_.size(); ++i) {
       const float a = hb_[i];
       hb_[i] = a / (1.0f + std::exp(-a)) * hb2_[i];
     }
+    observe(l, {5}, hb_);
     linear(layer.w2, hb_, xb_);
     for (std::size_t i = 0; i < dim; ++i) x_[i] += xb_[i];
   }
 
   rmsnorm(x_, x_, final_norm_, c.norm_eps);
+  if (observer_) observer_("output.weight", x_);
   linear(classifier_, x_, logits_);
   return logits_;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -80,6 +82,11 @@ class LlamaModel {
   /// Replaces a linear layer's weight; the QuantizedMatrix must have the layer's shape.
   void set_linear(const std::string& name, QuantizedMatrix weights);
 
+  /// Called, during forward(), with the input of every linear layer just before it is multiplied
+  /// (linears that share an input each see it): how calibration statistics are gathered.
+  using InputObserver = std::function<void(const std::string& linear_name, std::span<const float> input)>;
+  void set_input_observer(InputObserver observer);
+
   /// Runs token `token` at `position` (0-based; positions must be fed in order, each after the
   /// ones before it) and returns the logits, valid until the next call.
   std::span<const float> forward(int token, int position);
@@ -90,6 +97,7 @@ class LlamaModel {
     Linear wq, wk, wv, wo, w1, w2, w3;
   };
   Linear* find_linear(const std::string& name);
+  void observe(std::size_t layer, std::initializer_list<std::size_t> linears, std::span<const float> input);
 
   LlamaConfig config_;
   std::vector<float> embedding_;  // [vocab, dim]
@@ -99,6 +107,8 @@ class LlamaModel {
   // KV cache [layer, position, kv_dim] and scratch activations.
   std::vector<float> key_cache_, value_cache_;
   std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, att_, logits_;
+  InputObserver observer_;
+  std::vector<std::string> observed_names_;
 };
 
 }  // namespace lowbit::model
