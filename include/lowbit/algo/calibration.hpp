@@ -45,14 +45,19 @@ class InputStatistics {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>> view(
         x.data, batch, in, Eigen::OuterStride<>(static_cast<Eigen::Index>(x.row_stride)));
+    // Checked first, so a rejected batch leaves the statistics as they were.
     for (std::size_t r = 0; r < x.rows; ++r)
       for (std::size_t c = 0; c < x.cols; ++c) {
         const float v = x(r, c);
         if (!std::isfinite(v))
           throw invalid_value("InputStatistics: " + std::string(std::isnan(v) ? "NaN" : "Inf") +
                               " at row " + std::to_string(r) + ", column " + std::to_string(c));
-        sum_abs_[c] += std::abs(static_cast<double>(v));
-        max_abs_[c] = std::max(max_abs_[c], std::abs(v));
+      }
+    for (std::size_t r = 0; r < x.rows; ++r)
+      for (std::size_t c = 0; c < x.cols; ++c) {
+        const float v = std::abs(x(r, c));
+        sum_abs_[c] += static_cast<double>(v);
+        max_abs_[c] = std::max(max_abs_[c], v);
       }
     // Column-major [batch, in] in double: X^T X is a rank-`batch` update of the lower triangle.
     const Eigen::MatrixXd xd = view.cast<double>();

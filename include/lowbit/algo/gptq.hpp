@@ -5,9 +5,9 @@
 // Given W [out, in] and the input Hessian H = 2/n sum x x^T [in, in] (InputStatistics):
 //   1. dead inputs (H_jj == 0): H_jj = 1 and column j of W = 0;
 //   2. act-order: columns by decreasing diag H (a stable sort), W and H permuted alike;
-//   3. lambda = percdamp * mean(diag H) added to the diagonal; H^-1 from the Cholesky factor
-//      (LLT solve against I, a blocked triangular solve), then U = the upper Cholesky factor of
-//      H^-1. When either Cholesky fails (or yields a non-finite value) lambda is raised tenfold
+//   3. lambda = percdamp * mean(diag H) added to the diagonal; U = the upper Cholesky factor of
+//      H^-1 (computed as the inverse of H's "UL" factor: see gptq_inverse_factor). When the Cholesky
+//      fails (or yields a non-finite value) lambda is raised tenfold
 //      (from 0.01 * mean(diag H) when percdamp is 0) and the factorization retried, up to
 //      max_damping_retries times; then invalid_value. GptqResult reports lambda and the retries.
 //   4. columns in blocks of `block`: column i is quantized against its group's parameters,
@@ -202,21 +202,20 @@ inline GptqFactor gptq_inverse_factor(const Eigen::MatrixXd& h, double percdamp,
   for (int attempt = 0;; ++attempt) {
     Eigen::MatrixXd damped = h;
     damped.diagonal().array() += lambda;
-    Eigen::LLT<Eigen::MatrixXd> llt(damped);
+    // U is the upper Cholesky factor of H^-1 = U^T U, so H = U^-1 U^-T = R R^T with R = U^-1
+    // upper triangular: R = J L J for the lower Cholesky factor L of J H J (J reverses the order),
+    // and U = R^-1 (one factorization and one triangular solve, instead of a factorization, an
+    // inverse and a second factorization; the factor is unique, so it is the same U).
+    Eigen::LLT<Eigen::MatrixXd> llt(damped.reverse());
     bool ok = llt.info() == Eigen::Success;
     if (ok) {
-      Eigen::MatrixXd inverse = Eigen::MatrixXd::Identity(n, n);
-      llt.matrixL().solveInPlace(inverse);             // L^-1
-      llt.matrixL().transpose().solveInPlace(inverse);  // L^-T L^-1 = H^-1
-      Eigen::LLT<Eigen::MatrixXd> llt_inverse(inverse);
-      ok = llt_inverse.info() == Eigen::Success;
+      const Eigen::MatrixXd r = Eigen::MatrixXd(llt.matrixL()).reverse();
+      Eigen::MatrixXd upper = Eigen::MatrixXd::Identity(n, n);
+      r.triangularView<Eigen::Upper>().solveInPlace(upper);
+      ok = upper.allFinite() && (upper.diagonal().array() > 0.0).all();
       if (ok) {
-        Eigen::MatrixXd upper = llt_inverse.matrixU();
-        ok = upper.allFinite() && (upper.diagonal().array() > 0.0).all();
-        if (ok) {
-          out.upper = upper.cast<float>();
-          ok = out.upper.allFinite() && (out.upper.diagonal().array() > 0.0f).all();
-        }
+        out.upper = upper.cast<float>();
+        ok = out.upper.allFinite() && (out.upper.diagonal().array() > 0.0f).all();
       }
     }
     if (ok) {
