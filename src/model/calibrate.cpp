@@ -1,0 +1,80 @@
+#include "lowbit/model/calibrate.hpp"
+
+#include <string>
+#include <utility>
+
+#include "lowbit/error.hpp"
+
+namespace lowbit::model {
+namespace {
+
+// Removes the observer however the calibration run ends.
+class ObserverScope {
+ public:
+  ObserverScope(LlamaModel& model, LlamaModel::InputObserver observer) : model_(model) {
+    model_.set_input_observer(std::move(observer));
+  }
+  ~ObserverScope() { model_.set_input_observer({}); }
+  ObserverScope(const ObserverScope&) = delete;
+  ObserverScope& operator=(const ObserverScope&) = delete;
+
+ private:
+  LlamaModel& model_;
+};
+
+}  // namespace
+
+std::map<std::string, InputStatistics> collect_input_statistics(LlamaModel& model,
+                                                                std::span<const int> tokens,
+                                                                const EvalOptions& options,
+                                                                const std::vector<std::string>& names) {
+  const auto window = static_cast<std::size_t>(options.window);
+  if (options.window < 1 || options.window >= model.config().seq_len)
+    throw invalid_argument("calibration window of " + std::to_string(options.window) +
+                           " tokens for a model of context " + std::to_string(model.config().seq_len));
+  std::size_t windows = tokens.size() / window;
+  if (options.max_windows > 0 && options.max_windows < windows) windows = options.max_windows;
+  if (windows == 0) throw invalid_argument("calibration needs at least one window of tokens");
+
+  std::map<std::string, InputStatistics> statistics;
+  for (const std::string& name : names) statistics.emplace(name, InputStatistics(model.linear_layer(name).cols()));
+  const ObserverScope scope(model, [&](const std::string& name, std::span<const float> x) {
+    const auto it = statistics.find(name);
+    if (it != statistics.end()) it->second.add(MatrixView<const float>(x.data(), 1, x.size()));
+  });
+  for (std::size_t w = 0; w < windows; ++w) {
+    const std::span<const int> text = tokens.subspan(w * window, window);
+    model.forward(options.bos, 0);
+    for (std::size_t j = 0; j + 1 < window; ++j) model.forward(text[j], static_cast<int>(j + 1));
+  }
+  return statistics;
+}
+
+std::vector<ModelGptqLayer> quantize_model_gptq(LlamaModel& model, std::span<const int> calibration,
+                                                const EvalOptions& windows, const Scheme& scheme,
+                                                const GptqOptions& options,
+                                                const std::function<void(std::size_t, std::size_t)>& progress) {
+  std::vector<std::string> all = model.linear_names();
+  const auto blocks = static_cast<std::size_t>(model.config().n_layers);
+  std::vector<ModelGptqLayer> report;
+  for (std::size_t block = 0; block < blocks; ++block) {
+    const std::string prefix = "layers." + std::to_string(block) + ".";
+    std::vector<std::string> names;
+    for (const std::string& name : all)
+      if (name.compare(0, prefix.size(), prefix) == 0) names.push_back(name);
+    const std::map<std::string, InputStatistics> statistics =
+        collect_input_statistics(model, calibration, windows, names);
+    for (const std::string& name : names) {
+      GptqOptions layer_options = options;
+      layer_options.tensor_name = name;
+      GptqResult result = quantize_gptq(model.linear_layer(name).weights(), statistics.at(name).hessian(), scheme,
+                                        layer_options);
+      report.push_back({name, result.damping, result.retries, result.proxy_loss});
+      model.set_linear(name, std::move(result.weights));
+    }
+    if (progress) progress(block + 1, blocks);
+  }
+  return report;
+}
+
+}  // namespace lowbit::model
