@@ -17,8 +17,13 @@ namespace lowbit::cli {
 struct QuantizeOptions {
   std::filesystem::path input;   // llama2.c .bin or safetensors
   std::filesystem::path output;  // safetensors
-  MethodOptions method;          // which quantizer, with its settings
+  MethodOptions method;          // which quantizer, with its settings (or "gptq")
   bool quantize_embeddings = false;
+  // gptq only: calibration text (its first 80%), how many windows of it, act-order.
+  std::filesystem::path tokenizer;
+  std::filesystem::path text;
+  std::size_t calibration_windows = 64;
+  bool act_order = false;
   bool print_table = true;
 };
 
@@ -51,6 +56,8 @@ model::EvalOptions eval_options(const EvalCommandOptions& options);
 int run_eval(const EvalCommandOptions& options);
 /// The evaluation split (the last 20%) of the text, tokenized as docs/evaluation.md says.
 std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size);
+/// The calibration split (the first 80%).
+std::vector<int> calibration_tokens(const EvalCommandOptions& options, int vocab_size);
 
 int run_inspect(const std::filesystem::path& file);
 

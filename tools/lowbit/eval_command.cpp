@@ -15,14 +15,25 @@
 
 namespace lowbit::cli {
 
-std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size) {
+namespace {
+
+model::CorpusSplit corpus_split(const EvalCommandOptions& options, int vocab_size) {
   const model::Tokenizer tokenizer = io::read_llama2c_tokenizer(options.tokenizer, vocab_size);
   std::ifstream in(options.text, std::ios::binary);
-  if (!in) throw io_error("cannot open the evaluation text", {options.text.string(), "", {}});
+  if (!in) throw io_error("cannot open the text", {options.text.string(), "", {}});
   std::ostringstream text;
   text << in.rdbuf();
-  const std::vector<int> tokens = model::tokenize_corpus(tokenizer, text.str());
-  return model::split_corpus(tokens).evaluation;
+  return model::split_corpus(model::tokenize_corpus(tokenizer, text.str()));
+}
+
+}  // namespace
+
+std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size) {
+  return corpus_split(options, vocab_size).evaluation;
+}
+
+std::vector<int> calibration_tokens(const EvalCommandOptions& options, int vocab_size) {
+  return corpus_split(options, vocab_size).calibration;
 }
 
 model::EvalOptions eval_options(const EvalCommandOptions& options) {

@@ -25,7 +25,11 @@ int main(int argc, char** argv) {
   quantize_cmd->add_option("output", quantize.output, "safetensors file to write")->required();
   MethodOptions& method = quantize.method;
   quantize_cmd->add_option("--method", method.method, "Quantization method")
-      ->check(CLI::IsMember(lowbit::Quantizer::method_names()))
+      ->check(CLI::IsMember([] {
+        std::vector<std::string> names = lowbit::Quantizer::method_names();
+        names.push_back("gptq");
+        return names;
+      }()))
       ->capture_default_str();
   quantize_cmd->add_option("--bits", method.bits, "Bits per weight code (HIGGS: per weight)")
       ->check(CLI::Range(1, 8))
@@ -44,6 +48,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 2))
       ->capture_default_str();
   quantize_cmd->add_option("--seed", method.seed, "Seed of random Hadamard signs and k-means")->capture_default_str();
+  quantize.tokenizer = default_tokenizer();
+  quantize.text = default_text();
+  quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq: llama2.c tokenizer file")->capture_default_str();
+  quantize_cmd->add_option("--calibration-text", quantize.text, "gptq: text whose first 80% calibrates")
+      ->capture_default_str();
+  quantize_cmd->add_option("--calibration-windows", quantize.calibration_windows,
+                           "gptq: windows of 256 tokens of calibration text")
+      ->capture_default_str();
+  quantize_cmd->add_flag("--act-order", quantize.act_order, "gptq: columns by decreasing Hessian diagonal (static groups)");
   quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings, "Quantize embedding tables too");
 
   EvalCommandOptions eval;

@@ -17,6 +17,7 @@
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
+#include "lowbit/model/calibrate.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "progress.hpp"
 
@@ -99,13 +100,44 @@ TensorReport measure(const std::string& name, std::span<const float> original, c
 
 }  // namespace
 
+/// GPTQ needs the model and calibration text: it runs over the whole model first (block by block,
+/// docs/design.md), and the quantized matrices are then written like any method's.
+model::LlamaModel calibrate_gptq(const QuantizeOptions& options, const Scheme& scheme) {
+  model::LlamaModel model = io::load_llama(options.input);
+  EvalCommandOptions text;
+  text.tokenizer = options.tokenizer;
+  text.text = options.text;
+  const std::vector<int> tokens = calibration_tokens(text, model.config().vocab_size);
+  model::EvalOptions windows;
+  windows.max_windows = options.calibration_windows;
+  GptqOptions gptq;
+  gptq.act_order = options.act_order;
+  gptq.static_groups = options.act_order;  // act-order with groups needs them (no g_idx)
+  Progress progress("gptq: calibrate and quantize blocks");
+  model::quantize_model_gptq(model, tokens, windows, scheme, gptq,
+                             [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+  progress.finish();
+  return model;
+}
+
 QuantizeSummary run_quantize(const QuantizeOptions& options) {
-  const Quantizer quantizer(options.method);
+  // GPTQ stores what round-to-nearest stores; only how the codes are chosen differs.
+  MethodOptions grid = options.method;
+  if (grid.method == "gptq") grid.method = "rtn";
+  const Quantizer quantizer(grid);
   const TensorSource source(options.input);
+  std::string description = quantizer.describe();
+  if (options.method.method == "gptq") description.replace(0, 3, options.act_order ? "gptq act-order" : "gptq");
+  std::optional<model::LlamaModel> calibrated;
+  if (options.method.method == "gptq") {
+    if (!source.config())
+      throw invalid_argument("gptq needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
+    calibrated = calibrate_gptq(options, quantizer.scheme(0, 0));  // a linear Scheme: any shape
+  }
 
   // Declare every output tensor first: the safetensors header precedes the data.
   std::vector<io::TensorLayout> layout;
-  std::map<std::string, std::string> metadata{{"lowbit.method", quantizer.describe()},
+  std::map<std::string, std::string> metadata{{"lowbit.method", description},
                                               {"lowbit.source", options.input.filename().string()}};
   if (source.config()) io::add_llama_config(metadata, *source.config());
   std::vector<const io::TensorLayout*> to_quantize;
@@ -130,8 +162,11 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
       const std::vector<float> values = source.floats(t.name);
-      const QuantizedMatrix q =
-          quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]), t.name);
+      const QuantizedMatrix* by_gptq =
+          calibrated && calibrated->linear_layer(t.name).is_quantized() ? calibrated->linear_layer(t.name).quantized() : nullptr;
+      const QuantizedMatrix q = by_gptq != nullptr
+                                    ? *by_gptq
+                                    : quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]), t.name);
       io::write_quantized(writer, t.name, q);
       const TensorReport report = measure(t.name, values, q);
       const double n = static_cast<double>(values.size());
@@ -158,7 +193,7 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
       fmt::print("{:<36} {:>11} {:>7.3f} {:>9.5f} {:>8.2f}\n", r.name, fmt::format("{}x{}", r.rows, r.cols),
                  r.bits_per_weight, r.relative_rms, r.sqnr_db);
     fmt::print("{} Linear weights quantized with {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
-               summary.tensors.size(), quantizer.describe(), summary.bits_per_weight, summary.relative_rms);
+               summary.tensors.size(), description, summary.bits_per_weight, summary.relative_rms);
     fmt::print("wrote {}\n", options.output.string());
   }
   return summary;
