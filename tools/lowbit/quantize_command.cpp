@@ -92,13 +92,11 @@ TensorReport measure(const std::string& name, std::span<const float> original, c
     error += d * d;
     signal += static_cast<double>(original[i]) * original[i];
   }
-  TensorReport report{name, q.rows(), q.cols(), q.bits_per_weight(), 0.0, 0.0};
+  TensorReport report{name, q.rows(), q.cols(), q.bits_per_weight(), 0.0, 0.0, error, signal};
   report.relative_rms = signal > 0 ? std::sqrt(error / signal) : std::sqrt(error);
   report.sqnr_db = report.relative_rms > 0 ? -20.0 * std::log10(report.relative_rms) : INFINITY;
   return report;
 }
-
-}  // namespace
 
 /// GPTQ needs the model and calibration text: it runs over the whole model first (block by block,
 /// docs/design.md), and the quantized matrices are then written like any method's.
@@ -120,6 +118,8 @@ model::LlamaModel calibrate_gptq(const QuantizeOptions& options, const Scheme& s
   return model;
 }
 
+}  // namespace
+
 QuantizeSummary run_quantize(const QuantizeOptions& options) {
   // GPTQ stores what round-to-nearest stores; only how the codes are chosen differs.
   MethodOptions grid = options.method;
@@ -140,7 +140,6 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   std::map<std::string, std::string> metadata{{"lowbit.method", description},
                                               {"lowbit.source", options.input.filename().string()}};
   if (source.config()) io::add_llama_config(metadata, *source.config());
-  std::vector<const io::TensorLayout*> to_quantize;
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
       const Scheme scheme = quantizer.scheme(t.shape[0], t.shape[1]);
@@ -148,7 +147,6 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
         layout.push_back(std::move(part));
       io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1],
                                     quantizer.rotation(t.shape[1]));
-      to_quantize.push_back(&t);
     } else {
       layout.push_back(t);
     }
@@ -172,10 +170,8 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
       const double n = static_cast<double>(values.size());
       weights += n;
       bits += report.bits_per_weight * n;
-      double tensor_signal = 0;
-      for (float x : values) tensor_signal += static_cast<double>(x) * x;
-      signal += tensor_signal;
-      error += report.relative_rms * report.relative_rms * tensor_signal;
+      error += report.error_energy;
+      signal += report.signal_energy;
       summary.tensors.push_back(report);
     } else {
       writer.write(t.name, source.bytes(t.name));
