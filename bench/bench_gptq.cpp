@@ -100,9 +100,17 @@ void BM_gptq(benchmark::State& state, lowbit::Scheme scheme, bool act_order) {
 
 BENCHMARK(BM_hessian)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_cholesky_inverse)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_gptq, uint4_g128, lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_group(128)), false)
-    ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_gptq, uint4_channel_act_order, lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_channel()), true)
-    ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_gptq, uint4_g128,
+                  lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_group(128)), false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_gptq, uint4_channel_act_order,
+                  lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_channel()), true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -18,7 +18,8 @@ const std::vector<float>& weights() {
   static const std::vector<float> w = [] {
     std::vector<float> v(kRows * kCols);
     std::mt19937 rng(1);
-    std::student_t_distribution<float> heavy(5.0f);  // LLM weights have heavier tails than a Gaussian
+    std::student_t_distribution<float> heavy(
+        5.0f);  // LLM weights have heavier tails than a Gaussian
     for (float& x : v) x = 0.02f * heavy(rng);
     return v;
   }();
@@ -48,7 +49,8 @@ void BM_quantize(benchmark::State& state, lowbit::MethodOptions options) {
   state.SetLabel(quantizer.describe());
   (void)weights();
   for (auto _ : state) {
-    lowbit::QuantizedMatrix q = quantizer.quantize(lowbit::MatrixView<const float>(weights().data(), kRows, kCols));
+    lowbit::QuantizedMatrix q =
+        quantizer.quantize(lowbit::MatrixView<const float>(weights().data(), kRows, kCols));
     benchmark::DoNotOptimize(q.packed_codes().data());
   }
   report(state);

@@ -25,7 +25,8 @@ const lowbit::io::Llama2cCheckpoint& checkpoint() {
 
 const lowbit::model::CorpusSplit& corpus() {
   static const auto split = [] {
-    const auto tokenizer = lowbit::io::read_llama2c_tokenizer(data_dir / "stories260K" / "tok512.bin", 512);
+    const auto tokenizer =
+        lowbit::io::read_llama2c_tokenizer(data_dir / "stories260K" / "tok512.bin", 512);
     std::ifstream in(data_dir / "text" / "pride-and-prejudice.txt", std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
@@ -43,12 +44,14 @@ TEST_CASE("calibration statistics come from the forward pass", "[calibrate]") {
   windows.max_windows = 3;
   const auto statistics = lowbit::model::collect_input_statistics(
       model, corpus().calibration, windows,
-      {"layers.0.attention.wq.weight", "layers.0.attention.wk.weight", "layers.2.feed_forward.w2.weight"});
+      {"layers.0.attention.wq.weight", "layers.0.attention.wk.weight",
+       "layers.2.feed_forward.w2.weight"});
   REQUIRE(statistics.size() == 3);
   for (const auto& [name, s] : statistics) CHECK(s.samples() == 3u * 64u);
   // wq and wk read the same input.
-  CHECK(statistics.at("layers.0.attention.wq.weight").hessian().isApprox(
-      statistics.at("layers.0.attention.wk.weight").hessian()));
+  CHECK(statistics.at("layers.0.attention.wq.weight")
+            .hessian()
+            .isApprox(statistics.at("layers.0.attention.wk.weight").hessian()));
   CHECK(statistics.at("layers.2.feed_forward.w2.weight").width() == 172);
   // The observer is gone afterwards: a forward pass does not touch the statistics.
   model.forward(1, 0);
@@ -57,7 +60,8 @@ TEST_CASE("calibration statistics come from the forward pass", "[calibrate]") {
 
 TEST_CASE("GPTQ over the model beats round-to-nearest on the real model", "[calibrate][gptq]") {
   const lowbit::model::LlamaModel reference(checkpoint().config, checkpoint().tensors);
-  const lowbit::Scheme scheme = lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32));
+  const lowbit::Scheme scheme =
+      lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32));
 
   lowbit::model::LlamaModel rtn = reference;
   for (const std::string& name : rtn.linear_names()) {
@@ -67,15 +71,18 @@ TEST_CASE("GPTQ over the model beats round-to-nearest on the real model", "[cali
   lowbit::model::LlamaModel gptq = reference;
   lowbit::model::EvalOptions calibration;
   calibration.max_windows = 16;
-  const auto report = lowbit::model::quantize_model_gptq(gptq, corpus().calibration, calibration, scheme);
+  const auto report =
+      lowbit::model::quantize_model_gptq(gptq, corpus().calibration, calibration, scheme);
   CHECK(report.size() == 35);
   for (const auto& layer : report) CHECK(std::isfinite(layer.proxy_loss));
 
   lowbit::model::EvalOptions evaluation;
   evaluation.max_windows = 4;
   lowbit::model::LlamaModel reference_copy = reference;
-  const auto with_rtn = lowbit::model::compare(reference_copy, rtn, corpus().evaluation, evaluation);
-  const auto with_gptq = lowbit::model::compare(reference_copy, gptq, corpus().evaluation, evaluation);
+  const auto with_rtn =
+      lowbit::model::compare(reference_copy, rtn, corpus().evaluation, evaluation);
+  const auto with_gptq =
+      lowbit::model::compare(reference_copy, gptq, corpus().evaluation, evaluation);
   INFO("KL: RTN " << with_rtn.mean_kl << ", GPTQ " << with_gptq.mean_kl);
   CHECK(with_gptq.mean_kl < with_rtn.mean_kl);
 }

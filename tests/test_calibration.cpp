@@ -23,7 +23,8 @@ TEST_CASE("InputStatistics accumulates 2/n X^T X, mean |x| and max |x|", "[algo]
   all.add(MatrixView<const float>(x.data(), n, in));
   REQUIRE(all.samples() == n);
 
-  Eigen::MatrixXd direct = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in));
+  Eigen::MatrixXd direct =
+      Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in));
   std::vector<double> mean(in, 0.0);
   std::vector<float> max(in, 0.0f);
   for (std::size_t t = 0; t < n; ++t)

@@ -101,8 +101,8 @@ TEST_CASE("codebook error equals the k-means objective of each codebook", "[quan
   const std::size_t rows = 6, cols = 90;  // 90: ragged groups of 32 and ragged vectors of 4
   const auto w = random_matrix(rows, cols, 1);
   for (std::size_t dim : {1u, 2u, 4u})
-    for (const Granularity& books : {Granularity::per_tensor(), Granularity::per_channel(),
-                                     Granularity::per_group(32)}) {
+    for (const Granularity& books :
+         {Granularity::per_tensor(), Granularity::per_channel(), Granularity::per_group(32)}) {
       const Scheme scheme = codebook_scheme(dim == 4 ? 4 : 3, dim, books);
       INFO(scheme.to_string());
       lowbit::CodebookOptions options;
@@ -140,8 +140,7 @@ TEST_CASE("codebook error equals the k-means objective of each codebook", "[quan
     }
 }
 
-TEST_CASE("codes are the nearest stored entries for every layout and format",
-          "[quant][codebook]") {
+TEST_CASE("codes are the nearest stored entries for every layout and format", "[quant][codebook]") {
   const std::size_t rows = 5, cols = 70;
   const auto w = random_matrix(rows, cols, 2);
   std::mt19937 rng(3);
@@ -202,8 +201,8 @@ TEST_CASE("all-zero and constant matrices reconstruct exactly", "[quant][codeboo
     for (ScalarFormat format : {ScalarFormat::f32, ScalarFormat::f16, ScalarFormat::bf16})
       for (std::size_t dim : {1u, 2u, 4u})
         for (const Granularity& scales : {Granularity::none(), Granularity::per_group(8)})
-          for (const Granularity& books :
-               {Granularity::per_tensor(), Granularity::per_channel(), Granularity::per_group(16)}) {
+          for (const Granularity& books : {Granularity::per_tensor(), Granularity::per_channel(),
+                                           Granularity::per_group(16)}) {
             // Exactness needs the constant to be a value of the format that stores it.
             const ScalarFormat holder =
                 scales.kind == Granularity::Kind::none ? format : ScalarFormat::f16;
@@ -278,8 +277,9 @@ TEST_CASE("codebook quantization rejects bad input", "[quant][codebook]") {
   lowbit::CodebookOptions options;
   options.tensor_name = "layers.0.attention.wq";
   const Scheme scheme = codebook_scheme(2, 2, Granularity::per_tensor());
-  CHECK_THROWS_AS(lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
-                  lowbit::invalid_value);
+  CHECK_THROWS_AS(
+      lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
+      lowbit::invalid_value);
   CHECK_THROWS_WITH(
       lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
       Catch::Contains("NaN at row 2, column 5") && Catch::Contains("layers.0.attention.wq"));
@@ -291,13 +291,15 @@ TEST_CASE("codebook quantization rejects bad input", "[quant][codebook]") {
   // Importance of another shape, or negative.
   std::vector<float> importance(4 * 7, 1.0f);
   options.importance = {importance.data(), 4, 7};
-  CHECK_THROWS_AS(lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
-                  lowbit::invalid_argument);
+  CHECK_THROWS_AS(
+      lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
+      lowbit::invalid_argument);
   importance.assign(4 * 8, 1.0f);
   importance[9] = -1.0f;
   options.importance = {importance.data(), 4, 8};
-  CHECK_THROWS_AS(lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
-                  lowbit::invalid_value);
+  CHECK_THROWS_AS(
+      lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8), scheme, options),
+      lowbit::invalid_value);
   // Not a codebook scheme.
   CHECK_THROWS_AS(lowbit::quantize_codebook(MatrixView<const float>(w.data(), 4, 8),
                                             Scheme::symmetric_int(4, Granularity::per_group(8))),

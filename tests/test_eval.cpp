@@ -138,8 +138,9 @@ TEST_CASE("perplexity is exp of the mean NLL of the forward pass logits", "[mode
     const auto logits = check.forward(input, j);
     double sum = 0.0;
     for (float v : logits) sum += std::exp(static_cast<double>(v));
-    nll -= static_cast<double>(logits[static_cast<std::size_t>(text[static_cast<std::size_t>(j)])]) -
-           std::log(sum);
+    nll -=
+        static_cast<double>(logits[static_cast<std::size_t>(text[static_cast<std::size_t>(j)])]) -
+        std::log(sum);
   }
   CHECK(result.tokens == 8);
   CHECK(result.mean_nll == Approx(nll / 8).epsilon(1e-9));
@@ -158,7 +159,8 @@ TEST_CASE("windows, options and progress", "[model][eval]") {
   const std::size_t full = text.size() / 5;
   std::vector<std::pair<std::size_t, std::size_t>> calls;
   const auto all = lowbit::model::perplexity(
-      model, text, options, [&](std::size_t done, std::size_t total) { calls.emplace_back(done, total); });
+      model, text, options,
+      [&](std::size_t done, std::size_t total) { calls.emplace_back(done, total); });
   CHECK(all.tokens == full * 5);  // the partial window at the end is dropped
   REQUIRE(calls.size() == full);
   CHECK(calls.front() == std::pair<std::size_t, std::size_t>{1, full});
@@ -170,7 +172,8 @@ TEST_CASE("windows, options and progress", "[model][eval]") {
   // Each window starts afresh: the second window alone scores as it did within the first two.
   options.max_windows = 1;
   const auto first = lowbit::model::perplexity(model, text, options);
-  const auto second = lowbit::model::perplexity(model, std::span<const int>(text).subspan(5), options);
+  const auto second =
+      lowbit::model::perplexity(model, std::span<const int>(text).subspan(5), options);
   CHECK(two.mean_nll == Approx((first.mean_nll + second.mean_nll) / 2).epsilon(1e-12));
 
   EvalOptions bad;
@@ -221,8 +224,8 @@ TEST_CASE("stories260K on Pride and Prejudice: float and RTN", "[model][eval]") 
   CHECK(ppl.perplexity > 10.0);
   CHECK(ppl.perplexity < 300.0);
 
-  LlamaModel int8 = quantized_model(
-      lowbit::Scheme::symmetric_int(8, lowbit::Granularity::per_channel()));
+  LlamaModel int8 =
+      quantized_model(lowbit::Scheme::symmetric_int(8, lowbit::Granularity::per_channel()));
   const auto c8 = lowbit::model::compare(reference, int8, tokens, options);
   CHECK(c8.reference.mean_nll == ppl.mean_nll);
   CHECK(c8.mean_kl > 0.0);
@@ -230,8 +233,8 @@ TEST_CASE("stories260K on Pride and Prejudice: float and RTN", "[model][eval]") 
   CHECK(c8.top1_agreement > 0.95);
   CHECK(std::abs(c8.candidate.mean_nll - ppl.mean_nll) < 0.02);
 
-  LlamaModel int3 = quantized_model(
-      lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32)));
+  LlamaModel int3 =
+      quantized_model(lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32)));
   const auto c3 = lowbit::model::compare(reference, int3, tokens, options);
   CHECK(c3.mean_kl > c8.mean_kl);
   CHECK(c3.top1_agreement < c8.top1_agreement);

@@ -102,8 +102,9 @@ Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::si
   std::vector<std::vector<lowbit::GptqGroupParams>> fixed;
   if (grouped && static_groups)
     for (std::size_t start = 0; start < cols; start += group) {
-      const Eigen::MatrixXf block = w.middleCols(static_cast<Eigen::Index>(start),
-                                                 static_cast<Eigen::Index>(std::min(group, cols - start)));
+      const Eigen::MatrixXf block =
+          w.middleCols(static_cast<Eigen::Index>(start),
+                       static_cast<Eigen::Index>(std::min(group, cols - start)));
       fixed.emplace_back(rows);
       for (std::size_t r = 0; r < rows; ++r) fixed.back()[r] = fit(block, r);
     }
@@ -181,13 +182,14 @@ TEST_CASE("blocked GPTQ matches an unblocked transcription", "[algo][gptq]") {
   // and 20 (groups that cross block boundaries).
   const std::size_t rows = 12, cols = 100;
   const Layer layer = correlated_layer(rows, cols, 400, 3);
-  for (const Granularity g : {Granularity::per_channel(), Granularity::per_group(32),
-                              Granularity::per_group(20)})
+  for (const Granularity g :
+       {Granularity::per_channel(), Granularity::per_group(32), Granularity::per_group(20)})
     for (bool symmetric : {true, false})
       for (bool act_order : {false, true})
         for (bool static_groups : {false, true}) {
           if (act_order && g.kind == Granularity::Kind::group && !static_groups) continue;
-          const Scheme scheme = symmetric ? Scheme::symmetric_int(3, g) : Scheme::asymmetric_int(4, g);
+          const Scheme scheme =
+              symmetric ? Scheme::symmetric_int(3, g) : Scheme::asymmetric_int(4, g);
           const lowbit::GptqLinearGrid grid(scheme);
           const Reference ref =
               reference_gptq(layer.w, rows, cols, layer.h, grid, act_order, static_groups);
@@ -198,9 +200,8 @@ TEST_CASE("blocked GPTQ matches an unblocked transcription", "[algo][gptq]") {
             options.block = block;
             options.act_order = act_order;
             options.static_groups = static_groups;
-            const auto result =
-                lowbit::quantize_gptq(MatrixView<const float>(layer.w.data(), rows, cols), layer.h,
-                                      grid, options);
+            const auto result = lowbit::quantize_gptq(
+                MatrixView<const float>(layer.w.data(), rows, cols), layer.h, grid, options);
             CHECK(result.retries == 0);
             // Float rounding differs (blocked sums, LLT solve vs explicit inverse) but stays far
             // from the rounding boundaries of these seeds: the codes agree exactly.
@@ -228,9 +229,10 @@ TEST_CASE("GPTQ beats RTN on correlated inputs", "[algo][gptq]") {
         options.static_groups = act_order;  // act-order with groups needs static groups
         const auto result = lowbit::quantize_gptq(w, layer.h, scheme, options);
         const double gptq = output_error(layer.w, result.weights.dequantize(), out, in, layer.x);
-        const double rtn =
-            output_error(layer.w, lowbit::quantize_linear(w, scheme).dequantize(), out, in, layer.x);
-        INFO(scheme.to_string() << " act_order " << act_order << ": GPTQ " << gptq << ", RTN " << rtn);
+        const double rtn = output_error(layer.w, lowbit::quantize_linear(w, scheme).dequantize(),
+                                        out, in, layer.x);
+        INFO(scheme.to_string() << " act_order " << act_order << ": GPTQ " << gptq << ", RTN "
+                                << rtn);
         CHECK(gptq < 0.7 * rtn);
       }
 }
@@ -251,8 +253,8 @@ TEST_CASE("GPTQ with an NF4 grid beats NF4 RTN and equals it with a diagonal Hes
   INFO("GPTQ " << gptq_error << ", RTN " << rtn_error);
   CHECK(gptq_error < 0.7 * rtn_error);
 
-  const Eigen::MatrixXd identity = Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(in),
-                                                             static_cast<Eigen::Index>(in));
+  const Eigen::MatrixXd identity =
+      Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in));
   const auto diagonal = lowbit::quantize_gptq(w, identity, scheme);
   CHECK(all_codes(diagonal.weights) == all_codes(rtn));
   CHECK(diagonal.weights.dequantize() == rtn.dequantize());
@@ -266,7 +268,8 @@ TEST_CASE("GPTQ with a diagonal Hessian gives RTN's codes and scales", "[algo][g
   const auto w = lowbit::test::weights_with_outliers(rows, cols, 11);
   std::mt19937 rng(12);
   std::uniform_real_distribution<double> uniform(0.1, 10.0);
-  Eigen::MatrixXd diag = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(cols), static_cast<Eigen::Index>(cols));
+  Eigen::MatrixXd diag =
+      Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(cols), static_cast<Eigen::Index>(cols));
   for (Eigen::Index j = 0; j < diag.rows(); ++j) diag(j, j) = uniform(rng);
   const Eigen::MatrixXd identity = Eigen::MatrixXd::Identity(diag.rows(), diag.cols());
   for (const Eigen::MatrixXd* h : std::vector<const Eigen::MatrixXd*>{&identity, &diag})
@@ -274,7 +277,8 @@ TEST_CASE("GPTQ with a diagonal Hessian gives RTN's codes and scales", "[algo][g
                                 Granularity::per_group(32), Granularity::per_group(48)})
       for (bool symmetric : {true, false})
         for (bool act_order : {false, true}) {
-          const Scheme scheme = symmetric ? Scheme::symmetric_int(4, g) : Scheme::asymmetric_int(3, g);
+          const Scheme scheme =
+              symmetric ? Scheme::symmetric_int(4, g) : Scheme::asymmetric_int(3, g);
           INFO(scheme.to_string() << " act_order " << act_order);
           GptqOptions options;
           options.act_order = act_order;
@@ -328,7 +332,8 @@ TEST_CASE("GPTQ raises the damping of a singular Hessian", "[algo][gptq]") {
   const Scheme scheme = Scheme::asymmetric_int(4, Granularity::per_channel());
   GptqOptions options;
   options.percdamp = 0.0;
-  const auto result = lowbit::quantize_gptq(MatrixView<const float>(w.data(), 2, cols), h, scheme, options);
+  const auto result =
+      lowbit::quantize_gptq(MatrixView<const float>(w.data(), 2, cols), h, scheme, options);
   CHECK(result.retries == 1);
   CHECK(result.damping == Approx(0.01 * h.diagonal().mean()));
   CHECK(all_finite(result.weights.dequantize()));
@@ -346,15 +351,16 @@ TEST_CASE("GPTQ raises the damping of a singular Hessian", "[algo][gptq]") {
   indefinite(0, 0) = 1.0;
   indefinite(1, 1) = -0.5;
   const std::vector<float> w2 = {0.5f, -0.25f};
-  const auto retried = lowbit::quantize_gptq(MatrixView<const float>(w2.data(), 1, 2), indefinite,
-                                             scheme);
+  const auto retried =
+      lowbit::quantize_gptq(MatrixView<const float>(w2.data(), 1, 2), indefinite, scheme);
   CHECK(retried.retries == 3);
   CHECK(retried.damping == Approx(2.5));
   CHECK(all_finite(retried.weights.dequantize()));
   GptqOptions few;
   few.max_damping_retries = 2;
-  CHECK_THROWS_AS(lowbit::quantize_gptq(MatrixView<const float>(w2.data(), 1, 2), indefinite, scheme, few),
-                  lowbit::invalid_value);
+  CHECK_THROWS_AS(
+      lowbit::quantize_gptq(MatrixView<const float>(w2.data(), 1, 2), indefinite, scheme, few),
+      lowbit::invalid_value);
   CHECK_THROWS_AS(lowbit::quantize_gptq(MatrixView<const float>(w2.data(), 1, 2),
                                         Eigen::MatrixXd(-Eigen::MatrixXd::Identity(2, 2)), scheme),
                   lowbit::invalid_value);
@@ -366,8 +372,9 @@ TEST_CASE("GPTQ rejects what it cannot represent", "[algo][gptq]") {
   const Eigen::MatrixXd h = Eigen::MatrixXd::Identity(8, 8);
   GptqOptions options;
   options.act_order = true;  // groups without static groups would need a g_idx
-  CHECK_THROWS_AS(lowbit::quantize_gptq(view, h, Scheme::asymmetric_int(4, Granularity::per_group(4)), options),
-                  lowbit::invalid_argument);
+  CHECK_THROWS_AS(
+      lowbit::quantize_gptq(view, h, Scheme::asymmetric_int(4, Granularity::per_group(4)), options),
+      lowbit::invalid_argument);
   CHECK_THROWS_AS(lowbit::quantize_gptq(view, Eigen::MatrixXd::Identity(7, 7),
                                         Scheme::asymmetric_int(4, Granularity::per_channel())),
                   lowbit::invalid_argument);
@@ -378,6 +385,7 @@ TEST_CASE("GPTQ rejects what it cannot represent", "[algo][gptq]") {
                   lowbit::invalid_value);
   // Ragged groups with act-order and static groups: fine.
   options.static_groups = true;
-  const auto ok = lowbit::quantize_gptq(view, h, Scheme::asymmetric_int(4, Granularity::per_group(3)), options);
+  const auto ok =
+      lowbit::quantize_gptq(view, h, Scheme::asymmetric_int(4, Granularity::per_group(3)), options);
   CHECK(ok.weights.dequantize() == w);
 }

@@ -40,7 +40,8 @@ std::vector<double> dense_transform(const std::vector<float>& x, bool transpose 
   for (std::size_t i = 0; i < n; ++i) {
     double s = 0;
     for (std::size_t j = 0; j < n; ++j)
-      s += (transpose ? dense_entry(n, k, j, i) : dense_entry(n, k, i, j)) * static_cast<double>(x[j]);
+      s += (transpose ? dense_entry(n, k, j, i) : dense_entry(n, k, i, j)) *
+           static_cast<double>(x[j]);
     y[i] = s / std::sqrt(static_cast<double>(n));
   }
   return y;
@@ -76,8 +77,7 @@ TEST_CASE("every stored H_K is a ±1 matrix with H H^T = K I", "[hadamard]") {
     for (std::size_t i = 0; i < k; ++i)
       for (std::size_t j = 0; j < k; ++j) {
         long dot = 0;
-        for (std::size_t t = 0; t < k; ++t)
-          dot += (h[i * k + t] == h[j * k + t]) ? 1 : -1;
+        for (std::size_t t = 0; t < k; ++t) dot += (h[i * k + t] == h[j * k + t]) ? 1 : -1;
         REQUIRE(dot == (i == j ? static_cast<long>(k) : 0));
       }
   }
@@ -209,7 +209,8 @@ TEST_CASE("rotate_input_side handles strided views and big matrices", "[hadamard
                                 original.begin() + static_cast<std::ptrdiff_t>(r * stride + cols));
     rotation.apply(expected);
     for (std::size_t c = 0; c < cols; ++c) REQUIRE(w[r * stride + c] == expected[c]);
-    for (std::size_t c = cols; c < stride; ++c) REQUIRE(w[r * stride + c] == original[r * stride + c]);
+    for (std::size_t c = cols; c < stride; ++c)
+      REQUIRE(w[r * stride + c] == original[r * stride + c]);
   }
 }
 

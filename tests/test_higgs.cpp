@@ -27,7 +27,8 @@ TEST_CASE("HIGGS codes are the nearest grid points of the rotated, RMS-scaled bl
     options.block = 64;
     options.seed = 5;
     INFO("p " << p << " n " << n);
-    const QuantizedMatrix q = lowbit::quantize_higgs(MatrixView<const float>(w.data(), rows, cols), options);
+    const QuantizedMatrix q =
+        lowbit::quantize_higgs(MatrixView<const float>(w.data(), rows, cols), options);
     REQUIRE(q.input_rotation().has_value());
     CHECK(q.input_rotation()->size == 64);
     CHECK(q.bits_per_weight() == Approx(std::log2(n) / p + 16.0 / 64));
@@ -65,14 +66,16 @@ TEST_CASE("HIGGS error on Gaussian weights is the grid's MSE", "[higgs]") {
     lowbit::HiggsOptions options;
     options.dimension = p;
     options.grid_size = n;
-    const QuantizedMatrix q = lowbit::quantize_higgs(MatrixView<const float>(w.data(), rows, cols), options);
+    const QuantizedMatrix q =
+        lowbit::quantize_higgs(MatrixView<const float>(w.data(), rows, cols), options);
     const auto back = q.dequantize_unrotated();
     double error = 0, signal = 0;
     for (std::size_t i = 0; i < w.size(); ++i) {
       error += (w[i] - double(back[i])) * (w[i] - double(back[i]));
       signal += double(w[i]) * w[i];
     }
-    INFO("p " << p << " n " << n << ": relative MSE " << error / signal << ", grid MSE " << lowbit::higgs_grid(p, n).mse);
+    INFO("p " << p << " n " << n << ": relative MSE " << error / signal << ", grid MSE "
+              << lowbit::higgs_grid(p, n).mse);
     CHECK(error / signal == Approx(lowbit::higgs_grid(p, n).mse).epsilon(0.1));
   }
 }
@@ -82,19 +85,24 @@ TEST_CASE("HIGGS handles short rows, zero blocks and bad options", "[higgs]") {
   std::vector<float> w = gaussian(3 * 172, 3);
   std::fill(w.begin(), w.begin() + 172, 0.0f);  // an all-zero row
   lowbit::HiggsOptions options;
-  const QuantizedMatrix q = lowbit::quantize_higgs(MatrixView<const float>(w.data(), 3, 172), options);
+  const QuantizedMatrix q =
+      lowbit::quantize_higgs(MatrixView<const float>(w.data(), 3, 172), options);
   CHECK(q.input_rotation()->size == 172);
   const auto back = q.dequantize_unrotated();
   for (std::size_t c = 0; c < 172; ++c) CHECK(back[c] == 0.0f);
 
   options.grid_size = 100;
-  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(w.data(), 3, 172), options), lowbit::invalid_argument);
+  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(w.data(), 3, 172), options),
+                  lowbit::invalid_argument);
   options.grid_size = 2;
   options.dimension = 2;
-  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(w.data(), 3, 172), options), lowbit::invalid_argument);
+  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(w.data(), 3, 172), options),
+                  lowbit::invalid_argument);
   const std::vector<float> odd(2 * 44, 0.5f);
-  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(odd.data(), 2, 44), {}), lowbit::invalid_argument);
+  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(odd.data(), 2, 44), {}),
+                  lowbit::invalid_argument);
   std::vector<float> bad = gaussian(2 * 64, 4);
   bad[70] = NAN;
-  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(bad.data(), 2, 64), {}), lowbit::invalid_value);
+  CHECK_THROWS_AS(lowbit::quantize_higgs(MatrixView<const float>(bad.data(), 2, 64), {}),
+                  lowbit::invalid_value);
 }

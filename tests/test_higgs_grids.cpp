@@ -15,7 +15,8 @@ double cdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
 double pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi); }
 
 // The exact MSE of a sorted 1-D grid with nearest-point cells for X ~ N(0, 1):
-// sum over cells [a, b] of  int (x - c)^2 phi = P (1 + c^2) + a phi(a) - b phi(b) - 2 c (phi(a) - phi(b)).
+// sum over cells [a, b] of  int (x - c)^2 phi = P (1 + c^2) + a phi(a) - b phi(b) - 2 c (phi(a) -
+// phi(b)).
 double exact_mse_1d(std::span<const float> points) {
   const double inf = std::numeric_limits<double>::infinity();
   double total = 0;
@@ -53,7 +54,8 @@ TEST_CASE("1-D HIGGS grids are the Lloyd-Max quantizers of a Gaussian", "[higgs]
   CHECK(lowbit::higgs_grid(1, 8).mse == Approx(0.03455).epsilon(1e-3));
   CHECK(lowbit::higgs_grid(1, 16).mse == Approx(0.009501).epsilon(1e-3));
   // Known levels: 1 bit is ±sqrt(2/pi); 2 bits ±0.4528, ±1.5104.
-  CHECK(lowbit::higgs_grid(1, 2).points[1] == Approx(std::sqrt(2 / std::numbers::pi)).epsilon(1e-6));
+  CHECK(lowbit::higgs_grid(1, 2).points[1] ==
+        Approx(std::sqrt(2 / std::numbers::pi)).epsilon(1e-6));
   CHECK(lowbit::higgs_grid(1, 4).points[2] == Approx(0.4528).epsilon(1e-3));
   CHECK(lowbit::higgs_grid(1, 4).points[3] == Approx(1.5104).epsilon(1e-3));
   double previous = 1.5;  // above 3 * the 1-bit error
@@ -74,14 +76,16 @@ TEST_CASE("1-D HIGGS grids are the Lloyd-Max quantizers of a Gaussian", "[higgs]
     const double inf = std::numeric_limits<double>::infinity();
     for (int i = 0; i < n; ++i) {
       const double a = i == 0 ? -inf : 0.5 * (static_cast<double>(g.points[i - 1]) + g.points[i]);
-      const double b = i + 1 == n ? inf : 0.5 * (static_cast<double>(g.points[i]) + g.points[i + 1]);
+      const double b =
+          i + 1 == n ? inf : 0.5 * (static_cast<double>(g.points[i]) + g.points[i + 1]);
       const double centroid =
           ((std::isinf(a) ? 0 : pdf(a)) - (std::isinf(b) ? 0 : pdf(b))) / (cdf(b) - cdf(a));
       REQUIRE(g.points[i] == Approx(centroid).margin(1e-6));
     }
   }
   // Panter-Dite high-rate asymptote sqrt(3) pi / 2 * 4^-b.
-  CHECK(lowbit::higgs_grid(1, 256).mse * 65536 == Approx(std::sqrt(3) * std::numbers::pi / 2).epsilon(0.02));
+  CHECK(lowbit::higgs_grid(1, 256).mse * 65536 ==
+        Approx(std::sqrt(3) * std::numbers::pi / 2).epsilon(0.02));
 }
 
 TEST_CASE("2-D HIGGS grids have the stored MSE on fresh samples", "[higgs]") {
@@ -115,7 +119,8 @@ TEST_CASE("2-D HIGGS grids have the stored MSE on fresh samples", "[higgs]") {
     if (root * root == n && n > 4) CHECK(g.mse < 0.97 * lowbit::higgs_grid(1, root).mse);
   }
   CHECK(lowbit::higgs_grid(2, 16).mse < lowbit::higgs_grid(1, 4).mse);
-  CHECK(lowbit::higgs_grid(2, 4).mse == Approx(1 - 2 / std::numbers::pi).epsilon(2e-3));  // the square
+  CHECK(lowbit::higgs_grid(2, 4).mse ==
+        Approx(1 - 2 / std::numbers::pi).epsilon(2e-3));  // the square
 }
 
 TEST_CASE("higgs_nearest equals a brute-force nearest-neighbour search", "[higgs]") {
@@ -134,7 +139,8 @@ TEST_CASE("higgs_nearest equals a brute-force nearest-neighbour search", "[higgs
       }
       // A grid point maps to itself.
       for (int i = 0; i < n; ++i)
-        REQUIRE(lowbit::higgs_nearest(g, g.points.subspan(static_cast<std::size_t>(i * p), p)) == i);
+        REQUIRE(lowbit::higgs_nearest(g, g.points.subspan(static_cast<std::size_t>(i * p), p)) ==
+                i);
     }
   // Ties go to the lowest index: 0 is halfway between the two middle points of a symmetric grid.
   const lowbit::HiggsGrid g4 = lowbit::higgs_grid(1, 4);

@@ -69,8 +69,8 @@ ReferenceResult reference_hqq(const std::vector<float>& w, int bits, const HqqOp
   const float hi = *std::max_element(w.begin(), w.end());
   ReferenceResult result;
   REQUIRE(lo < hi);  // constant groups are tested separately
-  float s = lowbit::round_scalar_up(o.scale_format,
-                                    static_cast<float>((double(hi) - double(lo)) / top));
+  float s =
+      lowbit::round_scalar_up(o.scale_format, static_cast<float>((double(hi) - double(lo)) / top));
   float z = -lo / s;
   float beta = o.beta;
   float best_s = s, best_z = z;
@@ -95,8 +95,8 @@ ReferenceResult reference_hqq(const std::vector<float>& w, int bits, const HqqOp
       const float wr = (wq[i] - z) * s;
       const float e = w[i] - wr;
       const float a = std::abs(e);
-      const float we = (e < 0 ? -1.0f : 1.0f) * std::max(a - std::pow(a, o.lp_norm - 1.0f) / beta,
-                                                         0.0f);
+      const float we =
+          (e < 0 ? -1.0f : 1.0f) * std::max(a - std::pow(a, o.lp_norm - 1.0f) / beta, 0.0f);
       target[i] = w[i] - we;
     }
     if (o.optimize_scale) {
@@ -180,9 +180,8 @@ TEST_CASE("HQQ matches a direct transcription of the iteration", "[algo][hqq]") 
                          << " heavy " << heavy);
             const QuantizedMatrix q =
                 lowbit::quantize_hqq(MatrixView<const float>(w.data(), rows, cols), bits, o);
-            CHECK(q.scheme() ==
-                  Scheme::asymmetric_int(bits, Granularity::per_group(64), scale_format,
-                                         ZeroFormat::f32));
+            CHECK(q.scheme() == Scheme::asymmetric_int(bits, Granularity::per_group(64),
+                                                       scale_format, ZeroFormat::f32));
             const int top = (1 << bits) - 1;
             for (std::size_t r = 0; r < rows; ++r)
               for (std::size_t start = 0; start < cols; start += 64) {
@@ -198,8 +197,8 @@ TEST_CASE("HQQ matches a direct transcription of the iteration", "[algo][hqq]") 
                 REQUIRE(std::abs(z - ref.zero) <= 1e-4f * std::max(1.0f, std::abs(ref.zero)));
                 // The codes: exactly round-to-nearest against the stored scale and zero.
                 for (std::size_t i = 0; i < length; ++i) {
-                  const float level = std::clamp(std::nearbyint(group[i] / s + z), 0.0f,
-                                                 static_cast<float>(top));
+                  const float level =
+                      std::clamp(std::nearbyint(group[i] / s + z), 0.0f, static_cast<float>(top));
                   REQUIRE(q.code(r, start + i) == static_cast<int>(level));
                 }
               }
@@ -303,13 +302,12 @@ TEST_CASE("HQQ's early stop keeps the best parameters measured", "[algo][hqq]") 
       const ReferenceResult ref = reference_hqq(group, bits, o);
       if (ref.errors.size() <= static_cast<std::size_t>(o.iterations)) ++stopped_early;
       // The kept error is the smallest of those measured before the error stopped decreasing.
-      const double kept =
-          errors(group, group_of(back_stopped, cols, r, 0, cols)).l1 / double(cols);
+      const double kept = errors(group, group_of(back_stopped, cols, r, 0, cols)).l1 / double(cols);
       const double smallest = *std::min_element(ref.errors.begin(), ref.errors.end());
       INFO("bits " << bits << " row " << r);
       CHECK(kept == Approx(smallest).epsilon(1e-5));
-      CHECK(kept <= errors(group, group_of(back_start, cols, r, 0, cols)).l1 / double(cols) *
-                        (1.0 + 1e-6));
+      CHECK(kept <=
+            errors(group, group_of(back_start, cols, r, 0, cols)).l1 / double(cols) * (1.0 + 1e-6));
       // Without the early stop the last iterate is returned, as the reference's slow solver does.
       CHECK(full.zero(r) == Approx(trace.zero).margin(1e-4));
       (void)back_full;
@@ -348,8 +346,8 @@ TEST_CASE("HQQ: all-zero and constant groups dequantize exactly", "[algo][hqq]")
 
 TEST_CASE("HQQ: ragged groups, one row, one column, empty, other group sizes", "[algo][hqq]") {
   const auto w = gaussian(200, 40);
-  for (std::size_t group : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{128},
-                            std::size_t{500}}) {
+  for (std::size_t group :
+       {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{128}, std::size_t{500}}) {
     HqqOptions o;
     o.group_size = group;
     INFO("group " << group);
@@ -421,10 +419,9 @@ TEST_CASE("HQQ on stories260K: lower error than RTN g64 at 4 and 3 bits", "[algo
       const std::vector<float> original(w.data, w.data + w.size());
       HqqOptions o;
       o.tensor_name = name;
-      rtn += errors(original,
-                    lowbit::quantize_linear(
-                        w, Scheme::asymmetric_int(bits, Granularity::per_group(64)))
-                        .dequantize())
+      rtn += errors(original, lowbit::quantize_linear(
+                                  w, Scheme::asymmetric_int(bits, Granularity::per_group(64)))
+                                  .dequantize())
                  .squared;
       hqq += errors(original, lowbit::quantize_hqq(w, bits, o).dequantize()).squared;
       o.optimize_scale = true;
@@ -463,7 +460,8 @@ TEST_CASE("HQQ at 1 bit: two levels per group, fractional zero", "[hqq]") {
   const double minmax = relative_error(lowbit::quantize_hqq(view, 1, start));
   const double zero_only = relative_error(q);
   const double both = relative_error(lowbit::quantize_hqq(view, 1, with_scale));
-  INFO("1-bit relative error: min/max " << minmax << ", HQQ " << zero_only << ", HQQ with the scale " << both);
+  INFO("1-bit relative error: min/max " << minmax << ", HQQ " << zero_only
+                                        << ", HQQ with the scale " << both);
   // Two levels at a group's min and max are far apart: HQQ's zero-point updates pull them toward
   // the mass, and also optimizing the scale brings the error under the energy of the weights.
   CHECK(zero_only < minmax);

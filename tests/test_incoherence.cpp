@@ -31,17 +31,21 @@ double squared_error(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("a rotated matrix keeps the layer's function: W x = (W R^T)(R x)", "[hadamard][incoherence]") {
+TEST_CASE("a rotated matrix keeps the layer's function: W x = (W R^T)(R x)",
+          "[hadamard][incoherence]") {
   for (std::size_t cols : {64, 172, 256}) {
     for (std::size_t block : {std::size_t{0}, std::size_t{32}, std::size_t{4}}) {
       if (block != 0 && cols % block != 0) continue;
       INFO("cols " << cols << " block " << block);
       const std::size_t rows = 5;
       const auto w = outlier_matrix(rows, cols, 1);
-      const Scheme scheme = Scheme::symmetric_int(8, Granularity::per_channel(), lowbit::ScalarFormat::f32);
-      const QuantizedMatrix q = lowbit::quantize_incoherent(
-          MatrixView<const float>(w.data(), rows, cols), {block, 7, true},
-          [&](MatrixView<const float> rotated) { return lowbit::quantize_linear(rotated, scheme); });
+      const Scheme scheme =
+          Scheme::symmetric_int(8, Granularity::per_channel(), lowbit::ScalarFormat::f32);
+      const QuantizedMatrix q =
+          lowbit::quantize_incoherent(MatrixView<const float>(w.data(), rows, cols),
+                                      {block, 7, true}, [&](MatrixView<const float> rotated) {
+                                        return lowbit::quantize_linear(rotated, scheme);
+                                      });
       REQUIRE(q.input_rotation().has_value());
       CHECK(q.input_rotation()->size == (block == 0 ? cols : block));
 
@@ -51,8 +55,8 @@ TEST_CASE("a rotated matrix keeps the layer's function: W x = (W R^T)(R x)", "[h
       for (float& v : x) v = normal(rng);
       std::vector<float> rx = x;
       q.rotate_input(rx);
-      const auto stored = q.dequantize();                // W R^T, quantized
-      const auto original = q.dequantize_unrotated();    // back in the inputs' basis
+      const auto stored = q.dequantize();              // W R^T, quantized
+      const auto original = q.dequantize_unrotated();  // back in the inputs' basis
       for (std::size_t r = 0; r < rows; ++r) {
         double exact = 0, through_rotation = 0, unrotated = 0;
         for (std::size_t c = 0; c < cols; ++c) {
@@ -89,9 +93,11 @@ TEST_CASE("unsupported rotation blocks are refused", "[hadamard][incoherence]") 
   };
   CHECK_THROWS_AS(lowbit::quantize_incoherent(MatrixView<const float>(w.data(), 3, 44), {}, rtn),
                   lowbit::invalid_argument);  // 44 = 11 * 4: no Hadamard matrix of order 11
-  CHECK_THROWS_AS(lowbit::quantize_incoherent(MatrixView<const float>(w.data(), 3, 44), {8, 0, true}, rtn),
-                  lowbit::invalid_argument);  // 8 does not divide 44
-  CHECK_NOTHROW(lowbit::quantize_incoherent(MatrixView<const float>(w.data(), 3, 44), {4, 0, true}, rtn));
+  CHECK_THROWS_AS(
+      lowbit::quantize_incoherent(MatrixView<const float>(w.data(), 3, 44), {8, 0, true}, rtn),
+      lowbit::invalid_argument);  // 8 does not divide 44
+  CHECK_NOTHROW(
+      lowbit::quantize_incoherent(MatrixView<const float>(w.data(), 3, 44), {4, 0, true}, rtn));
   QuantizedMatrix q(Scheme::symmetric_int(4, Granularity::per_channel()), 2, 12);
   CHECK_THROWS_AS(q.set_input_rotation({8, 0, true}), lowbit::invalid_argument);
   std::vector<float> x(5);

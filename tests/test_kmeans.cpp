@@ -45,8 +45,8 @@ std::vector<float> clustered(std::size_t count, std::size_t dim, std::uint64_t s
 }
 
 // The weighted squared distance, written out independently of the library.
-double distance(const std::vector<float>& points, std::size_t dim, const std::vector<float>& weights,
-                std::size_t i, const float* center) {
+double distance(const std::vector<float>& points, std::size_t dim,
+                const std::vector<float>& weights, std::size_t i, const float* center) {
   double total = 0.0;
   for (std::size_t j = 0; j < dim; ++j) {
     double w = 1.0;
@@ -186,7 +186,8 @@ TEST_CASE("fewer distinct points than clusters give repeated centers, no NaN", "
     std::vector<float> points;
     for (int copy = 0; copy < 20; ++copy)
       for (int v = 0; v < 3; ++v)
-        for (std::size_t j = 0; j < dim; ++j) points.push_back(static_cast<float>(v * 2 + j) - 1.5f);
+        for (std::size_t j = 0; j < dim; ++j)
+          points.push_back(static_cast<float>(v * 2 + j) - 1.5f);
     for (int k : {3, 4, 16}) {
       KMeansOptions options;
       options.clusters = k;
@@ -276,7 +277,8 @@ TEST_CASE("Lloyd-Max quantizers of the standard Gaussian", "[kmeans][lloyd-max]"
     }
   }
   // Closed forms: 2 levels at +-sqrt(2/pi), MSE 1 - 2/pi; 1 level at 0, MSE 1.
-  CHECK(lowbit::lloyd_max_gaussian(2)[1] == Approx(std::sqrt(2.0 / std::numbers::pi)).epsilon(1e-12));
+  CHECK(lowbit::lloyd_max_gaussian(2)[1] ==
+        Approx(std::sqrt(2.0 / std::numbers::pi)).epsilon(1e-12));
   CHECK(lowbit::lloyd_max_gaussian_mse(2) == Approx(1.0 - 2.0 / std::numbers::pi).epsilon(1e-12));
   CHECK(lowbit::lloyd_max_gaussian_mse(1) == Approx(1.0).epsilon(1e-12));
   // 4 levels: +-0.4528, +-1.5104 (Max's table).
@@ -300,9 +302,9 @@ TEST_CASE("k-means on Gaussian data reaches the Lloyd-Max MSE", "[kmeans][lloyd-
     std::vector<double> levels(result.centers.begin(), result.centers.end());
     std::sort(levels.begin(), levels.end());
     const double population = lowbit::gaussian_quantizer_mse(levels);
-    WARN(bits << " bits: k-means MSE " << mse << " (population " << population
-              << ", " << result.iterations << " iterations), Lloyd-Max " << optimum
-              << ", ratio " << mse / optimum);
+    WARN(bits << " bits: k-means MSE " << mse << " (population " << population << ", "
+              << result.iterations << " iterations), Lloyd-Max " << optimum << ", ratio "
+              << mse / optimum);
     CHECK(std::abs(mse / optimum - 1.0) < 0.01);
     CHECK(std::abs(population / optimum - 1.0) < 0.01);
   }

@@ -137,9 +137,8 @@ TEST_CASE("read_llama2c rejects corrupt checkpoints", "[llama2c]") {
   }
   SECTION("absurd header values") {
     const std::vector<std::pair<std::size_t, std::int32_t>> cases = {
-        {0, 0},          {0, -64},        {0, 1 << 30}, {1, 0},
-        {2, 100000},     {3, 7},          {4, 3},       {4, 16},
-        {5, 0},          {5, INT32_MIN},  {6, -1},      {6, 1 << 30}};
+        {0, 0}, {0, -64}, {0, 1 << 30}, {1, 0},         {2, 100000}, {3, 7},
+        {4, 3}, {4, 16},  {5, 0},       {5, INT32_MIN}, {6, -1},     {6, 1 << 30}};
     for (const auto& [index, value] : cases) {
       std::vector<char> bytes = good;
       set_int(bytes, index, value);
@@ -176,11 +175,13 @@ TEST_CASE("read_llama2c_tokenizer rejects corrupt tokenizer files", "[llama2c]")
   // each token), and a spread of prefixes after that.
   for (std::size_t size = 0; size < 64; ++size) {
     INFO("truncated to " << size << " bytes");
-    require_error(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(size)), "short.bin");
+    require_error(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(size)),
+                  "short.bin");
   }
   for (std::size_t size = 64; size < good.size(); size += 997) {
     INFO("truncated to " << size << " bytes");
-    require_error(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(size)), "short.bin");
+    require_error(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(size)),
+                  "short.bin");
   }
   // A token length far beyond the file (the first token's length field is at byte 8).
   std::vector<char> huge = good;

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iterator>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -49,7 +49,8 @@ std::vector<float> run(model::LlamaModel& m) {
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 void check_config_equal(const model::LlamaConfig& a, const model::LlamaConfig& b) {
@@ -103,7 +104,8 @@ TEST_CASE("llama config survives the metadata round trip", "[llama_checkpoint]")
   }
 }
 
-TEST_CASE("llama2.c checkpoint converts to safetensors and loads identically", "[llama_checkpoint]") {
+TEST_CASE("llama2.c checkpoint converts to safetensors and loads identically",
+          "[llama_checkpoint]") {
   TempDir dir;
   const fs::path out = dir.path / "stories260K.safetensors";
   convert_llama2c_to_safetensors(stories_bin, out);
@@ -147,7 +149,8 @@ TEST_CASE("a quantized llama checkpoint loads into the same model", "[llama_chec
     quantized.set_linear(name, matrices.at(name));
   }
 
-  // ...and the same written to a file: float tensors that are not quantized, then the quantized ones.
+  // ...and the same written to a file: float tensors that are not quantized, then the quantized
+  // ones.
   const std::set<std::string> linear(names.begin(), names.end());
   std::vector<TensorLayout> layout;
   std::map<std::string, std::string> metadata;
@@ -161,7 +164,8 @@ TEST_CASE("a quantized llama checkpoint loads into the same model", "[llama_chec
   {
     SafetensorsWriter writer(out, layout, metadata);
     for (const auto& t : checkpoint.tensors)
-      if (linear.count(t.name) == 0) writer.write(t.name, std::as_bytes(std::span<const float>(t.data)));
+      if (linear.count(t.name) == 0)
+        writer.write(t.name, std::as_bytes(std::span<const float>(t.data)));
     for (const auto& [name, q] : matrices) write_quantized(writer, name, q);
     writer.finish();
   }
@@ -175,8 +179,8 @@ TEST_CASE("a quantized llama checkpoint loads into the same model", "[llama_chec
     REQUIRE(q != nullptr);
     CHECK(q->scheme() == scheme);
     const auto& expected = matrices.at(name);
-    CHECK(std::equal(q->packed_codes().begin(), q->packed_codes().end(), expected.packed_codes().begin(),
-                     expected.packed_codes().end()));
+    CHECK(std::equal(q->packed_codes().begin(), q->packed_codes().end(),
+                     expected.packed_codes().begin(), expected.packed_codes().end()));
   }
   const auto a = run(quantized);
   const auto b = run(loaded);
@@ -201,7 +205,8 @@ TEST_CASE("checkpoint format detection and load errors", "[llama_checkpoint]") {
   write_text(dir.path / "empty.bin", "");
   CHECK_THROWS_AS(detect_checkpoint_format(dir.path / "empty.bin"), io_error);
   // The tokenizer is a llama2.c file, but not a checkpoint.
-  CHECK_THROWS_AS(detect_checkpoint_format(fs::path(LOWBIT_DATA_DIR) / "stories260K" / "tok512.bin"), io_error);
+  CHECK_THROWS_AS(
+      detect_checkpoint_format(fs::path(LOWBIT_DATA_DIR) / "stories260K" / "tok512.bin"), io_error);
   // A truncated llama2.c checkpoint is not recognized.
   {
     std::ifstream in(stories_bin, std::ios::binary);

@@ -126,7 +126,8 @@ void check_against(const QuantizedMatrix& q, const Reference& ref) {
   for (std::size_t i = 0; i < ref.scale_codes.size(); ++i) {
     INFO("scale " << i);
     REQUIRE(q.scale_bytes()[i] == ref.scale_codes[i]);
-    REQUIRE(std::bit_cast<std::uint32_t>(q.scale(i)) == std::bit_cast<std::uint32_t>(ref.scales[i]));
+    REQUIRE(std::bit_cast<std::uint32_t>(q.scale(i)) ==
+            std::bit_cast<std::uint32_t>(ref.scales[i]));
   }
   REQUIRE(std::bit_cast<std::uint32_t>(q.tensor_scale()) ==
           std::bit_cast<std::uint32_t>(ref.tensor_scale));
@@ -282,9 +283,9 @@ TEST_CASE("microscaling quantizers reject NaN and Inf", "[quant][microscaling]")
     CHECK_THROWS_WITH(lowbit::quantize_nvfp4(view), Catch::Contains("row 1, column 5"));
   }
   std::vector<float> w(4, 1.0f);
-  CHECK_THROWS_AS(lowbit::quantize_mxfp8(MatrixView<const float>(w.data(), 1, 4),
-                                         ElementFormat::fp4_e2m1),
-                  lowbit::invalid_argument);
+  CHECK_THROWS_AS(
+      lowbit::quantize_mxfp8(MatrixView<const float>(w.data(), 1, 4), ElementFormat::fp4_e2m1),
+      lowbit::invalid_argument);
 }
 
 TEST_CASE("quantization error on Gaussian weights: MXFP4 vs NVFP4 vs NF4",
@@ -326,6 +327,6 @@ TEST_CASE("quantization error on Gaussian weights: MXFP4 vs NVFP4 vs NF4",
   }
   CHECK(mse[1] < mse[0]);  // NVFP4's finer scales beat MXFP4's powers of two
   CHECK(mse[4] < mse[1]);
-  CHECK(mse[4] < mse[5]);  // e4m3 has the finer mantissa
+  CHECK(mse[4] < mse[5]);         // e4m3 has the finer mantissa
   CHECK(mse[3] < 1.05 * mse[2]);  // double quantization costs little
 }

@@ -63,7 +63,8 @@ TEST_CASE("Tokenizer encodes and decodes like llama2.c", "[model][tokenizer]") {
   CHECK(tokens.front() == lowbit::model::Tokenizer::bos_id);
   CHECK(tokens.back() == lowbit::model::Tokenizer::eos_id);
   std::string text;
-  for (std::size_t i = 1; i + 1 < tokens.size(); ++i) text += tokenizer.decode(tokens[i - 1], tokens[i]);
+  for (std::size_t i = 1; i + 1 < tokens.size(); ++i)
+    text += tokenizer.decode(tokens[i - 1], tokens[i]);
   // The dummy prefix space is dropped after BOS.
   CHECK(text == "Once upon a time");
 
@@ -95,8 +96,7 @@ TEST_CASE("stories260K with int8 per-channel weights stays close to float", "[mo
   const auto& checkpoint = stories260k();
   lowbit::model::LlamaModel reference(checkpoint.config, checkpoint.tensors);
   lowbit::model::LlamaModel quantized(checkpoint.config, checkpoint.tensors);
-  const auto scheme =
-      lowbit::Scheme::symmetric_int(8, lowbit::Granularity::per_channel());
+  const auto scheme = lowbit::Scheme::symmetric_int(8, lowbit::Granularity::per_channel());
   for (const std::string& name : quantized.linear_names()) {
     const auto& layer = quantized.linear_layer(name);
     quantized.set_linear(name, lowbit::quantize_linear(layer.weights(), scheme));
@@ -152,7 +152,8 @@ TEST_CASE("the input observer sees the input of every linear layer", "[model]") 
     if (name == "output.weight") classifier_input.assign(x.begin(), x.end());
   });
   std::span<const float> logits;
-  for (int position = 0; position < 3; ++position) logits = model.forward(position == 0 ? 1 : 400 + position, position);
+  for (int position = 0; position < 3; ++position)
+    logits = model.forward(position == 0 ? 1 : 400 + position, position);
 
   const std::vector<std::string> names = model.linear_names();
   REQUIRE(calls.size() == names.size());

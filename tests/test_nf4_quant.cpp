@@ -21,38 +21,43 @@ namespace {
 // bitsandbytes.functional.create_dynamic_map(signed=True) as float32 bits, re-derived in numpy
 // float32 from bitsandbytes' code over torch's current (scalar) CPU linspace kernel.
 constexpr std::uint32_t expected_dynamic_map[256] = {
-    0xbf7e3333u, 0xbf7a999au, 0xbf770000u, 0xbf736666u, 0xbf6fcccdu, 0xbf6c3333u, 0xbf68999au, 0xbf650000u,
-    0xbf616666u, 0xbf5dcccdu, 0xbf5a3333u, 0xbf56999au, 0xbf530000u, 0xbf4f6666u, 0xbf4bcccdu, 0xbf483333u,
-    0xbf44999au, 0xbf410000u, 0xbf3d6667u, 0xbf39cccdu, 0xbf363333u, 0xbf32999au, 0xbf2f0000u, 0xbf2b6667u,
-    0xbf27cccdu, 0xbf243333u, 0xbf20999au, 0xbf1d0000u, 0xbf196667u, 0xbf15cccdu, 0xbf123333u, 0xbf0e999au,
-    0xbf0b0000u, 0xbf076666u, 0xbf03cccdu, 0xbf003333u, 0xbef93332u, 0xbef20000u, 0xbeeaccccu, 0xbee39999u,
-    0xbedc6666u, 0xbed53332u, 0xbece0000u, 0xbec6ccccu, 0xbebf999au, 0xbeb86666u, 0xbeb13332u, 0xbeaa0000u,
-    0xbea2ccccu, 0xbe9b999au, 0xbe946666u, 0xbe8d3333u, 0xbe860000u, 0xbe7d9999u, 0xbe6f3333u, 0xbe60cccdu,
-    0xbe526666u, 0xbe440000u, 0xbe359999u, 0xbe273333u, 0xbe18cccdu, 0xbe0a6666u, 0xbdf80000u, 0xbddb3334u,
-    0xbdc9eb85u, 0xbdc428f7u, 0xbdbe6667u, 0xbdb8a3d7u, 0xbdb2e148u, 0xbdad1eb8u, 0xbda75c2au, 0xbda1999au,
-    0xbd9bd70bu, 0xbd96147bu, 0xbd9051ebu, 0xbd8a8f5du, 0xbd84cccdu, 0xbd7e147bu, 0xbd728f5du, 0xbd670a3du,
-    0xbd5b8520u, 0xbd500000u, 0xbd447ae1u, 0xbd38f5c2u, 0xbd2d70a3u, 0xbd21eb85u, 0xbd166667u, 0xbd0ae147u,
-    0xbcfeb852u, 0xbce7ae13u, 0xbcd0a3d7u, 0xbcb9999au, 0xbca28f5cu, 0xbc8b851fu, 0xbc68f5c3u, 0xbc3ae148u,
-    0xbc1f3b64u, 0xbc160418u, 0xbc0ccccdu, 0xbc039581u, 0xbbf4bc6au, 0xbbe24dd3u, 0xbbcfdf3cu, 0xbbbd70a4u,
-    0xbbab020du, 0xbb989374u, 0xbb8624ddu, 0xbb676c8au, 0xbb428f5cu, 0xbb1db22du, 0xbaf1a9fcu, 0xbaa7ef9du,
-    0xba7765ffu, 0xba59e83eu, 0xba3c6a80u, 0xba1eecc1u, 0xba016f00u, 0xb9c7e282u, 0xb98ce705u, 0xb923d70bu,
-    0xb8ba1f4bu, 0xb88aefb3u, 0xb8378034u, 0xb7b24206u, 0xb70205ffu, 0xb65a1a94u, 0xb513a3b7u, 0x00000000u,
-    0x3513a3b7u, 0x365a1a94u, 0x370205ffu, 0x37b24206u, 0x38378034u, 0x388aefb3u, 0x38ba1f4bu, 0x3923d70bu,
-    0x398ce705u, 0x39c7e282u, 0x3a016f00u, 0x3a1eecc1u, 0x3a3c6a80u, 0x3a59e83eu, 0x3a7765ffu, 0x3aa7ef9du,
-    0x3af1a9fcu, 0x3b1db22du, 0x3b428f5cu, 0x3b676c8au, 0x3b8624ddu, 0x3b989374u, 0x3bab020du, 0x3bbd70a4u,
-    0x3bcfdf3cu, 0x3be24dd3u, 0x3bf4bc6au, 0x3c039581u, 0x3c0ccccdu, 0x3c160418u, 0x3c1f3b64u, 0x3c3ae148u,
-    0x3c68f5c3u, 0x3c8b851fu, 0x3ca28f5cu, 0x3cb9999au, 0x3cd0a3d7u, 0x3ce7ae13u, 0x3cfeb852u, 0x3d0ae147u,
-    0x3d166667u, 0x3d21eb85u, 0x3d2d70a3u, 0x3d38f5c2u, 0x3d447ae1u, 0x3d500000u, 0x3d5b8520u, 0x3d670a3du,
-    0x3d728f5du, 0x3d7e147bu, 0x3d84cccdu, 0x3d8a8f5du, 0x3d9051ebu, 0x3d96147bu, 0x3d9bd70bu, 0x3da1999au,
-    0x3da75c2au, 0x3dad1eb8u, 0x3db2e148u, 0x3db8a3d7u, 0x3dbe6667u, 0x3dc428f7u, 0x3dc9eb85u, 0x3ddb3334u,
-    0x3df80000u, 0x3e0a6666u, 0x3e18cccdu, 0x3e273333u, 0x3e359999u, 0x3e440000u, 0x3e526666u, 0x3e60cccdu,
-    0x3e6f3333u, 0x3e7d9999u, 0x3e860000u, 0x3e8d3333u, 0x3e946666u, 0x3e9b999au, 0x3ea2ccccu, 0x3eaa0000u,
-    0x3eb13332u, 0x3eb86666u, 0x3ebf999au, 0x3ec6ccccu, 0x3ece0000u, 0x3ed53332u, 0x3edc6666u, 0x3ee39999u,
-    0x3eeaccccu, 0x3ef20000u, 0x3ef93332u, 0x3f003333u, 0x3f03cccdu, 0x3f076666u, 0x3f0b0000u, 0x3f0e999au,
-    0x3f123333u, 0x3f15cccdu, 0x3f196667u, 0x3f1d0000u, 0x3f20999au, 0x3f243333u, 0x3f27cccdu, 0x3f2b6667u,
-    0x3f2f0000u, 0x3f32999au, 0x3f363333u, 0x3f39cccdu, 0x3f3d6667u, 0x3f410000u, 0x3f44999au, 0x3f483333u,
-    0x3f4bcccdu, 0x3f4f6666u, 0x3f530000u, 0x3f56999au, 0x3f5a3333u, 0x3f5dcccdu, 0x3f616666u, 0x3f650000u,
-    0x3f68999au, 0x3f6c3333u, 0x3f6fcccdu, 0x3f736666u, 0x3f770000u, 0x3f7a999au, 0x3f7e3333u, 0x3f800000u,
+    0xbf7e3333u, 0xbf7a999au, 0xbf770000u, 0xbf736666u, 0xbf6fcccdu, 0xbf6c3333u, 0xbf68999au,
+    0xbf650000u, 0xbf616666u, 0xbf5dcccdu, 0xbf5a3333u, 0xbf56999au, 0xbf530000u, 0xbf4f6666u,
+    0xbf4bcccdu, 0xbf483333u, 0xbf44999au, 0xbf410000u, 0xbf3d6667u, 0xbf39cccdu, 0xbf363333u,
+    0xbf32999au, 0xbf2f0000u, 0xbf2b6667u, 0xbf27cccdu, 0xbf243333u, 0xbf20999au, 0xbf1d0000u,
+    0xbf196667u, 0xbf15cccdu, 0xbf123333u, 0xbf0e999au, 0xbf0b0000u, 0xbf076666u, 0xbf03cccdu,
+    0xbf003333u, 0xbef93332u, 0xbef20000u, 0xbeeaccccu, 0xbee39999u, 0xbedc6666u, 0xbed53332u,
+    0xbece0000u, 0xbec6ccccu, 0xbebf999au, 0xbeb86666u, 0xbeb13332u, 0xbeaa0000u, 0xbea2ccccu,
+    0xbe9b999au, 0xbe946666u, 0xbe8d3333u, 0xbe860000u, 0xbe7d9999u, 0xbe6f3333u, 0xbe60cccdu,
+    0xbe526666u, 0xbe440000u, 0xbe359999u, 0xbe273333u, 0xbe18cccdu, 0xbe0a6666u, 0xbdf80000u,
+    0xbddb3334u, 0xbdc9eb85u, 0xbdc428f7u, 0xbdbe6667u, 0xbdb8a3d7u, 0xbdb2e148u, 0xbdad1eb8u,
+    0xbda75c2au, 0xbda1999au, 0xbd9bd70bu, 0xbd96147bu, 0xbd9051ebu, 0xbd8a8f5du, 0xbd84cccdu,
+    0xbd7e147bu, 0xbd728f5du, 0xbd670a3du, 0xbd5b8520u, 0xbd500000u, 0xbd447ae1u, 0xbd38f5c2u,
+    0xbd2d70a3u, 0xbd21eb85u, 0xbd166667u, 0xbd0ae147u, 0xbcfeb852u, 0xbce7ae13u, 0xbcd0a3d7u,
+    0xbcb9999au, 0xbca28f5cu, 0xbc8b851fu, 0xbc68f5c3u, 0xbc3ae148u, 0xbc1f3b64u, 0xbc160418u,
+    0xbc0ccccdu, 0xbc039581u, 0xbbf4bc6au, 0xbbe24dd3u, 0xbbcfdf3cu, 0xbbbd70a4u, 0xbbab020du,
+    0xbb989374u, 0xbb8624ddu, 0xbb676c8au, 0xbb428f5cu, 0xbb1db22du, 0xbaf1a9fcu, 0xbaa7ef9du,
+    0xba7765ffu, 0xba59e83eu, 0xba3c6a80u, 0xba1eecc1u, 0xba016f00u, 0xb9c7e282u, 0xb98ce705u,
+    0xb923d70bu, 0xb8ba1f4bu, 0xb88aefb3u, 0xb8378034u, 0xb7b24206u, 0xb70205ffu, 0xb65a1a94u,
+    0xb513a3b7u, 0x00000000u, 0x3513a3b7u, 0x365a1a94u, 0x370205ffu, 0x37b24206u, 0x38378034u,
+    0x388aefb3u, 0x38ba1f4bu, 0x3923d70bu, 0x398ce705u, 0x39c7e282u, 0x3a016f00u, 0x3a1eecc1u,
+    0x3a3c6a80u, 0x3a59e83eu, 0x3a7765ffu, 0x3aa7ef9du, 0x3af1a9fcu, 0x3b1db22du, 0x3b428f5cu,
+    0x3b676c8au, 0x3b8624ddu, 0x3b989374u, 0x3bab020du, 0x3bbd70a4u, 0x3bcfdf3cu, 0x3be24dd3u,
+    0x3bf4bc6au, 0x3c039581u, 0x3c0ccccdu, 0x3c160418u, 0x3c1f3b64u, 0x3c3ae148u, 0x3c68f5c3u,
+    0x3c8b851fu, 0x3ca28f5cu, 0x3cb9999au, 0x3cd0a3d7u, 0x3ce7ae13u, 0x3cfeb852u, 0x3d0ae147u,
+    0x3d166667u, 0x3d21eb85u, 0x3d2d70a3u, 0x3d38f5c2u, 0x3d447ae1u, 0x3d500000u, 0x3d5b8520u,
+    0x3d670a3du, 0x3d728f5du, 0x3d7e147bu, 0x3d84cccdu, 0x3d8a8f5du, 0x3d9051ebu, 0x3d96147bu,
+    0x3d9bd70bu, 0x3da1999au, 0x3da75c2au, 0x3dad1eb8u, 0x3db2e148u, 0x3db8a3d7u, 0x3dbe6667u,
+    0x3dc428f7u, 0x3dc9eb85u, 0x3ddb3334u, 0x3df80000u, 0x3e0a6666u, 0x3e18cccdu, 0x3e273333u,
+    0x3e359999u, 0x3e440000u, 0x3e526666u, 0x3e60cccdu, 0x3e6f3333u, 0x3e7d9999u, 0x3e860000u,
+    0x3e8d3333u, 0x3e946666u, 0x3e9b999au, 0x3ea2ccccu, 0x3eaa0000u, 0x3eb13332u, 0x3eb86666u,
+    0x3ebf999au, 0x3ec6ccccu, 0x3ece0000u, 0x3ed53332u, 0x3edc6666u, 0x3ee39999u, 0x3eeaccccu,
+    0x3ef20000u, 0x3ef93332u, 0x3f003333u, 0x3f03cccdu, 0x3f076666u, 0x3f0b0000u, 0x3f0e999au,
+    0x3f123333u, 0x3f15cccdu, 0x3f196667u, 0x3f1d0000u, 0x3f20999au, 0x3f243333u, 0x3f27cccdu,
+    0x3f2b6667u, 0x3f2f0000u, 0x3f32999au, 0x3f363333u, 0x3f39cccdu, 0x3f3d6667u, 0x3f410000u,
+    0x3f44999au, 0x3f483333u, 0x3f4bcccdu, 0x3f4f6666u, 0x3f530000u, 0x3f56999au, 0x3f5a3333u,
+    0x3f5dcccdu, 0x3f616666u, 0x3f650000u, 0x3f68999au, 0x3f6c3333u, 0x3f6fcccdu, 0x3f736666u,
+    0x3f770000u, 0x3f7a999au, 0x3f7e3333u, 0x3f800000u,
 };
 
 // Nearest table entry by distance (in double); random inputs never sit exactly on a threshold,
@@ -88,8 +93,8 @@ std::vector<float> test_matrix(std::size_t rows, std::size_t cols, std::uint32_t
 // quantization written out from QLoRA's description.
 void check_nf4(const std::vector<float>& w, std::size_t rows, std::size_t cols,
                const Nf4Options& options) {
-  const QuantizedMatrix q = lowbit::quantize_nf4(MatrixView<const float>(w.data(), rows, cols),
-                                                 options);
+  const QuantizedMatrix q =
+      lowbit::quantize_nf4(MatrixView<const float>(w.data(), rows, cols), options);
   const std::size_t block = options.block;
   const std::size_t groups = (cols + block - 1) / block;
   std::vector<float> absmax(rows * groups), scales(rows * groups);
@@ -118,7 +123,8 @@ void check_nf4(const std::vector<float>& w, std::size_t rows, std::size_t cols,
     for (std::size_t b = 0; b * dq < absmax.size(); ++b) {
       const std::size_t end = std::min((b + 1) * dq, absmax.size());
       float amax = 0.0f;
-      for (std::size_t i = b * dq; i < end; ++i) amax = std::max(amax, std::abs(absmax[i] - offset));
+      for (std::size_t i = b * dq; i < end; ++i)
+        amax = std::max(amax, std::abs(absmax[i] - offset));
       REQUIRE(q.scale_block_absmax()[b] == amax);
       for (std::size_t i = b * dq; i < end; ++i) {
         const std::uint8_t code =
@@ -138,7 +144,8 @@ void check_nf4(const std::vector<float>& w, std::size_t rows, std::size_t cols,
     for (std::size_t c = 0; c < cols; ++c) {
       INFO("row " << r << ", column " << c);
       REQUIRE(q.code(r, c) == codes[r * cols + c]);
-      const float expected = lowbit::nf4::values[codes[r * cols + c]] * scales[r * groups + c / block];
+      const float expected =
+          lowbit::nf4::values[codes[r * cols + c]] * scales[r * groups + c / block];
       REQUIRE(std::bit_cast<std::uint32_t>(back[r * cols + c]) ==
               std::bit_cast<std::uint32_t>(expected));
     }
@@ -176,8 +183,7 @@ TEST_CASE("dynamic_map_signed_encode is bitsandbytes' dQuantize", "[format][dyna
     const float x = uniform(rng) * (i % 2 == 0 ? 1.0f : 1e-4f);
     const auto code = lowbit::dynamic_map_signed_encode(x);
     const double here = std::abs(static_cast<double>(map[code]) - x);
-    for (unsigned c = 0; c < 256; ++c)
-      REQUIRE(here <= std::abs(static_cast<double>(map[c]) - x));
+    for (unsigned c = 0; c < 256; ++c) REQUIRE(here <= std::abs(static_cast<double>(map[c]) - x));
   }
 }
 
@@ -187,7 +193,7 @@ TEST_CASE("NF4 matches the direct reference bit for bit", "[quant][nf4]") {
       const std::size_t rows = 9;
       std::vector<float> w = test_matrix(rows, cols, static_cast<std::uint32_t>(cols), heavy);
       for (std::size_t c = 0; c < std::min<std::size_t>(cols, 64); ++c) w[c] = 0.0f;  // zero block
-      w[cols + 3] = 1e4f;                                                           // an outlier
+      w[cols + 3] = 1e4f;                                                             // an outlier
       for (std::size_t c = 0; c < 16; ++c)  // subnormals: 1 / absmax overflows
         w[2 * cols + c] = static_cast<float>(static_cast<int>(c) - 8) * 1e-40f;
       for (std::size_t c = 16; c < 64; ++c) w[2 * cols + c] = 0.0f;
@@ -235,7 +241,8 @@ TEST_CASE("NF4 schemes and bits per weight", "[quant][nf4]") {
   for (bool double_quant : {false, true}) {
     Nf4Options o;
     o.double_quant = double_quant;
-    const QuantizedMatrix q = lowbit::quantize_nf4(MatrixView<const float>(zeros.data(), 3, 100), o);
+    const QuantizedMatrix q =
+        lowbit::quantize_nf4(MatrixView<const float>(zeros.data(), 3, 100), o);
     CHECK(q.dequantize() == zeros);
   }
 }

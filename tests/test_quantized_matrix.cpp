@@ -140,7 +140,8 @@ TEST_CASE("empty matrices are valid", "[quantized_matrix]") {
   CHECK(q.bits_per_weight() == 0.0);
 }
 
-TEST_CASE("scalar codebooks: each code looks up the codebook of its group", "[quantized_matrix][codebook]") {
+TEST_CASE("scalar codebooks: each code looks up the codebook of its group",
+          "[quantized_matrix][codebook]") {
   Scheme scheme{.element = ElementFormat::codebook,
                 .bits = 2,
                 .granularity = Granularity::none(),
@@ -164,7 +165,8 @@ TEST_CASE("scalar codebooks: each code looks up the codebook of its group", "[qu
   CHECK_THROWS_AS(q.set_scale(0, 1.0f), lowbit::invalid_argument);
 }
 
-TEST_CASE("vector codebooks: one code stands for vector_dim weights", "[quantized_matrix][codebook]") {
+TEST_CASE("vector codebooks: one code stands for vector_dim weights",
+          "[quantized_matrix][codebook]") {
   Scheme scheme{.element = ElementFormat::codebook,
                 .bits = 1,
                 .granularity = Granularity::per_channel(),
@@ -231,7 +233,8 @@ TEST_CASE("double-quantized scales decode through the dynamic map", "[quantized_
   Scheme nf4_dq = scheme;
   nf4_dq.granularity = Granularity::per_group(64);
   nf4_dq.double_quant_block = 256;
-  CHECK(nf4_dq.bits_per_weight(4096, 4096) == Approx(4.0 + 8.0 / 64 + 32.0 / (64 * 256) + 32.0 / (4096.0 * 4096)));
+  CHECK(nf4_dq.bits_per_weight(4096, 4096) ==
+        Approx(4.0 + 8.0 / 64 + 32.0 / (64 * 256) + 32.0 / (4096.0 * 4096)));
 }
 
 TEST_CASE("the dynamic map is bitsandbytes' signed 8-bit map", "[format]") {
@@ -247,17 +250,28 @@ TEST_CASE("the dynamic map is bitsandbytes' signed 8-bit map", "[format]") {
 TEST_CASE("codebook and second-level scheme fields are validated", "[scheme]") {
   Scheme no_scales = Scheme::symmetric_int(4, Granularity::per_group(32));
   no_scales.granularity = Granularity::none();
-  CHECK_THROWS_WITH(no_scales.validate(), Catch::Contains("only codebook elements can go without scales"));
-  Scheme vectors{.element = ElementFormat::codebook, .bits = 8, .granularity = Granularity::per_group(30),
+  CHECK_THROWS_WITH(no_scales.validate(),
+                    Catch::Contains("only codebook elements can go without scales"));
+  Scheme vectors{.element = ElementFormat::codebook,
+                 .bits = 8,
+                 .granularity = Granularity::per_group(30),
                  .vector_dim = 4};
   CHECK_THROWS_WITH(vectors.validate(), Catch::Contains("multiple of vector_dim"));
-  Scheme fp8_book{.element = ElementFormat::codebook, .bits = 4, .codebook_format = ScalarFormat::e4m3};
-  CHECK_THROWS_WITH(fp8_book.validate(), Catch::Contains("codebooks are stored in f32, f16 or bf16"));
-  Scheme dq{.element = ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(64),
-            .scale_format = ScalarFormat::f16, .double_quant_block = 256};
+  Scheme fp8_book{
+      .element = ElementFormat::codebook, .bits = 4, .codebook_format = ScalarFormat::e4m3};
+  CHECK_THROWS_WITH(fp8_book.validate(),
+                    Catch::Contains("codebooks are stored in f32, f16 or bf16"));
+  Scheme dq{.element = ElementFormat::nf4,
+            .bits = 4,
+            .granularity = Granularity::per_group(64),
+            .scale_format = ScalarFormat::f16,
+            .double_quant_block = 256};
   CHECK_THROWS_WITH(dq.validate(), Catch::Contains("double quantization takes f32 scales"));
-  Scheme named{.element = ElementFormat::codebook, .bits = 8, .granularity = Granularity::none(),
-               .vector_dim = 2, .codebook_granularity = Granularity::per_tensor(),
+  Scheme named{.element = ElementFormat::codebook,
+               .bits = 8,
+               .granularity = Granularity::none(),
+               .vector_dim = 2,
+               .codebook_granularity = Granularity::per_tensor(),
                .codebook_format = ScalarFormat::f32};
   CHECK(named.to_string() == "cb8x2 unscaled codebook=tensor/f32");
 }

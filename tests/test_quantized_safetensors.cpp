@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "lowbit/error.hpp"
 #include "lowbit/algo/higgs.hpp"
+#include "lowbit/error.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
 #include "lowbit/quant/linear.hpp"
@@ -30,8 +30,8 @@ namespace {
 
 using lowbit::test::TempDir;
 
-Scheme make(ElementFormat e, int bits, Granularity g, ScalarFormat s, ZeroFormat z = ZeroFormat::code,
-            PackOrder p = PackOrder::low_first) {
+Scheme make(ElementFormat e, int bits, Granularity g, ScalarFormat s,
+            ZeroFormat z = ZeroFormat::code, PackOrder p = PackOrder::low_first) {
   Scheme scheme{e, bits, g, s, z, p};
   scheme.validate();
   return scheme;
@@ -44,41 +44,62 @@ std::vector<Scheme> many_schemes() {
     out.push_back(Scheme::asymmetric_int(bits, Granularity::per_channel(), ScalarFormat::f32));
   }
   out.push_back(Scheme::symmetric_int(4, Granularity::per_tensor(), ScalarFormat::bf16));
-  out.push_back(Scheme::asymmetric_int(3, Granularity::per_group(7), ScalarFormat::f16, ZeroFormat::f16));
-  out.push_back(Scheme::asymmetric_int(4, Granularity::per_group(64), ScalarFormat::f16, ZeroFormat::bf16));
-  out.push_back(Scheme::asymmetric_int(8, Granularity::per_tensor(), ScalarFormat::f32, ZeroFormat::f32));
-  out.push_back(make(ElementFormat::int_unsigned, 4, Granularity::per_group(32), ScalarFormat::f16, ZeroFormat::code,
-                     PackOrder::awq_interleaved));
+  out.push_back(
+      Scheme::asymmetric_int(3, Granularity::per_group(7), ScalarFormat::f16, ZeroFormat::f16));
+  out.push_back(
+      Scheme::asymmetric_int(4, Granularity::per_group(64), ScalarFormat::f16, ZeroFormat::bf16));
+  out.push_back(
+      Scheme::asymmetric_int(8, Granularity::per_tensor(), ScalarFormat::f32, ZeroFormat::f32));
+  out.push_back(make(ElementFormat::int_unsigned, 4, Granularity::per_group(32), ScalarFormat::f16,
+                     ZeroFormat::code, PackOrder::awq_interleaved));
   out.push_back(make(ElementFormat::fp4_e2m1, 4, Granularity::per_group(32), ScalarFormat::e8m0));
   out.push_back(make(ElementFormat::fp4_e2m1, 4, Granularity::per_group(16), ScalarFormat::e4m3));
   out.push_back(make(ElementFormat::fp8_e4m3, 8, Granularity::per_channel(), ScalarFormat::f32));
   out.push_back(make(ElementFormat::fp8_e5m2, 8, Granularity::per_tensor(), ScalarFormat::bf16));
   out.push_back(make(ElementFormat::nf4, 4, Granularity::per_group(64), ScalarFormat::f16));
   // Codebooks, a tensor scale and double-quantized scales.
-  out.push_back(Scheme{.element = ElementFormat::codebook, .bits = 3, .granularity = Granularity::none(),
-                       .codebook_granularity = Granularity::per_group(16), .codebook_format = ScalarFormat::f32});
-  out.push_back(Scheme{.element = ElementFormat::codebook, .bits = 8, .granularity = Granularity::per_group(8),
-                       .scale_format = ScalarFormat::f16, .vector_dim = 2,
-                       .codebook_granularity = Granularity::per_tensor(), .codebook_format = ScalarFormat::f16});
-  out.push_back(Scheme{.element = ElementFormat::codebook, .bits = 4, .granularity = Granularity::per_channel(),
-                       .scale_format = ScalarFormat::bf16, .codebook_granularity = Granularity::per_channel(),
+  out.push_back(Scheme{.element = ElementFormat::codebook,
+                       .bits = 3,
+                       .granularity = Granularity::none(),
+                       .codebook_granularity = Granularity::per_group(16),
+                       .codebook_format = ScalarFormat::f32});
+  out.push_back(Scheme{.element = ElementFormat::codebook,
+                       .bits = 8,
+                       .granularity = Granularity::per_group(8),
+                       .scale_format = ScalarFormat::f16,
+                       .vector_dim = 2,
+                       .codebook_granularity = Granularity::per_tensor(),
+                       .codebook_format = ScalarFormat::f16});
+  out.push_back(Scheme{.element = ElementFormat::codebook,
+                       .bits = 4,
+                       .granularity = Granularity::per_channel(),
+                       .scale_format = ScalarFormat::bf16,
+                       .codebook_granularity = Granularity::per_channel(),
                        .codebook_format = ScalarFormat::bf16});
-  out.push_back(Scheme{.element = ElementFormat::fp4_e2m1, .bits = 4, .granularity = Granularity::per_group(16),
-                       .scale_format = ScalarFormat::e4m3, .tensor_scale = true});
-  out.push_back(Scheme{.element = ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(8),
-                       .scale_format = ScalarFormat::f32, .double_quant_block = 4});
+  out.push_back(Scheme{.element = ElementFormat::fp4_e2m1,
+                       .bits = 4,
+                       .granularity = Granularity::per_group(16),
+                       .scale_format = ScalarFormat::e4m3,
+                       .tensor_scale = true});
+  out.push_back(Scheme{.element = ElementFormat::nf4,
+                       .bits = 4,
+                       .granularity = Granularity::per_group(8),
+                       .scale_format = ScalarFormat::f32,
+                       .double_quant_block = 4});
   for (const Scheme& scheme : out) scheme.validate();
   return out;
 }
 
 // A matrix of the given scheme with random codes, scales and zero points (no quantizer needed, so
 // every element format is covered).
-QuantizedMatrix random_matrix(const Scheme& scheme, std::size_t rows, std::size_t cols, unsigned seed) {
+QuantizedMatrix random_matrix(const Scheme& scheme, std::size_t rows, std::size_t cols,
+                              unsigned seed) {
   std::mt19937 rng(seed);
   QuantizedMatrix q(scheme, rows, cols);
   std::uniform_int_distribution<int> code(0, (1 << scheme.bits) - 1);
   for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t c = 0; c < scheme.codes_per_row(cols); ++c) q.set_code(r, c, static_cast<std::uint8_t>(code(rng)));
+    for (std::size_t c = 0; c < scheme.codes_per_row(cols); ++c)
+      q.set_code(r, c, static_cast<std::uint8_t>(code(rng)));
   std::uniform_real_distribution<float> unit(0.01f, 2.0f);
   std::uniform_int_distribution<int> exponent(-10, 5);
   for (std::size_t b = 0; b < q.codebook_grid().size(); ++b) {
@@ -121,15 +142,20 @@ void require_identical(const QuantizedMatrix& a, const QuantizedMatrix& b) {
   REQUIRE(a.rows() == b.rows());
   REQUIRE(a.cols() == b.cols());
   const auto ca = a.packed_codes(), cb = b.packed_codes();
-  CHECK(std::vector<std::uint32_t>(ca.begin(), ca.end()) == std::vector<std::uint32_t>(cb.begin(), cb.end()));
+  CHECK(std::vector<std::uint32_t>(ca.begin(), ca.end()) ==
+        std::vector<std::uint32_t>(cb.begin(), cb.end()));
   const auto sa = a.scale_bytes(), sb = b.scale_bytes();
-  CHECK(std::vector<std::uint8_t>(sa.begin(), sa.end()) == std::vector<std::uint8_t>(sb.begin(), sb.end()));
+  CHECK(std::vector<std::uint8_t>(sa.begin(), sa.end()) ==
+        std::vector<std::uint8_t>(sb.begin(), sb.end()));
   const auto za = a.zero_bytes(), zb = b.zero_bytes();
-  CHECK(std::vector<std::uint8_t>(za.begin(), za.end()) == std::vector<std::uint8_t>(zb.begin(), zb.end()));
+  CHECK(std::vector<std::uint8_t>(za.begin(), za.end()) ==
+        std::vector<std::uint8_t>(zb.begin(), zb.end()));
   const auto qa = a.zero_codes(), qb = b.zero_codes();
-  CHECK(std::vector<std::uint32_t>(qa.begin(), qa.end()) == std::vector<std::uint32_t>(qb.begin(), qb.end()));
+  CHECK(std::vector<std::uint32_t>(qa.begin(), qa.end()) ==
+        std::vector<std::uint32_t>(qb.begin(), qb.end()));
   const auto ba = a.codebook_bytes(), bb = b.codebook_bytes();
-  CHECK(std::vector<std::uint8_t>(ba.begin(), ba.end()) == std::vector<std::uint8_t>(bb.begin(), bb.end()));
+  CHECK(std::vector<std::uint8_t>(ba.begin(), ba.end()) ==
+        std::vector<std::uint8_t>(bb.begin(), bb.end()));
   const auto aa = a.scale_block_absmax(), ab = b.scale_block_absmax();
   CHECK(std::vector<float>(aa.begin(), aa.end()) == std::vector<float>(ab.begin(), ab.end()));
   CHECK(a.scale_offset() == b.scale_offset());
@@ -151,12 +177,15 @@ void require_io_error(const std::function<void()>& f, std::initializer_list<std:
 }
 
 // Writes the named matrices (plus one float tensor) into one file.
-void write_file(const fs::path& p, const std::vector<std::pair<std::string, const QuantizedMatrix*>>& matrices) {
+void write_file(const fs::path& p,
+                const std::vector<std::pair<std::string, const QuantizedMatrix*>>& matrices) {
   std::vector<TensorLayout> layout{{"norm.weight", DType::F32, {3}}};
   std::map<std::string, std::string> metadata{{"note", "test"}};
   for (const auto& [name, q] : matrices) {
-    for (auto& part : quantized_layout(name, q->scheme(), q->rows(), q->cols())) layout.push_back(part);
-    add_quantization_metadata(metadata, name, q->scheme(), q->rows(), q->cols(), q->input_rotation());
+    for (auto& part : quantized_layout(name, q->scheme(), q->rows(), q->cols()))
+      layout.push_back(part);
+    add_quantization_metadata(metadata, name, q->scheme(), q->rows(), q->cols(),
+                              q->input_rotation());
   }
   SafetensorsWriter writer(p, layout, metadata);
   const std::vector<float> norm{1.0f, 2.0f, 3.0f};
@@ -171,16 +200,19 @@ TEST_CASE("scheme JSON round trip", "[quantized_safetensors]") {
   CHECK(scheme_to_json(Scheme::asymmetric_int(4, Granularity::per_group(128))) ==
         R"({"element":"uint","bits":4,"granularity":"group","group_size":128,"scale_format":"f16",)"
         R"("zero_format":"code","pack_order":"low_first"})");
-  CHECK(scheme_to_json(Scheme::symmetric_int(8, Granularity::per_channel(), ScalarFormat::f32)) ==
-        R"({"element":"int","bits":8,"granularity":"channel","scale_format":"f32","zero_format":"code",)"
-        R"("pack_order":"low_first"})");
+  CHECK(
+      scheme_to_json(Scheme::symmetric_int(8, Granularity::per_channel(), ScalarFormat::f32)) ==
+      R"({"element":"int","bits":8,"granularity":"channel","scale_format":"f32","zero_format":"code",)"
+      R"("pack_order":"low_first"})");
   for (const Scheme& s : many_schemes()) {
     INFO(s.to_string() << " " << scheme_to_json(s));
     CHECK(scheme_from_json(scheme_to_json(s)) == s);
   }
   // Optional fields take their defaults; field order does not matter.
-  CHECK(scheme_from_json(R"({"bits":4,"element":"int","granularity":"group","group_size":32,"scale_format":"f16"})") ==
-        Scheme::symmetric_int(4, Granularity::per_group(32)));
+  CHECK(
+      scheme_from_json(
+          R"({"bits":4,"element":"int","granularity":"group","group_size":32,"scale_format":"f16"})") ==
+      Scheme::symmetric_int(4, Granularity::per_group(32)));
 }
 
 TEST_CASE("scheme JSON errors name the bad field", "[quantized_safetensors]") {
@@ -196,27 +228,37 @@ TEST_CASE("scheme JSON errors name the bad field", "[quantized_safetensors]") {
   check("not json", "not valid JSON");
   check("[1]", "not a JSON object");
   check(R"({"bits":4,"granularity":"tensor","scale_format":"f16"})", "\"element\"");
-  check(R"({"element":"int5","bits":4,"granularity":"tensor","scale_format":"f16"})", "\"element\"");
+  check(R"({"element":"int5","bits":4,"granularity":"tensor","scale_format":"f16"})",
+        "\"element\"");
   check(R"({"element":"int","bits":"4","granularity":"tensor","scale_format":"f16"})", "\"bits\"");
   check(R"({"element":"int","granularity":"tensor","scale_format":"f16"})", "\"bits\"");
-  check(R"({"element":"int","bits":4,"granularity":"rows","scale_format":"f16"})", "\"granularity\"");
-  check(R"({"element":"int","bits":4,"granularity":"group","scale_format":"f16"})", "\"group_size\"");
-  check(R"({"element":"int","bits":4,"granularity":"group","group_size":0,"scale_format":"f16"})", "\"group_size\"");
-  check(R"({"element":"int","bits":4,"granularity":"tensor","scale_format":"f64"})", "\"scale_format\"");
-  check(R"({"element":"uint","bits":4,"granularity":"tensor","scale_format":"f16","zero_format":"int"})",
-        "\"zero_format\"");
-  check(R"({"element":"int","bits":4,"granularity":"tensor","scale_format":"f16","pack_order":"high_first"})",
-        "\"pack_order\"");
-  check(R"({"element":"int","bits":4,"granularity":"tensor","scale_format":"f16","colour":"red"})", "\"colour\"");
+  check(R"({"element":"int","bits":4,"granularity":"rows","scale_format":"f16"})",
+        "\"granularity\"");
+  check(R"({"element":"int","bits":4,"granularity":"group","scale_format":"f16"})",
+        "\"group_size\"");
+  check(R"({"element":"int","bits":4,"granularity":"group","group_size":0,"scale_format":"f16"})",
+        "\"group_size\"");
+  check(R"({"element":"int","bits":4,"granularity":"tensor","scale_format":"f64"})",
+        "\"scale_format\"");
+  check(
+      R"({"element":"uint","bits":4,"granularity":"tensor","scale_format":"f16","zero_format":"int"})",
+      "\"zero_format\"");
+  check(
+      R"({"element":"int","bits":4,"granularity":"tensor","scale_format":"f16","pack_order":"high_first"})",
+      "\"pack_order\"");
+  check(R"({"element":"int","bits":4,"granularity":"tensor","scale_format":"f16","colour":"red"})",
+        "\"colour\"");
   // Well-formed JSON, but not a scheme that can exist.
   check(R"({"element":"int","bits":9,"granularity":"tensor","scale_format":"f16"})", "2 to 8 bits");
-  check(R"({"element":"int","bits":3,"granularity":"tensor","scale_format":"f16","pack_order":"awq_interleaved"})",
-        "AWQ");
+  check(
+      R"({"element":"int","bits":3,"granularity":"tensor","scale_format":"f16","pack_order":"awq_interleaved"})",
+      "AWQ");
 }
 
 TEST_CASE("quantized layout names and shapes", "[quantized_safetensors]") {
-  const auto layout = quantized_layout("layers.0.attention.wq.weight",
-                                       Scheme::asymmetric_int(4, Granularity::per_group(32)), 10, 100);
+  const auto layout =
+      quantized_layout("layers.0.attention.wq.weight",
+                       Scheme::asymmetric_int(4, Granularity::per_group(32)), 10, 100);
   REQUIRE(layout.size() == 3);
   CHECK(layout[0].name == "layers.0.attention.wq.qweight");
   CHECK(layout[0].dtype == DType::U32);
@@ -227,15 +269,21 @@ TEST_CASE("quantized layout names and shapes", "[quantized_safetensors]") {
   CHECK(layout[2].name == "layers.0.attention.wq.qzeros");
   CHECK(layout[2].shape == std::vector<std::size_t>{10, 1});
 
-  const auto sym = quantized_layout("w", Scheme::symmetric_int(8, Granularity::per_tensor(), ScalarFormat::bf16), 3, 5);
+  const auto sym = quantized_layout(
+      "w", Scheme::symmetric_int(8, Granularity::per_tensor(), ScalarFormat::bf16), 3, 5);
   REQUIRE(sym.size() == 2);
   CHECK(sym[0].name == "w.qweight");
   CHECK(sym[1].dtype == DType::BF16);
   CHECK(sym[1].shape == std::vector<std::size_t>{1, 1});
 
-  const auto mx = quantized_layout("x.weight", make(ElementFormat::fp4_e2m1, 4, Granularity::per_group(32), ScalarFormat::e8m0), 2, 64);
+  const auto mx = quantized_layout(
+      "x.weight", make(ElementFormat::fp4_e2m1, 4, Granularity::per_group(32), ScalarFormat::e8m0),
+      2, 64);
   CHECK(mx[1].dtype == DType::U8);
-  const auto hqq = quantized_layout("h.weight", Scheme::asymmetric_int(4, Granularity::per_group(64), ScalarFormat::f16, ZeroFormat::bf16), 2, 64);
+  const auto hqq = quantized_layout(
+      "h.weight",
+      Scheme::asymmetric_int(4, Granularity::per_group(64), ScalarFormat::f16, ZeroFormat::bf16), 2,
+      64);
   REQUIRE(hqq.size() == 3);
   CHECK(hqq[2].name == "h.zeros");
   CHECK(hqq[2].dtype == DType::BF16);
@@ -247,17 +295,19 @@ TEST_CASE("quantized round trip is bit-exact for every scheme", "[quantized_safe
   std::vector<QuantizedMatrix> matrices;
   std::vector<std::pair<std::string, const QuantizedMatrix*>> named;
   unsigned seed = 1;
-  for (const Scheme& s : many_schemes()) matrices.push_back(random_matrix(s, 5, 77, seed++));  // 77: ragged groups
+  for (const Scheme& s : many_schemes())
+    matrices.push_back(random_matrix(s, 5, 77, seed++));  // 77: ragged groups
   // Quantizer output too: int sym/asym, code and f16 zeros, tensor/channel/group, AWQ order.
   const auto w = random_weights(9, 100, 99);
   const MatrixView<const float> view(w.data(), 9, 100);
-  for (const Scheme& s : {Scheme::symmetric_int(4, Granularity::per_group(32)),
-                          Scheme::asymmetric_int(4, Granularity::per_group(32)),
-                          Scheme::asymmetric_int(3, Granularity::per_group(48), ScalarFormat::f16, ZeroFormat::f16),
-                          Scheme::symmetric_int(8, Granularity::per_channel(), ScalarFormat::bf16),
-                          Scheme::asymmetric_int(2, Granularity::per_tensor(), ScalarFormat::f32),
-                          make(ElementFormat::int_unsigned, 4, Granularity::per_group(32), ScalarFormat::f16,
-                               ZeroFormat::code, PackOrder::awq_interleaved)})
+  for (const Scheme& s :
+       {Scheme::symmetric_int(4, Granularity::per_group(32)),
+        Scheme::asymmetric_int(4, Granularity::per_group(32)),
+        Scheme::asymmetric_int(3, Granularity::per_group(48), ScalarFormat::f16, ZeroFormat::f16),
+        Scheme::symmetric_int(8, Granularity::per_channel(), ScalarFormat::bf16),
+        Scheme::asymmetric_int(2, Granularity::per_tensor(), ScalarFormat::f32),
+        make(ElementFormat::int_unsigned, 4, Granularity::per_group(32), ScalarFormat::f16,
+             ZeroFormat::code, PackOrder::awq_interleaved)})
     matrices.push_back(quantize_linear(view, s));
   for (std::size_t i = 0; i < matrices.size(); ++i)
     named.emplace_back("layers." + std::to_string(i) + ".w.weight", &matrices[i]);
@@ -279,7 +329,8 @@ TEST_CASE("quantized round trip is bit-exact for every scheme", "[quantized_safe
 TEST_CASE("quantized round trip of empty and one-element matrices", "[quantized_safetensors]") {
   TempDir dir;
   const fs::path p = dir.path / "q.safetensors";
-  const QuantizedMatrix one = random_matrix(Scheme::asymmetric_int(4, Granularity::per_group(128)), 1, 1, 3);
+  const QuantizedMatrix one =
+      random_matrix(Scheme::asymmetric_int(4, Granularity::per_group(128)), 1, 1, 3);
   const QuantizedMatrix empty(Scheme::symmetric_int(4, Granularity::per_channel()), 0, 16);
   write_file(p, {{"one", &one}, {"empty.weight", &empty}});
   const SafetensorsFile file(p);
@@ -301,54 +352,69 @@ TEST_CASE("read_quantized reports mismatches naming file and tensor", "[quantize
 
   SECTION("no metadata entry") {
     write_safetensors(p, {{"x", DType::F32, {0}, {}}}, metadata);
-    require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "b.weight"); },
-                     {"bad.safetensors", "'b.weight'", "no \"lowbit.quantization\" metadata entry"});
+    require_io_error(
+        [&] { (void)read_quantized(SafetensorsFile(p), "b.weight"); },
+        {"bad.safetensors", "'b.weight'", "no \"lowbit.quantization\" metadata entry"});
   }
   SECTION("missing part") {
-    write_safetensors(p, {{layout[0].name, DType::U32, layout[0].shape, codes}, {layout[1].name, DType::F16, layout[1].shape, scales}},
+    write_safetensors(p,
+                      {{layout[0].name, DType::U32, layout[0].shape, codes},
+                       {layout[1].name, DType::F16, layout[1].shape, scales}},
                       metadata);
     require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); },
                      {"bad.safetensors", "'a.weight'", "missing part 'a.qzeros'"});
   }
   SECTION("wrong dtype") {
-    write_safetensors(p, {{layout[0].name, DType::I32, layout[0].shape, codes},
-                          {layout[1].name, DType::F16, layout[1].shape, scales},
-                          {layout[2].name, DType::U32, layout[2].shape, zeros}},
+    write_safetensors(p,
+                      {{layout[0].name, DType::I32, layout[0].shape, codes},
+                       {layout[1].name, DType::F16, layout[1].shape, scales},
+                       {layout[2].name, DType::U32, layout[2].shape, zeros}},
                       metadata);
     require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); },
                      {"bad.safetensors", "'a.qweight'", "dtype I32, expected U32"});
   }
   SECTION("wrong shape") {
-    write_safetensors(p, {{layout[0].name, DType::U32, {8, 4}, codes},
-                          {layout[1].name, DType::F16, layout[1].shape, scales},
-                          {layout[2].name, DType::U32, layout[2].shape, zeros}},
+    write_safetensors(p,
+                      {{layout[0].name, DType::U32, {8, 4}, codes},
+                       {layout[1].name, DType::F16, layout[1].shape, scales},
+                       {layout[2].name, DType::U32, layout[2].shape, zeros}},
                       metadata);
     require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); },
                      {"bad.safetensors", "'a.qweight'", "shape [8, 4], expected [4, 8]"});
   }
   SECTION("scale format disagrees with the dtype") {
     std::map<std::string, std::string> other;
-    add_quantization_metadata(other, "a.weight", Scheme::asymmetric_int(4, Granularity::per_group(32), ScalarFormat::bf16), 4, 64);
-    write_safetensors(p, {{layout[0].name, DType::U32, layout[0].shape, codes},
-                          {layout[1].name, DType::F16, layout[1].shape, scales},
-                          {layout[2].name, DType::U32, layout[2].shape, zeros}},
+    add_quantization_metadata(
+        other, "a.weight",
+        Scheme::asymmetric_int(4, Granularity::per_group(32), ScalarFormat::bf16), 4, 64);
+    write_safetensors(p,
+                      {{layout[0].name, DType::U32, layout[0].shape, codes},
+                       {layout[1].name, DType::F16, layout[1].shape, scales},
+                       {layout[2].name, DType::U32, layout[2].shape, zeros}},
                       other);
-    require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); }, {"'a.scales'", "expected BF16"});
+    require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); },
+                     {"'a.scales'", "expected BF16"});
   }
   SECTION("bad metadata JSON") {
     write_safetensors(p, {}, {{"lowbit.quantization", "{not json"}});
     const SafetensorsFile file(p);
-    require_io_error([&] { (void)read_quantized(file, "a.weight"); }, {"bad.safetensors", "not a JSON object"});
-    require_io_error([&] { (void)quantized_names(file); }, {"bad.safetensors", "not a JSON object"});
+    require_io_error([&] { (void)read_quantized(file, "a.weight"); },
+                     {"bad.safetensors", "not a JSON object"});
+    require_io_error([&] { (void)quantized_names(file); },
+                     {"bad.safetensors", "not a JSON object"});
   }
   SECTION("bad scheme in the metadata") {
-    write_safetensors(p, {}, {{"lowbit.quantization", R"({"a.weight":{"scheme":{"element":"int"},"shape":[4,64]}})"}});
+    write_safetensors(
+        p, {},
+        {{"lowbit.quantization", R"({"a.weight":{"scheme":{"element":"int"},"shape":[4,64]}})"}});
     require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); },
                      {"bad.safetensors", "'a.weight'", "\"bits\""});
   }
   SECTION("bad shape in the metadata") {
-    write_safetensors(p, {}, {{"lowbit.quantization", R"({"a.weight":{"scheme":{},"shape":[4]}})"}});
-    require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); }, {"'a.weight'", "[rows, cols]"});
+    write_safetensors(p, {},
+                      {{"lowbit.quantization", R"({"a.weight":{"scheme":{},"shape":[4]}})"}});
+    require_io_error([&] { (void)read_quantized(SafetensorsFile(p), "a.weight"); },
+                     {"'a.weight'", "[rows, cols]"});
   }
   SECTION("no quantization metadata at all") {
     write_safetensors(p, {}, {});
@@ -359,8 +425,10 @@ TEST_CASE("read_quantized reports mismatches naming file and tensor", "[quantize
 TEST_CASE("write_quantized checks the declared layout", "[quantized_safetensors]") {
   TempDir dir;
   const fs::path p = dir.path / "q.safetensors";
-  const QuantizedMatrix q = random_matrix(Scheme::symmetric_int(4, Granularity::per_group(32)), 2, 64, 1);
-  const QuantizedMatrix other = random_matrix(Scheme::symmetric_int(4, Granularity::per_group(16)), 2, 64, 2);
+  const QuantizedMatrix q =
+      random_matrix(Scheme::symmetric_int(4, Granularity::per_group(32)), 2, 64, 1);
+  const QuantizedMatrix other =
+      random_matrix(Scheme::symmetric_int(4, Granularity::per_group(16)), 2, 64, 2);
   {
     SafetensorsWriter writer(p, quantized_layout("w", q.scheme(), 2, 64), {});
     CHECK_THROWS_AS(write_quantized(writer, "v", q), io_error);      // not the declared name
@@ -369,13 +437,15 @@ TEST_CASE("write_quantized checks the declared layout", "[quantized_safetensors]
   CHECK(fs::is_empty(dir.path));
 }
 
-TEST_CASE("HIGGS matrices and their input rotation round-trip through a file", "[quantized_safetensors]") {
+TEST_CASE("HIGGS matrices and their input rotation round-trip through a file",
+          "[quantized_safetensors]") {
   const TempDir dir;
   const auto w = random_weights(6, 128, 9);
   lowbit::HiggsOptions options;
   options.block = 64;
   options.seed = 11;
-  const QuantizedMatrix q = lowbit::quantize_higgs(lowbit::MatrixView<const float>(w.data(), 6, 128), options);
+  const QuantizedMatrix q =
+      lowbit::quantize_higgs(lowbit::MatrixView<const float>(w.data(), 6, 128), options);
   const fs::path file = dir.path / "higgs.safetensors";
   write_file(file, {{"layers.0.w.weight", &q}});
   const SafetensorsFile st(file);

@@ -30,19 +30,22 @@ std::vector<std::byte> read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::byte> out(chars.size());
-  std::transform(chars.begin(), chars.end(), out.begin(), [](char c) { return static_cast<std::byte>(c); });
+  std::transform(chars.begin(), chars.end(), out.begin(),
+                 [](char c) { return static_cast<std::byte>(c); });
   return out;
 }
 
 void write_bytes(const fs::path& p, const std::vector<std::byte>& bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 // A file of an explicit header string and data section, for the malformed-input tests.
 void write_raw(const fs::path& p, const std::string& header, std::size_t data_size,
                std::uint64_t length_field = std::numeric_limits<std::uint64_t>::max()) {
-  const std::uint64_t n = length_field == std::numeric_limits<std::uint64_t>::max() ? header.size() : length_field;
+  const std::uint64_t n =
+      length_field == std::numeric_limits<std::uint64_t>::max() ? header.size() : length_field;
   std::vector<std::byte> bytes;
   for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::byte>((n >> (8 * i)) & 0xFF));
   for (char c : header) bytes.push_back(static_cast<std::byte>(c));
@@ -57,7 +60,8 @@ std::span<const std::byte> as_bytes_of(const std::vector<T>& v) {
 
 std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
   std::vector<std::byte> out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>((i * 37 + seed * 11 + 5) & 0xFF);
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<std::byte>((i * 37 + seed * 11 + 5) & 0xFF);
   return out;
 }
 
@@ -91,9 +95,9 @@ TEST_CASE("safetensors dtype names and sizes", "[safetensors]") {
 TEST_CASE("safetensors round trip is bit-exact for every dtype", "[safetensors]") {
   TempDir dir;
   const fs::path file = dir.path / "model.safetensors";
-  const std::vector<DType> all{DType::F64, DType::F32, DType::F16,  DType::BF16, DType::F8_E4M3,
-                               DType::F8_E5M2, DType::I64, DType::I32, DType::I16, DType::I8,
-                               DType::U64, DType::U32, DType::U16, DType::U8, DType::BOOL};
+  const std::vector<DType> all{DType::F64,     DType::F32, DType::F16, DType::BF16, DType::F8_E4M3,
+                               DType::F8_E5M2, DType::I64, DType::I32, DType::I16,  DType::I8,
+                               DType::U64,     DType::U32, DType::U16, DType::U8,   DType::BOOL};
   std::vector<std::vector<std::byte>> storage;
   std::vector<TensorToWrite> tensors;
   for (std::size_t k = 0; k < all.size(); ++k) {
@@ -174,12 +178,13 @@ TEST_CASE("safetensors to_float converts each dtype", "[safetensors]") {
   }
 }
 
-TEST_CASE("safetensors reads the Python package's file and writes the same bytes", "[safetensors]") {
+TEST_CASE("safetensors reads the Python package's file and writes the same bytes",
+          "[safetensors]") {
   SafetensorsFile f(reference_file);
   CHECK(f.metadata() == std::map<std::string, std::string>{{"format", "pt"}});
-  CHECK(f.names() == std::vector<std::string>{"u64", "i64", "f64", "empty", "f32", "u32", "i32", "bf16",
-                                               "f16", "u16", "i16", "f8_e4m3", "f8_e5m2", "i8", "scalar",
-                                               "u8", "bool"});
+  CHECK(f.names() == std::vector<std::string>{"u64", "i64", "f64", "empty", "f32", "u32", "i32",
+                                              "bf16", "f16", "u16", "i16", "f8_e4m3", "f8_e5m2",
+                                              "i8", "scalar", "u8", "bool"});
   const float inf = std::numeric_limits<float>::infinity();
   CHECK(f.to_float("f64") == std::vector<float>{1.5f, -0.25f});
   CHECK(f.to_float("i64") == std::vector<float>{-3.0f});
@@ -220,13 +225,15 @@ TEST_CASE("safetensors every truncation of a valid file throws io_error", "[safe
   TempDir dir;
   const std::vector<float> a{1, 2, 3};
   const std::vector<std::uint16_t> c{7};
-  write_safetensors(dir.path / "ok.safetensors",
-                    {{"a", DType::F32, {3}, as_bytes_of(a)}, {"c", DType::BF16, {1}, as_bytes_of(c)}},
-                    {{"k", "v"}});
+  write_safetensors(
+      dir.path / "ok.safetensors",
+      {{"a", DType::F32, {3}, as_bytes_of(a)}, {"c", DType::BF16, {1}, as_bytes_of(c)}},
+      {{"k", "v"}});
   const auto bytes = read_bytes(dir.path / "ok.safetensors");
   const fs::path cut = dir.path / "cut.safetensors";
   for (std::size_t n = 0; n < bytes.size(); ++n) {
-    write_bytes(cut, std::vector<std::byte>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n)));
+    write_bytes(
+        cut, std::vector<std::byte>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n)));
     INFO("prefix of " << n << " bytes");
     CHECK_THROWS_AS(SafetensorsFile(cut), lowbit::io_error);
   }
@@ -237,7 +244,9 @@ TEST_CASE("safetensors rejects malformed files with a clear message", "[safetens
   const fs::path p = dir.path / "bad.safetensors";
   const std::string good_entry = R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
 
-  SECTION("missing file") { require_io_error(dir.path / "nope.safetensors", {"nope.safetensors", "cannot open"}); }
+  SECTION("missing file") {
+    require_io_error(dir.path / "nope.safetensors", {"nope.safetensors", "cannot open"});
+  }
   SECTION("header length huge") {
     write_raw(p, "{" + good_entry + "}", 8, std::uint64_t{1} << 62);
     require_io_error(p, {"bad.safetensors", "100 MB"});
@@ -279,12 +288,15 @@ TEST_CASE("safetensors rejects malformed files with a clear message", "[safetens
     require_io_error(p, {"'w'", "past the 4-byte data section"});
   }
   SECTION("overlapping tensors") {
-    write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
+    write_raw(p,
+              R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+              R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+              12);
     require_io_error(p, {"'b'", "overlaps tensor 'a'"});
   }
   SECTION("element-count overflow") {
-    write_raw(p, R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8);
+    write_raw(p, R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
+              8);
     require_io_error(p, {"'w'", "overflows"});
   }
   SECTION("bad metadata") {
@@ -302,12 +314,16 @@ TEST_CASE("safetensors writer validates and leaves nothing behind on failure", "
   const fs::path p = dir.path / "out.safetensors";
   const std::vector<float> a{1, 2, 3};
   CHECK_THROWS_AS(write_safetensors(p, {{"a", DType::F32, {2}, as_bytes_of(a)}}), lowbit::io_error);
-  CHECK_THROWS_AS(write_safetensors(p, {{"a", DType::F32, {3}, as_bytes_of(a)}, {"a", DType::F32, {3}, as_bytes_of(a)}}),
+  CHECK_THROWS_AS(write_safetensors(p, {{"a", DType::F32, {3}, as_bytes_of(a)},
+                                        {"a", DType::F32, {3}, as_bytes_of(a)}}),
                   lowbit::io_error);
-  CHECK_THROWS_AS(write_safetensors(p, {{"__metadata__", DType::F32, {3}, as_bytes_of(a)}}), lowbit::io_error);
-  CHECK_THROWS_AS(write_safetensors(p, {{"big", DType::F64, {std::size_t{1} << 32, std::size_t{1} << 32}, {}}}),
+  CHECK_THROWS_AS(write_safetensors(p, {{"__metadata__", DType::F32, {3}, as_bytes_of(a)}}),
                   lowbit::io_error);
-  CHECK_THROWS_AS(write_safetensors(dir.path / "no_such_dir" / "x.safetensors", {}), lowbit::io_error);
+  CHECK_THROWS_AS(
+      write_safetensors(p, {{"big", DType::F64, {std::size_t{1} << 32, std::size_t{1} << 32}, {}}}),
+      lowbit::io_error);
+  CHECK_THROWS_AS(write_safetensors(dir.path / "no_such_dir" / "x.safetensors", {}),
+                  lowbit::io_error);
   CHECK(fs::is_empty(dir.path));
 }
 
@@ -315,8 +331,10 @@ TEST_CASE("sharded safetensors checkpoints", "[safetensors]") {
   TempDir dir;
   const std::vector<float> a{1, 2};
   const std::vector<float> b{3, 4, 5};
-  write_safetensors(dir.path / "model-00001-of-00002.safetensors", {{"layers.0.w", DType::F32, {2}, as_bytes_of(a)}});
-  write_safetensors(dir.path / "model-00002-of-00002.safetensors", {{"layers.1.w", DType::F32, {3}, as_bytes_of(b)}});
+  write_safetensors(dir.path / "model-00001-of-00002.safetensors",
+                    {{"layers.0.w", DType::F32, {2}, as_bytes_of(a)}});
+  write_safetensors(dir.path / "model-00002-of-00002.safetensors",
+                    {{"layers.1.w", DType::F32, {3}, as_bytes_of(b)}});
   const fs::path index = dir.path / "model.safetensors.index.json";
   {
     std::ofstream out(index);
@@ -362,8 +380,10 @@ TEST_CASE("safetensors rejects holes in the data section", "[safetensors]") {
   TempDir dir;
   const fs::path p = dir.path / "holes.safetensors";
   SECTION("gap between tensors") {
-    write_raw(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12);
+    write_raw(p,
+              R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+              R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+              12);
     require_io_error(p, {"holes.safetensors", "'b'", "hole in the data section", "[4, 8)"});
   }
   SECTION("gap before the first tensor") {
@@ -379,14 +399,18 @@ TEST_CASE("safetensors rejects holes in the data section", "[safetensors]") {
     require_io_error(p, {"hole", "[0, 4)"});
   }
   SECTION("an empty tensor inside another one") {
-    write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                 R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})", 8);
+    write_raw(p,
+              R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+              R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})",
+              8);
     require_io_error(p, {"'e'", "inside tensor 'a'"});
   }
   SECTION("contiguous files with empty tensors are fine") {
-    write_raw(p, R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
-                 R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                 R"("z":{"dtype":"U8","shape":[0],"data_offsets":[4,4]}})", 4);
+    write_raw(p,
+              R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+              R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+              R"("z":{"dtype":"U8","shape":[0],"data_offsets":[4,4]}})",
+              4);
     SafetensorsFile f(p);
     CHECK(f.names() == std::vector<std::string>{"e", "a", "z"});
   }
@@ -397,7 +421,8 @@ TEST_CASE("safetensors streaming writer", "[safetensors]") {
   const fs::path p = dir.path / "stream.safetensors";
   const std::vector<float> a{1, 2, 3};
   const std::vector<std::uint16_t> b{7, 8};
-  const std::vector<TensorLayout> layout{{"a", DType::F32, {3}}, {"b", DType::BF16, {1, 2}}, {"e", DType::U8, {0}}};
+  const std::vector<TensorLayout> layout{
+      {"a", DType::F32, {3}}, {"b", DType::BF16, {1, 2}}, {"e", DType::U8, {0}}};
 
   SECTION("writes the same bytes as write_safetensors") {
     {
@@ -412,8 +437,10 @@ TEST_CASE("safetensors streaming writer", "[safetensors]") {
       CHECK_THROWS_AS(w.finish(), lowbit::io_error);
     }
     const fs::path q = dir.path / "batch.safetensors";
-    write_safetensors(q, {{"a", DType::F32, {3}, as_bytes_of(a)}, {"b", DType::BF16, {1, 2}, as_bytes_of(b)},
-                          {"e", DType::U8, {0}, {}}},
+    write_safetensors(q,
+                      {{"a", DType::F32, {3}, as_bytes_of(a)},
+                       {"b", DType::BF16, {1, 2}, as_bytes_of(b)},
+                       {"e", DType::U8, {0}, {}}},
                       {{"k", "v"}});
     CHECK(read_bytes(p) == read_bytes(q));
     SafetensorsFile f(p);
@@ -425,9 +452,7 @@ TEST_CASE("safetensors streaming writer", "[safetensors]") {
       w.write("a", as_bytes_of(a));
     }
     CHECK(fs::is_empty(dir.path));
-    {
-      SafetensorsWriter w(p, layout, {});
-    }
+    { SafetensorsWriter w(p, layout, {}); }
     CHECK(fs::is_empty(dir.path));
   }
   SECTION("an unfinished writer leaves an existing file alone") {
@@ -463,7 +488,8 @@ TEST_CASE("safetensors streaming writer", "[safetensors]") {
         w.finish();
         FAIL("no io_error");
       } catch (const lowbit::io_error& e) {
-        CHECK(std::string(e.what()).find("2 declared tensor(s) not written, the next is 'b'") != std::string::npos);
+        CHECK(std::string(e.what()).find("2 declared tensor(s) not written, the next is 'b'") !=
+              std::string::npos);
       }
       w.write("b", as_bytes_of(b));
       w.write("e", {});
@@ -473,12 +499,16 @@ TEST_CASE("safetensors streaming writer", "[safetensors]") {
     CHECK(SafetensorsFile(p).size() == 3);
   }
   SECTION("bad layouts are refused before anything is created") {
-    CHECK_THROWS_AS(SafetensorsWriter(p, {{"a", DType::F32, {1}}, {"a", DType::F32, {1}}}, {}), lowbit::io_error);
-    CHECK_THROWS_AS(SafetensorsWriter(p, {{"", DType::F32, {1}}}, {}), lowbit::io_error);
-    CHECK_THROWS_AS(SafetensorsWriter(p, {{"__metadata__", DType::F32, {1}}}, {}), lowbit::io_error);
-    CHECK_THROWS_AS(SafetensorsWriter(p, {{"x", DType::F64, {std::size_t{1} << 40, std::size_t{1} << 40}}}, {}),
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"a", DType::F32, {1}}, {"a", DType::F32, {1}}}, {}),
                     lowbit::io_error);
-    CHECK_THROWS_AS(SafetensorsWriter(dir.path / "no_dir" / "x.safetensors", layout, {}), lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"", DType::F32, {1}}}, {}), lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(p, {{"__metadata__", DType::F32, {1}}}, {}),
+                    lowbit::io_error);
+    CHECK_THROWS_AS(
+        SafetensorsWriter(p, {{"x", DType::F64, {std::size_t{1} << 40, std::size_t{1} << 40}}}, {}),
+        lowbit::io_error);
+    CHECK_THROWS_AS(SafetensorsWriter(dir.path / "no_dir" / "x.safetensors", layout, {}),
+                    lowbit::io_error);
     CHECK(fs::is_empty(dir.path));
   }
   SECTION("a moved-from writer is inert") {

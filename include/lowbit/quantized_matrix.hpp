@@ -75,13 +75,11 @@ class QuantizedMatrix {
     grid_ = scheme_.scale_grid(rows, cols);
     scales_.assign(grid_.size() * static_cast<std::size_t>(scheme_.stored_scale_bits() / 8), 0u);
     if (scheme_.double_quant_block > 0)
-      scale_block_absmax_.assign((grid_.size() + scheme_.double_quant_block - 1) /
-                                     scheme_.double_quant_block,
-                                 0.0f);
+      scale_block_absmax_.assign(
+          (grid_.size() + scheme_.double_quant_block - 1) / scheme_.double_quant_block, 0.0f);
     codebook_grid_ = scheme_.codebook_grid(rows, cols);
-    codebooks_.assign(codebook_grid_.size() * codebook_values() *
-                          scalar_bytes(scheme_.codebook_format),
-                      0u);
+    codebooks_.assign(
+        codebook_grid_.size() * codebook_values() * scalar_bytes(scheme_.codebook_format), 0u);
     if (scheme_.has_zero_point()) {
       if (scheme_.zero_format == ZeroFormat::code)
         zero_codes_.assign(grid_.rows * packed_words(grid_.cols, scheme_.bits), 0u);
@@ -112,8 +110,8 @@ class QuantizedMatrix {
     return get_code(codes_.data() + row * words_per_row_, index, scheme_.bits, scheme_.pack_order);
   }
   void set_code(std::size_t row, std::size_t index, std::uint8_t value) noexcept {
-    lowbit::set_code(codes_.data() + row * words_per_row_, index, scheme_.bits,
-                     scheme_.pack_order, value);
+    lowbit::set_code(codes_.data() + row * words_per_row_, index, scheme_.bits, scheme_.pack_order,
+                     value);
   }
 
   // --- Scales and zero points: a grid of scale_grid().rows x scale_grid().cols values (empty
@@ -263,8 +261,8 @@ class QuantizedMatrix {
 #pragma omp parallel for schedule(static) if (detail::worth_threads(rows_ * cols_))
     for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r)
       for (std::size_t start = 0; start < cols_; start += rotation_->size)
-        rotation_->apply_transpose(
-            std::span<float>(out.data() + static_cast<std::size_t>(r) * cols_ + start, rotation_->size));
+        rotation_->apply_transpose(std::span<float>(
+            out.data() + static_cast<std::size_t>(r) * cols_ + start, rotation_->size));
     return out;
   }
 

@@ -209,13 +209,16 @@ struct Scheme {
       // A 1-bit code needs a zero point to mean anything (HQQ's 1-bit setting): 1..8 bits unsigned.
       const int fewest = element == ElementFormat::int_unsigned ? 1 : 2;
       if (bits < fewest || bits > 8)
-        fail(element == ElementFormat::int_unsigned ? "unsigned integer elements must have 1 to 8 bits"
-                                                    : "signed integer elements must have 2 to 8 bits");
+        fail(element == ElementFormat::int_unsigned
+                 ? "unsigned integer elements must have 1 to 8 bits"
+                 : "signed integer elements must have 2 to 8 bits");
     } else if (is_codebook()) {
       if (bits < 1 || bits > 8) fail("codebook indices must have 1 to 8 bits");
     } else if (element == ElementFormat::higgs) {
       // The grids lowbit computes: p = 1 with 2..256 points, p = 2 with 4..256 points.
-      if (vector_dim == 1 ? (bits < 1 || bits > 8) : vector_dim == 2 ? (bits < 2 || bits > 8) : true)
+      if (vector_dim == 1   ? (bits < 1 || bits > 8)
+          : vector_dim == 2 ? (bits < 2 || bits > 8)
+                            : true)
         fail("HIGGS grids have 2 to 256 points in 1 dimension, or 4 to 256 in 2");
     } else if (bits != fixed_element_bits(element)) {
       fail(std::string(lowbit::to_string(element)) + " elements have " +
@@ -274,9 +277,9 @@ struct Scheme {
       total += blocks * 32 + 32;  // an fp32 absmax per block and the fp32 mean
     }
     if (is_codebook())
-      total += static_cast<double>(codebook_grid(rows, cols).size() * codebook_entries() *
-                                   vector_dim) *
-               scalar_bits(codebook_format);
+      total +=
+          static_cast<double>(codebook_grid(rows, cols).size() * codebook_entries() * vector_dim) *
+          scalar_bits(codebook_format);
     if (tensor_scale) total += 32;
     return total / weights;
   }

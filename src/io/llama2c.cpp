@@ -81,8 +81,8 @@ Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   // far above any Llama: dim 8192, hidden 28672, 80 layers, vocab 128256, context 128K).
   const auto header_error = [&](const std::string& what) {
     return io_error("implausible llama2.c header (dim=" + std::to_string(h[0]) +
-                        ", hidden_dim=" + std::to_string(h[1]) + ", n_layers=" +
-                        std::to_string(h[2]) + ", n_heads=" + std::to_string(h[3]) +
+                        ", hidden_dim=" + std::to_string(h[1]) +
+                        ", n_layers=" + std::to_string(h[2]) + ", n_heads=" + std::to_string(h[3]) +
                         ", n_kv_heads=" + std::to_string(h[4]) + ", vocab_size=" +
                         std::to_string(h[5]) + ", seq_len=" + std::to_string(h[6]) + "): " + what,
                     {file, "", {}});
@@ -108,8 +108,8 @@ Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   const auto kv_dim = static_cast<std::size_t>(config.kv_dim());
   const auto vocab = static_cast<std::size_t>(config.vocab_size);
   const auto n_layers = static_cast<std::size_t>(config.n_layers);
-  const auto rope = static_cast<std::size_t>(config.seq_len) *
-                    static_cast<std::size_t>(config.head_size() / 2);
+  const auto rope =
+      static_cast<std::size_t>(config.seq_len) * static_cast<std::size_t>(config.head_size() / 2);
 
   // The file's layout: each per-layer block holds that array for every layer in turn.
   std::vector<Entry> layout;
@@ -173,16 +173,17 @@ Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
   const Llama2cFile file(path);
   Llama2cCheckpoint checkpoint;
   checkpoint.config = file.config();
-  for (const Llama2cFile::TensorEntry& e : file.tensors()) checkpoint.tensors.push_back(file.read(e.name));
+  for (const Llama2cFile::TensorEntry& e : file.tensors())
+    checkpoint.tensors.push_back(file.read(e.name));
   return checkpoint;
 }
 
 model::Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size) {
   const std::string file = path.string();
   if (vocab_size <= 0)
-    throw invalid_argument("read_llama2c_tokenizer: vocab_size " + std::to_string(vocab_size) +
-                               " is not positive",
-                           {file, "", {}});
+    throw invalid_argument(
+        "read_llama2c_tokenizer: vocab_size " + std::to_string(vocab_size) + " is not positive",
+        {file, "", {}});
   const std::uint64_t size = file_size_of(path);
   std::ifstream in = open(path);
   std::uint64_t offset = 0;

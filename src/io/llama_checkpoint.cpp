@@ -24,13 +24,15 @@ constexpr std::array<const char*, 7> int_fields{"dim",        "hidden_dim", "n_l
                                                 "n_kv_heads", "vocab_size", "seq_len"};
 
 int& int_field(model::LlamaConfig& c, std::size_t i) {
-  std::array<int*, 7> fields{&c.dim, &c.hidden_dim, &c.n_layers, &c.n_heads, &c.n_kv_heads, &c.vocab_size, &c.seq_len};
+  std::array<int*, 7> fields{&c.dim,        &c.hidden_dim, &c.n_layers, &c.n_heads,
+                             &c.n_kv_heads, &c.vocab_size, &c.seq_len};
   return *fields[i];
 }
 
 }  // namespace
 
-void add_llama_config(std::map<std::string, std::string>& metadata, const model::LlamaConfig& config) {
+void add_llama_config(std::map<std::string, std::string>& metadata,
+                      const model::LlamaConfig& config) {
   model::LlamaConfig c = config;
   json j = json::object();
   for (std::size_t i = 0; i < int_fields.size(); ++i) j[int_fields[i]] = int_field(c, i);
@@ -54,7 +56,8 @@ model::LlamaConfig read_llama_config(const SafetensorsFile& file) {
   model::LlamaConfig c;
   for (std::size_t i = 0; i < int_fields.size(); ++i) {
     auto f = j.find(int_fields[i]);
-    if (f == j.end() || !f->is_number_integer()) fail(std::string("field \"") + int_fields[i] + "\" is missing or not an integer");
+    if (f == j.end() || !f->is_number_integer())
+      fail(std::string("field \"") + int_fields[i] + "\" is missing or not an integer");
     const auto value = f->get<std::int64_t>();
     if (value < 0 || value > std::numeric_limits<int>::max())
       fail(std::string("field \"") + int_fields[i] + "\" is out of range");
@@ -62,16 +65,19 @@ model::LlamaConfig read_llama_config(const SafetensorsFile& file) {
   }
   for (const char* name : {"norm_eps", "rope_theta"}) {
     auto f = j.find(name);
-    if (f == j.end() || !f->is_number()) fail(std::string("field \"") + name + "\" is missing or not a number");
+    if (f == j.end() || !f->is_number())
+      fail(std::string("field \"") + name + "\" is missing or not a number");
     (std::strcmp(name, "norm_eps") == 0 ? c.norm_eps : c.rope_theta) = f->get<float>();
   }
   auto shared = j.find("shared_classifier");
-  if (shared == j.end() || !shared->is_boolean()) fail("field \"shared_classifier\" is missing or not a boolean");
+  if (shared == j.end() || !shared->is_boolean())
+    fail("field \"shared_classifier\" is missing or not a boolean");
   c.shared_classifier = shared->get<bool>();
   return c;
 }
 
-void convert_llama2c_to_safetensors(const std::filesystem::path& in, const std::filesystem::path& out) {
+void convert_llama2c_to_safetensors(const std::filesystem::path& in,
+                                    const std::filesystem::path& out) {
   // One tensor in memory at a time.
   const Llama2cFile checkpoint(in);
   std::vector<TensorLayout> layout;
@@ -108,8 +114,9 @@ std::string detect_checkpoint_format(const std::filesystem::path& path) {
     const Llama2cFile checkpoint(path);
     return "llama2c";
   } catch (const io_error& e) {
-    throw io_error("neither a safetensors file nor a llama2.c checkpoint (as llama2.c: " + e.reason() + ")",
-                   ErrorContext{file, {}, {}});
+    throw io_error(
+        "neither a safetensors file nor a llama2.c checkpoint (as llama2.c: " + e.reason() + ")",
+        ErrorContext{file, {}, {}});
   }
 }
 
@@ -129,7 +136,8 @@ model::LlamaModel load_llama(const std::filesystem::path& path) {
   matrices.reserve(quantized.size());
   for (const auto& q : quantized) {
     matrices.push_back(read_quantized(file, q));
-    for (const auto& part : quantized_layout(q, matrices.back().scheme(), matrices.back().rows(), matrices.back().cols()))
+    for (const auto& part : quantized_layout(q, matrices.back().scheme(), matrices.back().rows(),
+                                             matrices.back().cols()))
       parts.insert(part.name);
   }
   std::vector<model::NamedTensor> tensors;
@@ -155,14 +163,17 @@ model::LlamaModel load_llama(const std::filesystem::path& path) {
   // set_linear replaces (no dequantization happens twice).
   for (std::size_t i = 0; i < quantized.size(); ++i) {
     if (float_names.count(quantized[i]) != 0)
-      throw io_error("tensor is stored both as floats and quantized", ErrorContext{name, quantized[i], {}});
+      throw io_error("tensor is stored both as floats and quantized",
+                     ErrorContext{name, quantized[i], {}});
     const QuantizedMatrix& m = matrices[i];
-    tensors.push_back({quantized[i], {m.rows(), m.cols()}, std::vector<float>(m.rows() * m.cols(), 0.0f)});
+    tensors.push_back(
+        {quantized[i], {m.rows(), m.cols()}, std::vector<float>(m.rows() * m.cols(), 0.0f)});
   }
   try {
     model::LlamaModel model(config, tensors);
     tensors.clear();
-    for (std::size_t i = 0; i < quantized.size(); ++i) model.set_linear(quantized[i], std::move(matrices[i]));
+    for (std::size_t i = 0; i < quantized.size(); ++i)
+      model.set_linear(quantized[i], std::move(matrices[i]));
     return model;
   } catch (const invalid_argument& e) {
     throw io_error(e.what(), ErrorContext{name, {}, {}});

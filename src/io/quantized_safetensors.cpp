@@ -17,17 +17,20 @@ namespace {
 using json = nlohmann::ordered_json;  // keeps the documented field order
 
 // Packed words and scale bytes are written as they lie in memory.
-static_assert(std::endian::native == std::endian::little, "lowbit's file I/O assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "lowbit's file I/O assumes a little-endian host");
 
 template <typename Enum, std::size_t N>
-std::optional<Enum> lookup(const std::array<std::pair<Enum, std::string_view>, N>& table, std::string_view name) {
+std::optional<Enum> lookup(const std::array<std::pair<Enum, std::string_view>, N>& table,
+                           std::string_view name) {
   for (const auto& [value, text] : table)
     if (text == name) return value;
   return std::nullopt;
 }
 
 template <typename Enum, std::size_t N>
-std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value) {
+std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table,
+                         Enum value) {
   for (const auto& [v, text] : table)
     if (v == value) return text;
   return "?";
@@ -98,7 +101,8 @@ json scheme_object(const Scheme& s) {
 }
 
 template <typename Enum, std::size_t N>
-Enum enum_field(const json& j, const char* field, const std::array<std::pair<Enum, std::string_view>, N>& table,
+Enum enum_field(const json& j, const char* field,
+                const std::array<std::pair<Enum, std::string_view>, N>& table,
                 std::optional<Enum> fallback) {
   auto it = j.find(field);
   if (it == j.end()) {
@@ -119,7 +123,8 @@ Enum enum_field(const json& j, const char* field, const std::array<std::pair<Enu
 std::size_t positive_field(const json& j, const char* field, std::size_t fallback) {
   auto it = j.find(field);
   if (it == j.end()) return fallback;
-  if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0) bad_field(field, "not a positive integer");
+  if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0)
+    bad_field(field, "not a positive integer");
   return static_cast<std::size_t>(it->get<std::uint64_t>());
 }
 
@@ -148,22 +153,35 @@ Scheme scheme_from_object(const json& j) {
   s.bits = static_cast<int>(b);
   s.granularity = granularity_field(j, "granularity", "group_size", std::nullopt);
   s.scale_format = enum_field(j, "scale_format", scale_names, std::optional<ScalarFormat>{});
-  s.zero_format = enum_field(j, "zero_format", zero_names, std::optional<ZeroFormat>{ZeroFormat::code});
-  s.pack_order = enum_field(j, "pack_order", pack_names, std::optional<PackOrder>{PackOrder::low_first});
+  s.zero_format =
+      enum_field(j, "zero_format", zero_names, std::optional<ZeroFormat>{ZeroFormat::code});
+  s.pack_order =
+      enum_field(j, "pack_order", pack_names, std::optional<PackOrder>{PackOrder::low_first});
   s.vector_dim = positive_field(j, "vector_dim", 1);
   s.codebook_granularity = granularity_field(j, "codebook_granularity", "codebook_group_size",
                                              Granularity::Kind::tensor);
-  s.codebook_format = enum_field(j, "codebook_format", scale_names, std::optional<ScalarFormat>{ScalarFormat::f16});
+  s.codebook_format =
+      enum_field(j, "codebook_format", scale_names, std::optional<ScalarFormat>{ScalarFormat::f16});
   if (auto t = j.find("tensor_scale"); t != j.end()) {
     if (!t->is_boolean()) bad_field("tensor_scale", "not a boolean");
     s.tensor_scale = t->get<bool>();
   }
-  s.double_quant_block = j.contains("double_quant_block") ? positive_field(j, "double_quant_block", 0) : 0;
+  s.double_quant_block =
+      j.contains("double_quant_block") ? positive_field(j, "double_quant_block", 0) : 0;
   for (const auto& [key, value] : j.items()) {
-    static constexpr std::array<std::string_view, 14> known{
-        "element",      "bits",        "granularity", "group_size",           "scale_format",
-        "zero_format",  "pack_order",  "vector_dim",  "codebook_granularity", "codebook_group_size",
-        "codebook_format", "tensor_scale", "double_quant_block"};
+    static constexpr std::array<std::string_view, 14> known{"element",
+                                                            "bits",
+                                                            "granularity",
+                                                            "group_size",
+                                                            "scale_format",
+                                                            "zero_format",
+                                                            "pack_order",
+                                                            "vector_dim",
+                                                            "codebook_granularity",
+                                                            "codebook_group_size",
+                                                            "codebook_format",
+                                                            "tensor_scale",
+                                                            "double_quant_block"};
     if (std::find(known.begin(), known.end(), key) == known.end()) bad_field(key, "unknown field");
   }
   s.validate();
@@ -172,20 +190,28 @@ Scheme scheme_from_object(const json& j) {
 
 DType scale_dtype(ScalarFormat f) {
   switch (f) {
-    case ScalarFormat::f32: return DType::F32;
-    case ScalarFormat::f16: return DType::F16;
-    case ScalarFormat::bf16: return DType::BF16;
-    case ScalarFormat::e4m3: return DType::F8_E4M3;
-    case ScalarFormat::e8m0: return DType::U8;
+    case ScalarFormat::f32:
+      return DType::F32;
+    case ScalarFormat::f16:
+      return DType::F16;
+    case ScalarFormat::bf16:
+      return DType::BF16;
+    case ScalarFormat::e4m3:
+      return DType::F8_E4M3;
+    case ScalarFormat::e8m0:
+      return DType::U8;
   }
   return DType::U8;
 }
 
 DType zero_dtype(ZeroFormat f) {
   switch (f) {
-    case ZeroFormat::f32: return DType::F32;
-    case ZeroFormat::bf16: return DType::BF16;
-    default: return DType::F16;
+    case ZeroFormat::f32:
+      return DType::F32;
+    case ZeroFormat::bf16:
+      return DType::BF16;
+    default:
+      return DType::F16;
   }
 }
 
@@ -220,31 +246,37 @@ Scheme scheme_from_json(std::string_view text) {
   return scheme_from_object(j);
 }
 
-std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& scheme, std::size_t rows,
-                                           std::size_t cols) {
+std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& scheme,
+                                           std::size_t rows, std::size_t cols) {
   scheme.validate();
   const std::string base = base_name(name);
   const ScaleGrid grid = scheme.scale_grid(rows, cols);
   std::vector<TensorLayout> layout;
-  layout.push_back({base + ".qweight", DType::U32, {rows, packed_words(scheme.codes_per_row(cols), scheme.bits)}});
+  layout.push_back({base + ".qweight",
+                    DType::U32,
+                    {rows, packed_words(scheme.codes_per_row(cols), scheme.bits)}});
   if (scheme.has_scales()) {
-    const DType dtype = scheme.double_quant_block > 0 ? DType::U8 : scale_dtype(scheme.scale_format);
+    const DType dtype =
+        scheme.double_quant_block > 0 ? DType::U8 : scale_dtype(scheme.scale_format);
     layout.push_back({base + ".scales", dtype, {grid.rows, grid.cols}});
   }
   if (scheme.has_zero_point()) {
     if (scheme.zero_format == ZeroFormat::code)
-      layout.push_back({base + ".qzeros", DType::U32, {grid.rows, packed_words(grid.cols, scheme.bits)}});
+      layout.push_back(
+          {base + ".qzeros", DType::U32, {grid.rows, packed_words(grid.cols, scheme.bits)}});
     else
       layout.push_back({base + ".zeros", zero_dtype(scheme.zero_format), {grid.rows, grid.cols}});
   }
   if (scheme.double_quant_block > 0) {
-    const std::size_t blocks = (grid.size() + scheme.double_quant_block - 1) / scheme.double_quant_block;
+    const std::size_t blocks =
+        (grid.size() + scheme.double_quant_block - 1) / scheme.double_quant_block;
     layout.push_back({base + ".scale_absmax", DType::F32, {blocks}});
     layout.push_back({base + ".scale_offset", DType::F32, {1}});
   }
   if (scheme.is_codebook()) {
     const ScaleGrid books = scheme.codebook_grid(rows, cols);
-    layout.push_back({base + ".codebooks", scale_dtype(scheme.codebook_format),
+    layout.push_back({base + ".codebooks",
+                      scale_dtype(scheme.codebook_format),
                       {books.rows, books.cols, scheme.codebook_entries(), scheme.vector_dim}});
   }
   if (scheme.tensor_scale) layout.push_back({base + ".tensor_scale", DType::F32, {1}});
@@ -256,10 +288,12 @@ void add_quantization_metadata(std::map<std::string, std::string>& metadata, std
                                const std::optional<HadamardRotation>& rotation) {
   auto object = quantization_object(metadata);
   if (!object)
-    throw io_error("metadata \"lowbit.quantization\" is not a JSON object", ErrorContext{{}, std::string(name), {}});
+    throw io_error("metadata \"lowbit.quantization\" is not a JSON object",
+                   ErrorContext{{}, std::string(name), {}});
   json entry = json{{"scheme", scheme_object(scheme)}, {"shape", {rows, cols}}};
   if (rotation)
-    entry["rotation"] = json{{"size", rotation->size}, {"seed", rotation->seed}, {"randomized", rotation->randomized}};
+    entry["rotation"] = json{
+        {"size", rotation->size}, {"seed", rotation->seed}, {"randomized", rotation->randomized}};
   (*object)[std::string(name)] = std::move(entry);
   metadata[std::string(quantization_metadata_key)] = object->dump();
 }
@@ -268,10 +302,13 @@ void write_quantized(SafetensorsWriter& writer, std::string_view name, const Qua
   const Scheme& s = q.scheme();
   const auto layout = quantized_layout(name, s, q.rows(), q.cols());
   std::size_t part = 0;  // the parts come in quantized_layout's order
-  const auto next = [&](std::span<const std::byte> bytes) { writer.write(layout[part++].name, bytes); };
+  const auto next = [&](std::span<const std::byte> bytes) {
+    writer.write(layout[part++].name, bytes);
+  };
   next(bytes_of(q.packed_codes()));
   if (s.has_scales()) next(bytes_of(q.scale_bytes()));
-  if (s.has_zero_point()) next(s.zero_format == ZeroFormat::code ? bytes_of(q.zero_codes()) : bytes_of(q.zero_bytes()));
+  if (s.has_zero_point())
+    next(s.zero_format == ZeroFormat::code ? bytes_of(q.zero_codes()) : bytes_of(q.zero_bytes()));
   const float offset = q.scale_offset(), tensor_scale = q.tensor_scale();
   if (s.double_quant_block > 0) {
     next(bytes_of(q.scale_block_absmax()));
@@ -283,7 +320,9 @@ void write_quantized(SafetensorsWriter& writer, std::string_view name, const Qua
 
 std::vector<std::string> quantized_names(const SafetensorsFile& file) {
   auto object = quantization_object(file.metadata());
-  if (!object) throw io_error("metadata \"lowbit.quantization\" is not a JSON object", ErrorContext{file.path().string(), {}, {}});
+  if (!object)
+    throw io_error("metadata \"lowbit.quantization\" is not a JSON object",
+                   ErrorContext{file.path().string(), {}, {}});
   std::vector<std::string> names;
   for (const auto& [key, value] : object->items()) names.push_back(key);
   std::sort(names.begin(), names.end());
@@ -304,8 +343,8 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
   auto scheme_it = entry->find("scheme");
   auto shape_it = entry->find("shape");
   if (scheme_it == entry->end()) fail("quantization metadata entry has no \"scheme\"");
-  if (shape_it == entry->end() || !shape_it->is_array() || shape_it->size() != 2 || !(*shape_it)[0].is_number_unsigned() ||
-      !(*shape_it)[1].is_number_unsigned())
+  if (shape_it == entry->end() || !shape_it->is_array() || shape_it->size() != 2 ||
+      !(*shape_it)[0].is_number_unsigned() || !(*shape_it)[1].is_number_unsigned())
     fail("quantization metadata \"shape\" is not [rows, cols]");
   Scheme scheme;
   try {
@@ -321,8 +360,8 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
     if (!file.contains(part.name)) fail("missing part '" + part.name + "' of the quantized weight");
     const TensorInfo& info = file.info(part.name);
     if (info.dtype != part.dtype)
-      fail("part has dtype " + std::string(dtype_name(info.dtype)) + ", expected " + std::string(dtype_name(part.dtype)) +
-               " for scheme " + scheme.to_string(),
+      fail("part has dtype " + std::string(dtype_name(info.dtype)) + ", expected " +
+               std::string(dtype_name(part.dtype)) + " for scheme " + scheme.to_string(),
            part.name);
     if (info.shape != part.shape) {
       std::string want = "[", got = "[";
@@ -336,8 +375,8 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
       }
       want.append("]");
       got.append("]");
-      fail("part has shape " + got + ", expected " + want + " for a [" + std::to_string(rows) + ", " +
-               std::to_string(cols) + "] matrix with scheme " + scheme.to_string(),
+      fail("part has shape " + got + ", expected " + want + " for a [" + std::to_string(rows) +
+               ", " + std::to_string(cols) + "] matrix with scheme " + scheme.to_string(),
            part.name);
     }
   }
@@ -345,7 +384,10 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
   auto copy = [&](const TensorLayout& part, auto dest) {
     const auto src = file.info(part.name).data;
     const auto dst = std::as_writable_bytes(dest);
-    if (src.size() != dst.size()) fail("part holds " + std::to_string(src.size()) + " bytes, expected " + std::to_string(dst.size()), part.name);
+    if (src.size() != dst.size())
+      fail("part holds " + std::to_string(src.size()) + " bytes, expected " +
+               std::to_string(dst.size()),
+           part.name);
     if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size());
   };
   std::size_t part = 0;  // the parts come in quantized_layout's order
@@ -369,9 +411,11 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
     q.set_tensor_scale(tensor_scale);
   }
   if (auto rotation = entry->find("rotation"); rotation != entry->end()) {
-    const auto size = rotation->find("size"), seed = rotation->find("seed"), randomized = rotation->find("randomized");
-    if (!rotation->is_object() || size == rotation->end() || !size->is_number_unsigned() || seed == rotation->end() ||
-        !seed->is_number_unsigned() || randomized == rotation->end() || !randomized->is_boolean())
+    const auto size = rotation->find("size"), seed = rotation->find("seed"),
+               randomized = rotation->find("randomized");
+    if (!rotation->is_object() || size == rotation->end() || !size->is_number_unsigned() ||
+        seed == rotation->end() || !seed->is_number_unsigned() || randomized == rotation->end() ||
+        !randomized->is_boolean())
       fail("quantization metadata \"rotation\" is not {size, seed, randomized}");
     try {
       q.set_input_rotation(HadamardRotation{static_cast<std::size_t>(size->get<std::uint64_t>()),

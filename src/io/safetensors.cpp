@@ -36,11 +36,20 @@ struct DTypeEntry {
 };
 
 constexpr std::array<DTypeEntry, 15> dtype_table{{
-    {DType::F64, "F64", 8},         {DType::F32, "F32", 4},     {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2},       {DType::F8_E4M3, "F8_E4M3", 1},
-    {DType::F8_E5M2, "F8_E5M2", 1}, {DType::I64, "I64", 8},     {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2},         {DType::I8, "I8", 1},       {DType::U64, "U64", 8},
-    {DType::U32, "U32", 4},         {DType::U16, "U16", 2},     {DType::U8, "U8", 1},
+    {DType::F64, "F64", 8},
+    {DType::F32, "F32", 4},
+    {DType::F16, "F16", 2},
+    {DType::BF16, "BF16", 2},
+    {DType::F8_E4M3, "F8_E4M3", 1},
+    {DType::F8_E5M2, "F8_E5M2", 1},
+    {DType::I64, "I64", 8},
+    {DType::I32, "I32", 4},
+    {DType::I16, "I16", 2},
+    {DType::I8, "I8", 1},
+    {DType::U64, "U64", 8},
+    {DType::U32, "U32", 4},
+    {DType::U16, "U16", 2},
+    {DType::U8, "U8", 1},
     {DType::BOOL, "BOOL", 1},
 }};
 
@@ -122,7 +131,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   const auto* bytes = static_cast<const std::byte*>(map_);
 
   std::uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | std::to_integer<std::uint64_t>(bytes[i]);
+  for (int i = 7; i >= 0; --i)
+    header_size = (header_size << 8) | std::to_integer<std::uint64_t>(bytes[i]);
   if (header_size < 2) fail("header length " + std::to_string(header_size) + " is too small");
   if (header_size > max_header_size)
     fail("header length " + std::to_string(header_size) + " exceeds the 100 MB limit");
@@ -131,7 +141,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
          std::to_string(file_size) + "-byte file");
 
   const auto* header_begin = reinterpret_cast<const char*>(bytes + 8);
-  json header = json::parse(header_begin, header_begin + header_size, nullptr, /*exceptions=*/false);
+  json header =
+      json::parse(header_begin, header_begin + header_size, nullptr, /*exceptions=*/false);
   if (header.is_discarded()) fail("header is not valid JSON");
   if (!header.is_object()) fail("header is not a JSON object");
 
@@ -151,13 +162,15 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     auto dtype_it = entry.find("dtype");
     auto shape_it = entry.find("shape");
     auto offsets_it = entry.find("data_offsets");
-    if (dtype_it == entry.end() || !dtype_it->is_string()) fail("missing or non-string dtype", name);
+    if (dtype_it == entry.end() || !dtype_it->is_string())
+      fail("missing or non-string dtype", name);
     const auto dtype = dtype_from_name(dtype_it->get<std::string>());
     if (!dtype) fail("unknown dtype '" + dtype_it->get<std::string>() + "'", name);
     if (shape_it == entry.end() || !shape_it->is_array()) fail("missing or non-array shape", name);
     std::vector<std::size_t> shape;
     for (const auto& d : *shape_it) {
-      if (!d.is_number_unsigned()) fail("shape holds something other than a non-negative integer", name);
+      if (!d.is_number_unsigned())
+        fail("shape holds something other than a non-negative integer", name);
       const auto dim = d.get<std::uint64_t>();
       if (dim > std::numeric_limits<std::size_t>::max()) fail("shape dimension too large", name);
       shape.push_back(static_cast<std::size_t>(dim));
@@ -180,8 +193,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
       fail("shape and dtype need " + std::to_string(*expected) + " bytes but data_offsets span " +
                std::to_string(end - begin),
            name, shape);
-    tensors_.push_back(TensorInfo{name, *dtype, std::move(shape),
-                                  std::span<const std::byte>(data + begin, static_cast<std::size_t>(end - begin))});
+    tensors_.push_back(TensorInfo{
+        name, *dtype, std::move(shape),
+        std::span<const std::byte>(data + begin, static_cast<std::size_t>(end - begin))});
   }
 
   // File order is data order; ties (empty tensors) fall back to the name for a stable order.
@@ -196,20 +210,21 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     const auto& cur = tensors_[i];
     const auto begin = static_cast<std::size_t>(cur.data.data() - data);
     if (begin < cursor) {
-      if (!cur.data.empty()) fail("data overlaps tensor '" + tensors_[i - 1].name + "'", cur.name, cur.shape);
-      fail("data_offsets begin " + std::to_string(begin) + " lies inside tensor '" + tensors_[i - 1].name +
-               "'; tensors must be contiguous",
+      if (!cur.data.empty())
+        fail("data overlaps tensor '" + tensors_[i - 1].name + "'", cur.name, cur.shape);
+      fail("data_offsets begin " + std::to_string(begin) + " lies inside tensor '" +
+               tensors_[i - 1].name + "'; tensors must be contiguous",
            cur.name, cur.shape);
     }
     if (begin > cursor)
-      fail("hole in the data section: bytes [" + std::to_string(cursor) + ", " + std::to_string(begin) +
-               ") belong to no tensor",
+      fail("hole in the data section: bytes [" + std::to_string(cursor) + ", " +
+               std::to_string(begin) + ") belong to no tensor",
            cur.name, cur.shape);
     cursor = begin + cur.data.size();
   }
   if (cursor != data_size)
-    fail("hole in the data section: bytes [" + std::to_string(cursor) + ", " + std::to_string(data_size) +
-         ") after the last tensor belong to no tensor");
+    fail("hole in the data section: bytes [" + std::to_string(cursor) + ", " +
+         std::to_string(data_size) + ") after the last tensor belong to no tensor");
   for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
 }
 
@@ -249,11 +264,14 @@ std::vector<std::string> SafetensorsFile::names() const {
   return out;
 }
 
-bool SafetensorsFile::contains(std::string_view name) const { return index_.find(name) != index_.end(); }
+bool SafetensorsFile::contains(std::string_view name) const {
+  return index_.find(name) != index_.end();
+}
 
 const TensorInfo& SafetensorsFile::info(std::string_view name) const {
   auto it = index_.find(name);
-  if (it == index_.end()) throw io_error("no such tensor", ErrorContext{path_.string(), std::string(name), {}});
+  if (it == index_.end())
+    throw io_error("no such tensor", ErrorContext{path_.string(), std::string(name), {}});
   return tensors_[it->second];
 }
 
@@ -266,21 +284,51 @@ std::vector<float> SafetensorsFile::to_float(std::string_view name) const {
   for (std::size_t i = 0; i < n; ++i) {
     const std::byte* e = p + i * w;
     switch (t.dtype) {
-      case DType::F64: out[i] = static_cast<float>(load<double>(e)); break;
-      case DType::F32: out[i] = load<float>(e); break;
-      case DType::F16: out[i] = float16::from_bits(load<std::uint16_t>(e)).to_float(); break;
-      case DType::BF16: out[i] = bfloat16::from_bits(load<std::uint16_t>(e)).to_float(); break;
-      case DType::F8_E4M3: out[i] = float8_e4m3::from_bits(load<std::uint8_t>(e)).to_float(); break;
-      case DType::F8_E5M2: out[i] = float8_e5m2::from_bits(load<std::uint8_t>(e)).to_float(); break;
-      case DType::I64: out[i] = static_cast<float>(load<std::int64_t>(e)); break;
-      case DType::I32: out[i] = static_cast<float>(load<std::int32_t>(e)); break;
-      case DType::I16: out[i] = static_cast<float>(load<std::int16_t>(e)); break;
-      case DType::I8: out[i] = static_cast<float>(load<std::int8_t>(e)); break;
-      case DType::U64: out[i] = static_cast<float>(load<std::uint64_t>(e)); break;
-      case DType::U32: out[i] = static_cast<float>(load<std::uint32_t>(e)); break;
-      case DType::U16: out[i] = static_cast<float>(load<std::uint16_t>(e)); break;
-      case DType::U8: out[i] = static_cast<float>(load<std::uint8_t>(e)); break;
-      case DType::BOOL: out[i] = load<std::uint8_t>(e) != 0 ? 1.0f : 0.0f; break;
+      case DType::F64:
+        out[i] = static_cast<float>(load<double>(e));
+        break;
+      case DType::F32:
+        out[i] = load<float>(e);
+        break;
+      case DType::F16:
+        out[i] = float16::from_bits(load<std::uint16_t>(e)).to_float();
+        break;
+      case DType::BF16:
+        out[i] = bfloat16::from_bits(load<std::uint16_t>(e)).to_float();
+        break;
+      case DType::F8_E4M3:
+        out[i] = float8_e4m3::from_bits(load<std::uint8_t>(e)).to_float();
+        break;
+      case DType::F8_E5M2:
+        out[i] = float8_e5m2::from_bits(load<std::uint8_t>(e)).to_float();
+        break;
+      case DType::I64:
+        out[i] = static_cast<float>(load<std::int64_t>(e));
+        break;
+      case DType::I32:
+        out[i] = static_cast<float>(load<std::int32_t>(e));
+        break;
+      case DType::I16:
+        out[i] = static_cast<float>(load<std::int16_t>(e));
+        break;
+      case DType::I8:
+        out[i] = static_cast<float>(load<std::int8_t>(e));
+        break;
+      case DType::U64:
+        out[i] = static_cast<float>(load<std::uint64_t>(e));
+        break;
+      case DType::U32:
+        out[i] = static_cast<float>(load<std::uint32_t>(e));
+        break;
+      case DType::U16:
+        out[i] = static_cast<float>(load<std::uint16_t>(e));
+        break;
+      case DType::U8:
+        out[i] = static_cast<float>(load<std::uint8_t>(e));
+        break;
+      case DType::BOOL:
+        out[i] = load<std::uint8_t>(e) != 0 ? 1.0f : 0.0f;
+        break;
     }
   }
   return out;
@@ -293,7 +341,8 @@ namespace {
 
 // Compact JSON in the reference implementation's layout: "__metadata__" first, then the tensors
 // in data order (nlohmann's objects sort keys, so the outer object is assembled by hand).
-std::string make_header(const std::vector<TensorLayout>& layout, const std::vector<std::size_t>& sizes,
+std::string make_header(const std::vector<TensorLayout>& layout,
+                        const std::vector<std::size_t>& sizes,
                         const std::map<std::string, std::string>& metadata) {
   std::string h = "{";
   if (!metadata.empty()) {
@@ -404,9 +453,12 @@ void SafetensorsWriter::abandon() noexcept {
 void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> data) {
   const std::string file = path_.string();
   if (finished_) throw io_error("write after finish()", ErrorContext{file, std::string(name), {}});
-  if (fd_ < 0) throw io_error("writer failed earlier; nothing more can be written", ErrorContext{file, std::string(name), {}});
+  if (fd_ < 0)
+    throw io_error("writer failed earlier; nothing more can be written",
+                   ErrorContext{file, std::string(name), {}});
   if (next_ >= layout_.size())
-    throw io_error("every declared tensor has been written already", ErrorContext{file, std::string(name), {}});
+    throw io_error("every declared tensor has been written already",
+                   ErrorContext{file, std::string(name), {}});
   const TensorLayout& expected = layout_[next_];
   if (name != expected.name)
     throw io_error("written out of order: the next declared tensor is '" + expected.name + "'",
@@ -427,10 +479,11 @@ void SafetensorsWriter::write(std::string_view name, std::span<const std::byte> 
 void SafetensorsWriter::finish() {
   const std::string file = path_.string();
   if (finished_) throw io_error("finish() called twice", ErrorContext{file, {}, {}});
-  if (fd_ < 0) throw io_error("writer failed earlier; nothing to finish", ErrorContext{file, {}, {}});
+  if (fd_ < 0)
+    throw io_error("writer failed earlier; nothing to finish", ErrorContext{file, {}, {}});
   if (next_ < layout_.size())
-    throw io_error(std::to_string(layout_.size() - next_) + " declared tensor(s) not written, the next is '" +
-                       layout_[next_].name + "'",
+    throw io_error(std::to_string(layout_.size() - next_) +
+                       " declared tensor(s) not written, the next is '" + layout_[next_].name + "'",
                    ErrorContext{file, {}, {}});
   // Flush to disk before the rename, so a crash never leaves a complete-looking partial file.
   if (::fsync(fd_) != 0) {
@@ -448,7 +501,8 @@ void SafetensorsWriter::finish() {
   std::filesystem::rename(temp_path_, path_, ec);
   if (ec) {
     abandon();
-    throw io_error("cannot rename temporary file into place: " + ec.message(), ErrorContext{file, {}, {}});
+    throw io_error("cannot rename temporary file into place: " + ec.message(),
+                   ErrorContext{file, {}, {}});
   }
   finished_ = true;
   temp_path_.clear();
@@ -457,16 +511,17 @@ void SafetensorsWriter::finish() {
 void order_like_reference(std::vector<TensorToWrite>& tensors) {
   // Position of each dtype in the Rust crate's `Dtype` enum, whose derived order it sorts by.
   auto rank = [](DType d) {
-    constexpr std::array<DType, 15> rust_order{DType::BOOL, DType::U8,  DType::I8,  DType::F8_E5M2,
-                                              DType::F8_E4M3, DType::I16, DType::U16, DType::F16,
-                                              DType::BF16, DType::I32, DType::U32, DType::F32,
-                                              DType::F64, DType::I64, DType::U64};
+    constexpr std::array<DType, 15> rust_order{
+        DType::BOOL, DType::U8,  DType::I8,  DType::F8_E5M2, DType::F8_E4M3,
+        DType::I16,  DType::U16, DType::F16, DType::BF16,    DType::I32,
+        DType::U32,  DType::F32, DType::F64, DType::I64,     DType::U64};
     return std::find(rust_order.begin(), rust_order.end(), d) - rust_order.begin();
   };
-  std::stable_sort(tensors.begin(), tensors.end(), [&](const TensorToWrite& a, const TensorToWrite& b) {
-    const auto ra = rank(a.dtype), rb = rank(b.dtype);
-    return ra != rb ? ra > rb : a.name < b.name;
-  });
+  std::stable_sort(tensors.begin(), tensors.end(),
+                   [&](const TensorToWrite& a, const TensorToWrite& b) {
+                     const auto ra = rank(a.dtype), rb = rank(b.dtype);
+                     return ra != rb ? ra > rb : a.name < b.name;
+                   });
 }
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
@@ -490,7 +545,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
 // ---------------------------------------------------------------------------------------------
 // Sharded checkpoints
 
-ShardedSafetensors::ShardedSafetensors(const std::filesystem::path& index_path) : index_path_(index_path) {
+ShardedSafetensors::ShardedSafetensors(const std::filesystem::path& index_path)
+    : index_path_(index_path) {
   const std::string file = index_path.string();
   auto fail = [&](const std::string& reason, const std::string& tensor = {}) {
     throw io_error(reason, ErrorContext{file, tensor, {}});
@@ -519,7 +575,8 @@ ShardedSafetensors::ShardedSafetensors(const std::filesystem::path& index_path) 
         fail(std::string("cannot open shard: ") + e.what(), name);
       }
     }
-    if (!shards_[it->second].contains(name)) fail("shard '" + shard_name + "' does not hold this tensor", name);
+    if (!shards_[it->second].contains(name))
+      fail("shard '" + shard_name + "' does not hold this tensor", name);
     shard_index_.emplace(name, it->second);
   }
 }
@@ -537,7 +594,8 @@ bool ShardedSafetensors::contains(std::string_view name) const {
 const SafetensorsFile& ShardedSafetensors::shard_of(std::string_view name) const {
   auto it = shard_index_.find(name);
   if (it == shard_index_.end())
-    throw io_error("no such tensor in the sharded checkpoint", ErrorContext{index_path_.string(), std::string(name), {}});
+    throw io_error("no such tensor in the sharded checkpoint",
+                   ErrorContext{index_path_.string(), std::string(name), {}});
   return shards_[it->second];
 }
 

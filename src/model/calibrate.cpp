@@ -24,20 +24,21 @@ class ObserverScope {
 
 }  // namespace
 
-std::map<std::string, InputStatistics> collect_input_statistics(LlamaModel& model,
-                                                                std::span<const int> tokens,
-                                                                const EvalOptions& options,
-                                                                const std::vector<std::string>& names) {
+std::map<std::string, InputStatistics> collect_input_statistics(
+    LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
+    const std::vector<std::string>& names) {
   const auto window = static_cast<std::size_t>(options.window);
   if (options.window < 1 || options.window >= model.config().seq_len)
     throw invalid_argument("calibration window of " + std::to_string(options.window) +
-                           " tokens for a model of context " + std::to_string(model.config().seq_len));
+                           " tokens for a model of context " +
+                           std::to_string(model.config().seq_len));
   std::size_t windows = tokens.size() / window;
   if (options.max_windows > 0 && options.max_windows < windows) windows = options.max_windows;
   if (windows == 0) throw invalid_argument("calibration needs at least one window of tokens");
 
   std::map<std::string, InputStatistics> statistics;
-  for (const std::string& name : names) statistics.emplace(name, InputStatistics(model.linear_layer(name).cols()));
+  for (const std::string& name : names)
+    statistics.emplace(name, InputStatistics(model.linear_layer(name).cols()));
   const ObserverScope scope(model, [&](const std::string& name, std::span<const float> x) {
     const auto it = statistics.find(name);
     if (it != statistics.end()) it->second.add(MatrixView<const float>(x.data(), 1, x.size()));
@@ -50,10 +51,10 @@ std::map<std::string, InputStatistics> collect_input_statistics(LlamaModel& mode
   return statistics;
 }
 
-std::vector<ModelGptqLayer> quantize_model_gptq(LlamaModel& model, std::span<const int> calibration,
-                                                const EvalOptions& windows, const Scheme& scheme,
-                                                const GptqOptions& options,
-                                                const std::function<void(std::size_t, std::size_t)>& progress) {
+std::vector<ModelGptqLayer> quantize_model_gptq(
+    LlamaModel& model, std::span<const int> calibration, const EvalOptions& windows,
+    const Scheme& scheme, const GptqOptions& options,
+    const std::function<void(std::size_t, std::size_t)>& progress) {
   std::vector<std::string> all = model.linear_names();
   const auto blocks = static_cast<std::size_t>(model.config().n_layers);
   std::vector<ModelGptqLayer> report;
@@ -67,8 +68,8 @@ std::vector<ModelGptqLayer> quantize_model_gptq(LlamaModel& model, std::span<con
     for (const std::string& name : names) {
       GptqOptions layer_options = options;
       layer_options.tensor_name = name;
-      GptqResult result = quantize_gptq(model.linear_layer(name).weights(), statistics.at(name).hessian(), scheme,
-                                        layer_options);
+      GptqResult result = quantize_gptq(model.linear_layer(name).weights(),
+                                        statistics.at(name).hessian(), scheme, layer_options);
       report.push_back({name, result.damping, result.retries, result.proxy_loss});
       model.set_linear(name, std::move(result.weights));
     }

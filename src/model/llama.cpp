@@ -26,7 +26,8 @@ const NamedTensor& find_tensor(std::span<const NamedTensor> tensors, const std::
     for (std::size_t d : shape) count *= d;
     if (t.shape != shape || t.data.size() != count)
       throw invalid_argument("llama model: expected shape " + shape_string(shape) + " with " +
-                                 std::to_string(count) + " values, got " + std::to_string(t.data.size()),
+                                 std::to_string(count) + " values, got " +
+                                 std::to_string(t.data.size()),
                              {"", name, t.shape});
     return t;
   }
@@ -61,15 +62,12 @@ void softmax(std::span<float> x) {
 Linear::Linear(std::vector<float> weights, std::size_t rows, std::size_t cols)
     : weights_(std::move(weights)), rows_(rows), cols_(cols) {
   if (weights_.size() != rows * cols)
-    throw invalid_argument("linear: " + std::to_string(weights_.size()) +
-                           " weights for a [" + std::to_string(rows) + ", " +
-                           std::to_string(cols) + "] matrix");
+    throw invalid_argument("linear: " + std::to_string(weights_.size()) + " weights for a [" +
+                           std::to_string(rows) + ", " + std::to_string(cols) + "] matrix");
 }
 
 Linear::Linear(QuantizedMatrix quantized)
-    : rows_(quantized.rows()),
-      cols_(quantized.cols()),
-      quantized_(std::move(quantized)) {
+    : rows_(quantized.rows()), cols_(quantized.cols()), quantized_(std::move(quantized)) {
   // In the inputs' own basis (a rotated matrix is rotated back once here), so the forward pass
   // multiplies every layer alike.
   weights_ = quantized_->dequantize_unrotated();
@@ -102,7 +100,8 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
   const auto rows = static_cast<std::ptrdiff_t>(w.rows);
 #pragma omp parallel for schedule(static) if (w.size() >= (std::size_t{1} << 18))
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    y[static_cast<std::size_t>(r)] = dot(w.row(static_cast<std::size_t>(r)).data(), x.data(), w.cols);
+    y[static_cast<std::size_t>(r)] =
+        dot(w.row(static_cast<std::size_t>(r)).data(), x.data(), w.cols);
   }
 }
 
@@ -158,8 +157,8 @@ std::vector<std::string> LlamaModel::linear_names() const {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     for (const char* n : {"attention.wq.weight", "attention.wk.weight", "attention.wv.weight",
-                          "attention.wo.weight", "feed_forward.w1.weight",
-                          "feed_forward.w2.weight", "feed_forward.w3.weight"})
+                          "attention.wo.weight", "feed_forward.w1.weight", "feed_forward.w2.weight",
+                          "feed_forward.w3.weight"})
       names.push_back(p + n);
   }
   names.push_back("output.weight");
@@ -230,8 +229,9 @@ std::span<const float> LlamaModel::forward(int token, int position) {
   const auto kv_mul = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
   const float inv_sqrt_head = 1.0f / std::sqrt(static_cast<float>(head_size));
 
-  std::copy_n(embedding_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(token) * dim),
-              dim, x_.begin());
+  std::copy_n(
+      embedding_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(token) * dim), dim,
+      x_.begin());
 
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];

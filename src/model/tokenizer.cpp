@@ -60,8 +60,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) co
     const auto byte = static_cast<unsigned char>(text[i]);
     if ((byte & 0xC0) != 0x80) codepoint.clear();
     codepoint += text[i];
-    const bool continues = i + 1 < text.size() &&
-                           (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80;
+    const bool continues =
+        i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80;
     if (continues && codepoint.size() < 4) continue;
     const int id = lookup(codepoint);
     if (id >= 0) {

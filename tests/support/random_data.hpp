@@ -18,7 +18,8 @@ inline std::vector<float> gaussian(std::size_t n, std::uint32_t seed, float sigm
 }
 
 /// A [rows, cols] matrix like LLM weights: N(0, 0.02^2) with 1% of the entries ten times larger.
-inline std::vector<float> weights_with_outliers(std::size_t rows, std::size_t cols, std::uint32_t seed) {
+inline std::vector<float> weights_with_outliers(std::size_t rows, std::size_t cols,
+                                                std::uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::uniform_real_distribution<float> uniform(0.0f, 1.0f);

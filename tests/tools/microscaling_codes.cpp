@@ -25,11 +25,16 @@ int main(int argc, char** argv) {
   const lowbit::MatrixView<const float> view(w.data(), shape[0], shape[1]);
   const std::string format = argv[1];
   lowbit::QuantizedMatrix q;
-  if (format == "mxfp4") q = lowbit::quantize_mxfp4(view);
-  else if (format == "mxfp8_e4m3") q = lowbit::quantize_mxfp8(view);
-  else if (format == "mxfp8_e5m2") q = lowbit::quantize_mxfp8(view, lowbit::ElementFormat::fp8_e5m2);
-  else if (format == "nvfp4") q = lowbit::quantize_nvfp4(view);
-  else return 2;
+  if (format == "mxfp4")
+    q = lowbit::quantize_mxfp4(view);
+  else if (format == "mxfp8_e4m3")
+    q = lowbit::quantize_mxfp8(view);
+  else if (format == "mxfp8_e5m2")
+    q = lowbit::quantize_mxfp8(view, lowbit::ElementFormat::fp8_e5m2);
+  else if (format == "nvfp4")
+    q = lowbit::quantize_nvfp4(view);
+  else
+    return 2;
   std::vector<std::uint8_t> out;
   for (std::size_t r = 0; r < q.rows(); ++r)
     for (std::size_t c = 0; c < q.cols(); ++c) out.push_back(q.code(r, c));

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
       }
       plain.push_back({"norm.f16", DType::F16, {7}, bytes_of(f16)});
       plain.push_back({"norm.bf16", DType::BF16, {7}, bytes_of(bf16)});
-      plain.push_back({"ids", DType::I64, {2, 2}, bytes_of(std::vector<std::int64_t>{-1, 2, 1LL << 40, 7})});
+      plain.push_back(
+          {"ids", DType::I64, {2, 2}, bytes_of(std::vector<std::int64_t>{-1, 2, 1LL << 40, 7})});
       plain.push_back({"empty", DType::F32, {0, 3}, {}});
     }
 
@@ -94,19 +95,25 @@ int main(int argc, char** argv) {
         {"layers.0.uint4_awq_g32.weight", awq},
         {"layers.0.uint3_g48_f16zero.weight",
          Scheme::asymmetric_int(3, Granularity::per_group(48), ScalarFormat::f16, ZeroFormat::f16)},
-        {"layers.0.int8_channel_bf16.weight", Scheme::symmetric_int(8, Granularity::per_channel(), ScalarFormat::bf16)},
-        {"layers.0.uint2_tensor_f32.weight", Scheme::asymmetric_int(2, Granularity::per_tensor(), ScalarFormat::f32)},
+        {"layers.0.int8_channel_bf16.weight",
+         Scheme::symmetric_int(8, Granularity::per_channel(), ScalarFormat::bf16)},
+        {"layers.0.uint2_tensor_f32.weight",
+         Scheme::asymmetric_int(2, Granularity::per_tensor(), ScalarFormat::f32)},
     };
-    for (const auto& [name, scheme] : schemes) quantized.emplace_back(name, quantize_linear(view, scheme));
+    for (const auto& [name, scheme] : schemes)
+      quantized.emplace_back(name, quantize_linear(view, scheme));
     {
       // MXFP4-style: e2m1 codes with power-of-two E8M0 scales, filled directly.
-      Scheme mx{ElementFormat::fp4_e2m1, 4, Granularity::per_group(32), ScalarFormat::e8m0, ZeroFormat::code,
-                PackOrder::low_first};
+      Scheme mx{ElementFormat::fp4_e2m1,    4,
+                Granularity::per_group(32), ScalarFormat::e8m0,
+                ZeroFormat::code,           PackOrder::low_first};
       QuantizedMatrix q(mx, rows, cols);
       std::uniform_int_distribution<int> code(0, 15), exponent(-8, 2);
       for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < cols; ++c) q.set_code(r, c, static_cast<std::uint8_t>(code(rng)));
-      for (std::size_t i = 0; i < q.scale_grid().size(); ++i) q.set_scale(i, std::ldexp(1.0f, exponent(rng)));
+        for (std::size_t c = 0; c < cols; ++c)
+          q.set_code(r, c, static_cast<std::uint8_t>(code(rng)));
+      for (std::size_t i = 0; i < q.scale_grid().size(); ++i)
+        q.set_scale(i, std::ldexp(1.0f, exponent(rng)));
       quantized.emplace_back("layers.0.mxfp4.weight", std::move(q));
     }
 
@@ -114,7 +121,8 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> metadata{{"format", "pt"}};
     for (const auto& t : plain) layout.push_back({t.name, t.dtype, t.shape});
     for (const auto& [name, q] : quantized) {
-      for (auto& part : quantized_layout(name, q.scheme(), q.rows(), q.cols())) layout.push_back(part);
+      for (auto& part : quantized_layout(name, q.scheme(), q.rows(), q.cols()))
+        layout.push_back(part);
       add_quantization_metadata(metadata, name, q.scheme(), q.rows(), q.cols());
     }
     SafetensorsWriter writer(argv[1], layout, metadata);
@@ -128,13 +136,15 @@ int main(int argc, char** argv) {
     manifest["metadata"] = file.metadata();
     for (const auto& name : file.names()) {
       const TensorInfo& info = file.info(name);
-      manifest["tensors"][name] = {{"dtype", dtype_name(info.dtype)}, {"shape", info.shape}, {"hex", hex(info.data)}};
+      manifest["tensors"][name] = {
+          {"dtype", dtype_name(info.dtype)}, {"shape", info.shape}, {"hex", hex(info.data)}};
     }
     for (const auto& [name, q] : quantized) {
       const std::vector<float> d = read_quantized(file, name).dequantize();
-      manifest["quantized"][name] = {{"scheme", nlohmann::json::parse(scheme_to_json(q.scheme()))},
-                                     {"shape", {q.rows(), q.cols()}},
-                                     {"dequantized_hex", hex(std::as_bytes(std::span<const float>(d)))}};
+      manifest["quantized"][name] = {
+          {"scheme", nlohmann::json::parse(scheme_to_json(q.scheme()))},
+          {"shape", {q.rows(), q.cols()}},
+          {"dequantized_hex", hex(std::as_bytes(std::span<const float>(d)))}};
     }
     std::ofstream out(argv[2]);
     out << manifest.dump(1) << '\n';

@@ -32,10 +32,10 @@ struct TensorReport {
   std::string name;
   std::size_t rows = 0, cols = 0;
   double bits_per_weight = 0;
-  double relative_rms = 0;  // ||W - Q|| / ||W||
-  double sqnr_db = 0;       // -20 log10(relative_rms)
-  double error_energy = 0;  // ||W - Q||^2
-  double signal_energy = 0; // ||W||^2
+  double relative_rms = 0;   // ||W - Q|| / ||W||
+  double sqnr_db = 0;        // -20 log10(relative_rms)
+  double error_energy = 0;   // ||W - Q||^2
+  double signal_energy = 0;  // ||W||^2
 };
 
 struct QuantizeSummary {

@@ -19,8 +19,14 @@ inline std::filesystem::path data_dir() {
   return LOWBIT_SOURCE_DATA_DIR;
 }
 
-inline std::filesystem::path default_model() { return data_dir() / "stories260K" / "stories260K.bin"; }
-inline std::filesystem::path default_tokenizer() { return data_dir() / "stories260K" / "tok512.bin"; }
-inline std::filesystem::path default_text() { return data_dir() / "text" / "pride-and-prejudice.txt"; }
+inline std::filesystem::path default_model() {
+  return data_dir() / "stories260K" / "stories260K.bin";
+}
+inline std::filesystem::path default_tokenizer() {
+  return data_dir() / "stories260K" / "tok512.bin";
+}
+inline std::filesystem::path default_text() {
+  return data_dir() / "text" / "pride-and-prejudice.txt";
+}
 
 }  // namespace lowbit::cli

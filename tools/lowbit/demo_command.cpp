@@ -18,8 +18,8 @@ namespace {
 
 /// A scratch directory removed when the demo ends, whatever happens.
 struct ScratchDirectory {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("lowbit-demo-" + std::to_string(::getpid()));
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("lowbit-demo-" + std::to_string(::getpid()));
   ScratchDirectory() { std::filesystem::create_directories(path); }
   ~ScratchDirectory() {
     std::error_code ignored;
@@ -64,23 +64,26 @@ int run_demo(const EvalCommandOptions& defaults) {
     Result result{row.label, run_quantize(q), {}};
     model::LlamaModel candidate = io::load_llama(q.output);
     Progress progress("evaluate " + row.label);
-    result.comparison = model::compare(reference, candidate, tokens, eval,
-                                       [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+    result.comparison =
+        model::compare(reference, candidate, tokens, eval,
+                       [&](std::size_t done, std::size_t total) { progress.update(done, total); });
     progress.finish();
     results.push_back(std::move(result));
   }
 
-  fmt::print("{:<22} {:>7} {:>9} {:>11} {:>10} {:>7}\n", "weights", "bits/w", "rel. RMS", "perplexity", "KL (nats)",
-             "top-1");
+  fmt::print("{:<22} {:>7} {:>9} {:>11} {:>10} {:>7}\n", "weights", "bits/w", "rel. RMS",
+             "perplexity", "KL (nats)", "top-1");
   const model::Comparison& first = results.front().comparison;
-  fmt::print("{:<22} {:>7.3f} {:>9} {:>11.4f} {:>10} {:>7}\n", "float32", 32.0, "-", first.reference.perplexity, "-",
-             "-");
+  fmt::print("{:<22} {:>7.3f} {:>9} {:>11.4f} {:>10} {:>7}\n", "float32", 32.0, "-",
+             first.reference.perplexity, "-", "-");
   for (const Result& r : results)
-    fmt::print("{:<22} {:>7.3f} {:>9.5f} {:>11.4f} {:>10.5f} {:>7.4f}\n", r.label, r.summary.bits_per_weight,
-               r.summary.relative_rms, r.comparison.candidate.perplexity, r.comparison.mean_kl,
-               r.comparison.top1_agreement);
-  fmt::print("\n{} evaluation tokens in windows of {} (docs/evaluation.md); bits per weight count scales and zero points.\n",
-             first.tokens, eval.window);
+    fmt::print("{:<22} {:>7.3f} {:>9.5f} {:>11.4f} {:>10.5f} {:>7.4f}\n", r.label,
+               r.summary.bits_per_weight, r.summary.relative_rms, r.comparison.candidate.perplexity,
+               r.comparison.mean_kl, r.comparison.top1_agreement);
+  fmt::print(
+      "\n{} evaluation tokens in windows of {} (docs/evaluation.md); bits per weight count scales "
+      "and zero points.\n",
+      first.tokens, eval.window);
   return 0;
 }
 

@@ -53,20 +53,23 @@ int run_eval(const EvalCommandOptions& options) {
   if (!options.quantized) {
     Progress progress("perplexity");
     const model::Perplexity p = model::perplexity(
-        reference, tokens, eval, [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+        reference, tokens, eval,
+        [&](std::size_t done, std::size_t total) { progress.update(done, total); });
     progress.finish();
     fmt::print("{:<28} {:>10} {:>10}\n", "model", "tokens", "perplexity");
-    fmt::print("{:<28} {:>10} {:>10.4f}\n", options.model.filename().string(), p.tokens, p.perplexity);
+    fmt::print("{:<28} {:>10} {:>10.4f}\n", options.model.filename().string(), p.tokens,
+               p.perplexity);
     return 0;
   }
 
   model::LlamaModel candidate = io::load_llama(*options.quantized);
   Progress progress("compare");
-  const model::Comparison c = model::compare(
-      reference, candidate, tokens, eval,
-      [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+  const model::Comparison c =
+      model::compare(reference, candidate, tokens, eval,
+                     [&](std::size_t done, std::size_t total) { progress.update(done, total); });
   progress.finish();
-  fmt::print("{:<28} {:>10} {:>10} {:>10} {:>8}\n", "model", "tokens", "perplexity", "KL (nats)", "top-1");
+  fmt::print("{:<28} {:>10} {:>10} {:>10} {:>8}\n", "model", "tokens", "perplexity", "KL (nats)",
+             "top-1");
   fmt::print("{:<28} {:>10} {:>10.4f} {:>10} {:>8}\n", options.model.filename().string(), c.tokens,
              c.reference.perplexity, "-", "-");
   fmt::print("{:<28} {:>10} {:>10.4f} {:>10.5f} {:>8.4f}\n", options.quantized->filename().string(),

@@ -13,15 +13,19 @@
 int main(int argc, char** argv) {
   using namespace lowbit::cli;
   using lowbit::MethodOptions;
-  CLI::App app{"lowbit: quantize LLM weights and measure what it costs.\n"
-               "With no subcommand, quantizes the bundled stories260K model at int8, int4-g32 and int3-g32\n"
-               "and compares each with the float model."};
+  CLI::App app{
+      "lowbit: quantize LLM weights and measure what it costs.\n"
+      "With no subcommand, quantizes the bundled stories260K model at int8, int4-g32 and int3-g32\n"
+      "and compares each with the float model."};
   app.require_subcommand(0, 1);
 
   QuantizeOptions quantize;
-  CLI::App* quantize_cmd = app.add_subcommand(
-      "quantize", "Quantize every Linear weight of a checkpoint (llama2.c .bin or safetensors) into safetensors");
-  quantize_cmd->add_option("input", quantize.input, "Checkpoint to read")->required()->check(CLI::ExistingFile);
+  CLI::App* quantize_cmd = app.add_subcommand("quantize",
+                                              "Quantize every Linear weight of a checkpoint "
+                                              "(llama2.c .bin or safetensors) into safetensors");
+  quantize_cmd->add_option("input", quantize.input, "Checkpoint to read")
+      ->required()
+      ->check(CLI::ExistingFile);
   quantize_cmd->add_option("output", quantize.output, "safetensors file to write")->required();
   MethodOptions& method = quantize.method;
   quantize_cmd->add_option("--method", method.method, "Quantization method")
@@ -34,69 +38,94 @@ int main(int argc, char** argv) {
   quantize_cmd->add_option("--bits", method.bits, "Bits per weight code (HIGGS: per weight)")
       ->check(CLI::Range(1, 8))
       ->capture_default_str();
-  quantize_cmd->add_option("--group", method.group,
-                           "Group size along the input; 0 = per channel, -1 = per tensor (default: the method's)")
+  quantize_cmd
+      ->add_option(
+          "--group", method.group,
+          "Group size along the input; 0 = per channel, -1 = per tensor (default: the method's)")
       ->check(CLI::Range(-1L, 1L << 30));
   quantize_cmd->add_flag("--sym", method.symmetric, "rtn: symmetric (signed codes, no zero point)");
   std::string scale_format = "f16";
   quantize_cmd->add_option("--scale-format", scale_format, "Scale storage: f32, f16, bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();
-  quantize_cmd->add_flag("--mse-clip", method.mse_clip, "rtn: search each group's clipping range for least squared error");
-  quantize_cmd->add_flag("--double-quant", method.double_quant, "nf4: QLoRA's double quantization of the scales");
-  quantize_cmd->add_option("--higgs-dim", method.higgs_dimension, "higgs: weights per grid point (1 or 2)")
+  quantize_cmd->add_flag("--mse-clip", method.mse_clip,
+                         "rtn: search each group's clipping range for least squared error");
+  quantize_cmd->add_flag("--double-quant", method.double_quant,
+                         "nf4: QLoRA's double quantization of the scales");
+  quantize_cmd
+      ->add_option("--higgs-dim", method.higgs_dimension, "higgs: weights per grid point (1 or 2)")
       ->check(CLI::Range(1, 2))
       ->capture_default_str();
-  quantize_cmd->add_option("--seed", method.seed, "Seed of random Hadamard signs and k-means")->capture_default_str();
+  quantize_cmd->add_option("--seed", method.seed, "Seed of random Hadamard signs and k-means")
+      ->capture_default_str();
   quantize.tokenizer = default_tokenizer();
   quantize.text = default_text();
-  quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq: llama2.c tokenizer file")->capture_default_str();
-  quantize_cmd->add_option("--calibration-text", quantize.text, "gptq: text whose first 80% calibrates")
+  quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq: llama2.c tokenizer file")
       ->capture_default_str();
-  quantize_cmd->add_option("--calibration-windows", quantize.calibration_windows,
-                           "gptq: windows of 256 tokens of calibration text")
+  quantize_cmd
+      ->add_option("--calibration-text", quantize.text, "gptq: text whose first 80% calibrates")
       ->capture_default_str();
-  quantize_cmd->add_flag("--act-order", quantize.act_order, "gptq: columns by decreasing Hessian diagonal (static groups)");
-  quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings, "Quantize embedding tables too");
+  quantize_cmd
+      ->add_option("--calibration-windows", quantize.calibration_windows,
+                   "gptq: windows of 256 tokens of calibration text")
+      ->capture_default_str();
+  quantize_cmd->add_flag("--act-order", quantize.act_order,
+                         "gptq: columns by decreasing Hessian diagonal (static groups)");
+  quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings,
+                         "Quantize embedding tables too");
 
   EvalCommandOptions eval;
   eval.model = default_model();
   eval.tokenizer = default_tokenizer();
   eval.text = default_text();
   CLI::App* eval_cmd = app.add_subcommand(
-      "eval", "Perplexity on the evaluation text; with --quantized, KL divergence and top-1 agreement too");
+      "eval",
+      "Perplexity on the evaluation text; with --quantized, KL divergence and top-1 agreement too");
   eval_cmd->add_option("model", eval.model, "Float model (llama2.c .bin or safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
-  eval_cmd->add_option("--quantized", eval.quantized, "Quantized model to compare with the float one")
+  eval_cmd
+      ->add_option("--quantized", eval.quantized, "Quantized model to compare with the float one")
       ->check(CLI::ExistingFile);
   const auto add_eval_options = [](CLI::App* cmd, EvalCommandOptions& options) {
-    cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer file")->capture_default_str();
-    cmd->add_option("--text", options.text, "Text whose last 20% is evaluated")->capture_default_str();
-    cmd->add_option("--window", options.window, "Tokens per window after BOS")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-    cmd->add_option("--max-windows", options.max_windows, "Evaluate at most this many windows (0 = all)");
+    cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer file")
+        ->capture_default_str();
+    cmd->add_option("--text", options.text, "Text whose last 20% is evaluated")
+        ->capture_default_str();
+    cmd->add_option("--window", options.window, "Tokens per window after BOS")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
+    cmd->add_option("--max-windows", options.max_windows,
+                    "Evaluate at most this many windows (0 = all)");
   };
   add_eval_options(eval_cmd, eval);
   add_eval_options(&app, eval);
 
   CLI::App* quality_cmd = app.add_subcommand(
-      "quality", "Print the tables of docs/quality.md: every method's error and its effect on the model");
+      "quality",
+      "Print the tables of docs/quality.md: every method's error and its effect on the model");
   add_eval_options(quality_cmd, eval);
 
   std::filesystem::path convert_input, convert_output;
-  CLI::App* convert_cmd = app.add_subcommand(
-      "convert", "Convert a llama2.c checkpoint to safetensors (float32, Llama tensor names, config in metadata)");
-  convert_cmd->add_option("input", convert_input, "llama2.c .bin checkpoint")->required()->check(CLI::ExistingFile);
+  CLI::App* convert_cmd = app.add_subcommand("convert",
+                                             "Convert a llama2.c checkpoint to safetensors "
+                                             "(float32, Llama tensor names, config in metadata)");
+  convert_cmd->add_option("input", convert_input, "llama2.c .bin checkpoint")
+      ->required()
+      ->check(CLI::ExistingFile);
   convert_cmd->add_option("output", convert_output, "safetensors file to write")->required();
 
   std::filesystem::path inspect_file;
-  CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the tensors, dtypes, shapes and quantization schemes of a file");
-  inspect_cmd->add_option("file", inspect_file, "llama2.c .bin or safetensors file")->required()->check(CLI::ExistingFile);
+  CLI::App* inspect_cmd = app.add_subcommand(
+      "inspect", "List the tensors, dtypes, shapes and quantization schemes of a file");
+  inspect_cmd->add_option("file", inspect_file, "llama2.c .bin or safetensors file")
+      ->required()
+      ->check(CLI::ExistingFile);
 
   CLI11_PARSE(app, argc, argv);
   try {
     if (*quantize_cmd) {
-      method.scale_format = scale_format == "f32" ? lowbit::ScalarFormat::f32
+      method.scale_format = scale_format == "f32"    ? lowbit::ScalarFormat::f32
                             : scale_format == "bf16" ? lowbit::ScalarFormat::bf16
                                                      : lowbit::ScalarFormat::f16;
       return run_quantize(quantize).tensors.empty() ? 1 : 0;

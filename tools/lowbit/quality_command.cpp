@@ -4,8 +4,8 @@
 // model: perplexity, KL divergence from the float model and top-1 agreement.
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,7 +27,8 @@ struct Candidate {
   std::vector<int> bits;  // the widths this method is shown at
 };
 
-MethodOptions method(std::string name, std::optional<long> group = std::nullopt, bool clip = false, int p = 2) {
+MethodOptions method(std::string name, std::optional<long> group = std::nullopt, bool clip = false,
+                     int p = 2) {
   MethodOptions options;
   options.method = std::move(name);
   options.group = group;
@@ -40,11 +41,16 @@ MethodOptions method(std::string name, std::optional<long> group = std::nullopt,
 /// or whole rows when shorter; k-means learns a codebook per output channel).
 std::vector<Candidate> candidates() {
   const std::vector<int> all{2, 3, 4};
-  return {{method("rtn", 64), all},           {method("rtn", 64, true), all},
-          {method("hadamard-rtn", 64), all},  {method("hqq", 64), all},
-          {method("kmeans"), all},            {method("higgs", std::nullopt, false, 1), all},
-          {method("higgs"), all},             {method("nf4", 64), {4}},
-          {method("mxfp4"), {4}},             {method("nvfp4"), {4}}};
+  return {{method("rtn", 64), all},
+          {method("rtn", 64, true), all},
+          {method("hadamard-rtn", 64), all},
+          {method("hqq", 64), all},
+          {method("kmeans"), all},
+          {method("higgs", std::nullopt, false, 1), all},
+          {method("higgs"), all},
+          {method("nf4", 64), {4}},
+          {method("mxfp4"), {4}},
+          {method("nvfp4"), {4}}};
 }
 
 struct Measured {
@@ -58,7 +64,8 @@ Measured measure(const Quantizer& quantizer, const std::vector<std::vector<float
   double error = 0, signal = 0, bits = 0, weights = 0;
   for (std::size_t m = 0; m < matrices.size(); ++m) {
     const auto [rows, cols] = shapes[m];
-    const QuantizedMatrix q = quantizer.quantize(MatrixView<const float>(matrices[m].data(), rows, cols));
+    const QuantizedMatrix q =
+        quantizer.quantize(MatrixView<const float>(matrices[m].data(), rows, cols));
     const std::vector<float> back = q.dequantize_unrotated();
     for (std::size_t i = 0; i < back.size(); ++i) {
       const double d = static_cast<double>(matrices[m][i]) - back[i];
@@ -99,8 +106,12 @@ int run_quality(const EvalCommandOptions& defaults) {
   const std::vector<std::pair<std::size_t, std::size_t>> gaussian_shape{{256, 4096}};
 
   fmt::print("## Table 1: relative MSE (and bits per weight, scales included)\n\n");
-  fmt::print("Relative MSE = sum (w - q)^2 / sum w^2; on standard Gaussian data this is the MSE per weight.\n\n");
-  fmt::print("| method | Gaussian 2-bit | Gaussian 3-bit | Gaussian 4-bit | stories260K 2-bit | stories260K 3-bit | stories260K 4-bit |\n");
+  fmt::print(
+      "Relative MSE = sum (w - q)^2 / sum w^2; on standard Gaussian data this is the MSE per "
+      "weight.\n\n");
+  fmt::print(
+      "| method | Gaussian 2-bit | Gaussian 3-bit | Gaussian 4-bit | stories260K 2-bit | "
+      "stories260K 3-bit | stories260K 4-bit |\n");
   fmt::print("|---|---|---|---|---|---|---|\n");
   for (const Candidate& c : candidates()) {
     std::optional<Measured> on_gaussian[3], on_model[3];
@@ -114,14 +125,16 @@ int run_quality(const EvalCommandOptions& defaults) {
       on_model[bits - 2] = measure(quantizer, model_weights, model_shapes);
     }
     // Name the row without its width: "hqq 4-bit g64" -> "hqq g64".
-    if (const auto at = label.find("-bit"); at != std::string::npos) label.erase(label.rfind(' ', at), at + 4 - label.rfind(' ', at));
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", label, cell(on_gaussian[0]), cell(on_gaussian[1]),
-               cell(on_gaussian[2]), cell(on_model[0]), cell(on_model[1]), cell(on_model[2]));
+    if (const auto at = label.find("-bit"); at != std::string::npos)
+      label.erase(label.rfind(' ', at), at + 4 - label.rfind(' ', at));
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", label, cell(on_gaussian[0]),
+               cell(on_gaussian[1]), cell(on_gaussian[2]), cell(on_model[0]), cell(on_model[1]),
+               cell(on_model[2]));
   }
   fmt::print("| Lloyd-Max optimum (scalar, no scale cost) | {:.5f} | {:.5f} | {:.5f} | | | |\n",
              higgs_grid(1, 4).mse, higgs_grid(1, 8).mse, higgs_grid(1, 16).mse);
-  fmt::print("| rate-distortion bound 2^(-2R) | {:.5f} | {:.5f} | {:.5f} | | | |\n\n", std::exp2(-4.0),
-             std::exp2(-6.0), std::exp2(-8.0));
+  fmt::print("| rate-distortion bound 2^(-2R) | {:.5f} | {:.5f} | {:.5f} | | | |\n\n",
+             std::exp2(-4.0), std::exp2(-6.0), std::exp2(-8.0));
 
   const std::vector<int> tokens = evaluation_tokens(defaults, reference.config().vocab_size);
   const model::EvalOptions eval = eval_options(defaults);
@@ -140,26 +153,31 @@ int run_quality(const EvalCommandOptions& defaults) {
       double bit_total = 0, weights = 0;
       for (std::size_t i = 0; i < names.size(); ++i) {
         QuantizedMatrix q = quantizer.quantize(
-            MatrixView<const float>(model_weights[i].data(), model_shapes[i].first, model_shapes[i].second), names[i]);
+            MatrixView<const float>(model_weights[i].data(), model_shapes[i].first,
+                                    model_shapes[i].second),
+            names[i]);
         bit_total += q.bits_per_weight() * static_cast<double>(model_weights[i].size());
         weights += static_cast<double>(model_weights[i].size());
         candidate.set_linear(names[i], std::move(q));
       }
       Progress progress("evaluate " + quantizer.describe());
       const model::Comparison result = model::compare(
-          reference, candidate, tokens, eval, [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+          reference, candidate, tokens, eval,
+          [&](std::size_t done, std::size_t total) { progress.update(done, total); });
       progress.finish();
       scored = result.tokens;
       if (first) {
         fmt::print("| float32 | 32 | {:.3f} | 0 | 1 |\n", result.reference.perplexity);
         first = false;
       }
-      fmt::print("| {} | {:.3f} | {:.3f} | {:.4f} | {:.4f} |\n", quantizer.describe(), bit_total / weights,
-                 result.candidate.perplexity, result.mean_kl, result.top1_agreement);
+      fmt::print("| {} | {:.3f} | {:.3f} | {:.4f} | {:.4f} |\n", quantizer.describe(),
+                 bit_total / weights, result.candidate.perplexity, result.mean_kl,
+                 result.top1_agreement);
       std::fflush(stdout);
     }
   }
-  fmt::print("\n{} evaluation tokens scored, in windows of {} (docs/evaluation.md).\n", scored, eval.window);
+  fmt::print("\n{} evaluation tokens scored, in windows of {} (docs/evaluation.md).\n", scored,
+             eval.window);
   return 0;
 }
 

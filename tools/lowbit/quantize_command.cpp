@@ -32,10 +32,12 @@ class TensorSource {
     if (io::detect_checkpoint_format(path) == "llama2c") {
       llama2c_.emplace(path);
       config_ = llama2c_->config();
-      for (const auto& t : llama2c_->tensors()) entries_.push_back({t.name, io::DType::F32, t.shape});
+      for (const auto& t : llama2c_->tensors())
+        entries_.push_back({t.name, io::DType::F32, t.shape});
     } else {
       safetensors_.emplace(path);
-      if (safetensors_->metadata().count("lowbit.llama.config")) config_ = io::read_llama_config(*safetensors_);
+      if (safetensors_->metadata().count("lowbit.llama.config"))
+        config_ = io::read_llama_config(*safetensors_);
       if (!io::quantized_names(*safetensors_).empty())
         throw invalid_argument("the input is already quantized; quantize a float checkpoint",
                                {path.string(), "", {}});
@@ -73,7 +75,8 @@ class TensorSource {
 };
 
 bool ends_with(const std::string& text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 /// Linear weights are the 2-D ".weight" tensors other than norms; embeddings only when asked.
@@ -84,7 +87,8 @@ bool is_linear_weight(const io::TensorLayout& t, bool quantize_embeddings) {
   return true;
 }
 
-TensorReport measure(const std::string& name, std::span<const float> original, const QuantizedMatrix& q) {
+TensorReport measure(const std::string& name, std::span<const float> original,
+                     const QuantizedMatrix& q) {
   const std::vector<float> back = q.dequantize_unrotated();  // compared in the inputs' basis
   double error = 0, signal = 0;
   for (std::size_t i = 0; i < back.size(); ++i) {
@@ -112,8 +116,9 @@ model::LlamaModel calibrate_gptq(const QuantizeOptions& options, const Scheme& s
   gptq.act_order = options.act_order;
   gptq.static_groups = options.act_order;  // act-order with groups needs them (no g_idx)
   Progress progress("gptq: calibrate and quantize blocks");
-  model::quantize_model_gptq(model, tokens, windows, scheme, gptq,
-                             [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+  model::quantize_model_gptq(
+      model, tokens, windows, scheme, gptq,
+      [&](std::size_t done, std::size_t total) { progress.update(done, total); });
   progress.finish();
   return model;
 }
@@ -127,11 +132,13 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   const Quantizer quantizer(grid);
   const TensorSource source(options.input);
   std::string description = quantizer.describe();
-  if (options.method.method == "gptq") description.replace(0, 3, options.act_order ? "gptq act-order" : "gptq");
+  if (options.method.method == "gptq")
+    description.replace(0, 3, options.act_order ? "gptq act-order" : "gptq");
   std::optional<model::LlamaModel> calibrated;
   if (options.method.method == "gptq") {
     if (!source.config())
-      throw invalid_argument("gptq needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
+      throw invalid_argument(
+          "gptq needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
     calibrated = calibrate_gptq(options, quantizer.scheme(0, 0));  // a linear Scheme: any shape
   }
 
@@ -160,11 +167,14 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
       const std::vector<float> values = source.floats(t.name);
-      const QuantizedMatrix* by_gptq =
-          calibrated && calibrated->linear_layer(t.name).is_quantized() ? calibrated->linear_layer(t.name).quantized() : nullptr;
-      const QuantizedMatrix q = by_gptq != nullptr
-                                    ? *by_gptq
-                                    : quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]), t.name);
+      const QuantizedMatrix* by_gptq = calibrated && calibrated->linear_layer(t.name).is_quantized()
+                                           ? calibrated->linear_layer(t.name).quantized()
+                                           : nullptr;
+      const QuantizedMatrix q =
+          by_gptq != nullptr
+              ? *by_gptq
+              : quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]),
+                                   t.name);
       io::write_quantized(writer, t.name, q);
       const TensorReport report = measure(t.name, values, q);
       const double n = static_cast<double>(values.size());
@@ -184,12 +194,15 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   summary.bits_per_weight = weights > 0 ? bits / weights : 0;
   summary.relative_rms = signal > 0 ? std::sqrt(error / signal) : 0;
   if (options.print_table) {
-    fmt::print("{:<36} {:>11} {:>7} {:>9} {:>8}\n", "tensor", "shape", "bits/w", "rel. RMS", "SQNR dB");
+    fmt::print("{:<36} {:>11} {:>7} {:>9} {:>8}\n", "tensor", "shape", "bits/w", "rel. RMS",
+               "SQNR dB");
     for (const TensorReport& r : summary.tensors)
-      fmt::print("{:<36} {:>11} {:>7.3f} {:>9.5f} {:>8.2f}\n", r.name, fmt::format("{}x{}", r.rows, r.cols),
-                 r.bits_per_weight, r.relative_rms, r.sqnr_db);
-    fmt::print("{} Linear weights quantized with {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
-               summary.tensors.size(), description, summary.bits_per_weight, summary.relative_rms);
+      fmt::print("{:<36} {:>11} {:>7.3f} {:>9.5f} {:>8.2f}\n", r.name,
+                 fmt::format("{}x{}", r.rows, r.cols), r.bits_per_weight, r.relative_rms,
+                 r.sqnr_db);
+    fmt::print(
+        "{} Linear weights quantized with {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
+        summary.tensors.size(), description, summary.bits_per_weight, summary.relative_rms);
     fmt::print("wrote {}\n", options.output.string());
   }
   return summary;

@@ -1,8 +1,8 @@
 // Calibration statistics of one Linear layer's input: what GPTQ (the Hessian), AWQ (mean |x|) and
 // SmoothQuant / LLM.int8() (max |x|) need, accumulated batch by batch in O(in^2) memory.
 //
-//   H = 2/n * sum_t x_t x_t^T       (n = samples seen; GPTQ's add_batch keeps the same running mean)
-//   mean_abs[j] = 1/n * sum_t |x_t[j]|,   max_abs[j] = max_t |x_t[j]|
+//   H = 2/n * sum_t x_t x_t^T       (n = samples seen; GPTQ's add_batch keeps the same running
+//   mean) mean_abs[j] = 1/n * sum_t |x_t[j]|,   max_abs[j] = max_t |x_t[j]|
 //
 // The Hessian is accumulated in double (a symmetric rank-k update of the lower triangle per batch,
 // Eigen's blocked SYRK), so its value does not depend on how the samples are split into batches
@@ -26,7 +26,8 @@ class InputStatistics {
  public:
   explicit InputStatistics(std::size_t in)
       : in_(in),
-        sum_xxt_(Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in))),
+        sum_xxt_(
+            Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in))),
         sum_abs_(in, 0.0),
         max_abs_(in, 0.0f) {}
 
@@ -71,7 +72,8 @@ class InputStatistics {
     h.setZero();
     if (samples_ == 0) return h;
     h.triangularView<Eigen::Lower>() = sum_xxt_.triangularView<Eigen::Lower>();
-    h.triangularView<Eigen::StrictlyUpper>() = sum_xxt_.transpose().triangularView<Eigen::StrictlyUpper>();
+    h.triangularView<Eigen::StrictlyUpper>() =
+        sum_xxt_.transpose().triangularView<Eigen::StrictlyUpper>();
     h *= 2.0 / static_cast<double>(samples_);
     return h;
   }

@@ -6,10 +6,10 @@
 //   1. dead inputs (H_jj == 0): H_jj = 1 and column j of W = 0;
 //   2. act-order: columns by decreasing diag H (a stable sort), W and H permuted alike;
 //   3. lambda = percdamp * mean(diag H) added to the diagonal; U = the upper Cholesky factor of
-//      H^-1 (computed as the inverse of H's "UL" factor: see gptq_inverse_factor). When the Cholesky
-//      fails (or yields a non-finite value) lambda is raised tenfold
-//      (from 0.01 * mean(diag H) when percdamp is 0) and the factorization retried, up to
-//      max_damping_retries times; then invalid_value. GptqResult reports lambda and the retries.
+//      H^-1 (computed as the inverse of H's "UL" factor: see gptq_inverse_factor). When the
+//      Cholesky fails (or yields a non-finite value) lambda is raised tenfold (from 0.01 *
+//      mean(diag H) when percdamp is 0) and the factorization retried, up to max_damping_retries
+//      times; then invalid_value. GptqResult reports lambda and the retries.
 //   4. columns in blocks of `block`: column i is quantized against its group's parameters,
 //      err = (w - q) / U_ii is fed back into the block's later columns (W[:, j] -= err U_ij), and
 //      after the block the rest of the matrix gets the lazy update W[:, i2:] -= Err1 U[i1:i2, i2:]
@@ -166,18 +166,18 @@ inline std::unique_ptr<GptqGrid> make_gptq_grid(const Scheme& scheme) {
 }
 
 struct GptqOptions {
-  std::size_t block = 128;  // columns per lazy-update block
-  double percdamp = 0.01;   // lambda = percdamp * mean(diag H)
-  bool act_order = false;   // columns by decreasing diag H
-  bool static_groups = false;  // all group parameters from the unquantized weights up front
+  std::size_t block = 128;      // columns per lazy-update block
+  double percdamp = 0.01;       // lambda = percdamp * mean(diag H)
+  bool act_order = false;       // columns by decreasing diag H
+  bool static_groups = false;   // all group parameters from the unquantized weights up front
   int max_damping_retries = 5;  // tenfold increases of lambda after a failed Cholesky
-  std::string tensor_name;  // named in error messages
+  std::string tensor_name;      // named in error messages
 };
 
 struct GptqResult {
   QuantizedMatrix weights;
-  double damping = 0.0;  // the lambda added to diag H in the end (absolute)
-  int retries = 0;       // failed factorizations before it
+  double damping = 0.0;     // the lambda added to diag H in the end (absolute)
+  int retries = 0;          // failed factorizations before it
   double proxy_loss = 0.0;  // sum over weights of (w - q)^2 / U_ii^2 / 2 (the reference's Losses)
 };
 
@@ -225,8 +225,8 @@ inline GptqFactor gptq_inverse_factor(const Eigen::MatrixXd& h, double percdamp,
     }
     if (attempt >= max_retries)
       throw invalid_value("GPTQ: the damped Hessian is not positive definite after " +
-                          std::to_string(attempt) + " damping increases (lambda = " +
-                          std::to_string(lambda) + ")");
+                          std::to_string(attempt) +
+                          " damping increases (lambda = " + std::to_string(lambda) + ")");
     lambda = lambda > 0.0 ? lambda * 10.0 : 0.01 * mean_diag;
   }
 }
@@ -267,7 +267,8 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   // Column-major: a column of the weights (one input, every output) is contiguous.
   Eigen::MatrixXf w = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>(
-      weights.data, erows, ecols, Eigen::OuterStride<>(static_cast<Eigen::Index>(weights.row_stride)));
+      weights.data, erows, ecols,
+      Eigen::OuterStride<>(static_cast<Eigen::Index>(weights.row_stride)));
   Eigen::MatrixXd h = hessian.selfadjointView<Eigen::Lower>();
 
   // Parameters: table[g * rows + r] serves row r of parameter column g (a group of original

@@ -20,10 +20,10 @@
 namespace lowbit {
 
 struct HiggsGrid {
-  int dimension = 0;               // p
-  int size = 0;                    // n, the number of points
-  std::span<const float> points;   // size * dimension values, point i at [i * dimension, ...)
-  double mse = 0;                  // per dimension, for a standard Gaussian
+  int dimension = 0;              // p
+  int size = 0;                   // n, the number of points
+  std::span<const float> points;  // size * dimension values, point i at [i * dimension, ...)
+  double mse = 0;                 // per dimension, for a standard Gaussian
 };
 
 /// The grid of `size` points in `dimension` dimensions; invalid_argument for an unsupported pair

@@ -40,10 +40,11 @@
 //    paper's joint update; the new scale is rounded to nearest in its format (it no longer has to
 //    cover the range). A fit that is not a positive finite scale leaves the scale unchanged.
 //
-// Bits: 1 to 8, as in the paper. Constant groups (all-zero ones included) use quantize_linear's convention: the value's
-// magnitude is the scale, zero point 0 or 1, code 1 or 0; they dequantize exactly whenever the
-// scale format holds the value. Integer zero points (ZeroFormat::code) are refused: HQQ's zero
-// points are fractional and need ZeroFormat::f16, bf16 or f32 (each costs 16 or 32 bits per group).
+// Bits: 1 to 8, as in the paper. Constant groups (all-zero ones included) use quantize_linear's
+// convention: the value's magnitude is the scale, zero point 0 or 1, code 1 or 0; they dequantize
+// exactly whenever the scale format holds the value. Integer zero points (ZeroFormat::code) are
+// refused: HQQ's zero points are fractional and need ZeroFormat::f16, bf16 or f32 (each costs 16 or
+// 32 bits per group).
 #pragma once
 
 #include <algorithm>
@@ -67,10 +68,10 @@ namespace lowbit {
 
 struct HqqOptions {
   std::size_t group_size = 64;
-  float lp_norm = 0.7f;   // p of the l_p error the iterations minimise, in (0, 1]
-  float beta = 10.0f;     // initial weight of the half-quadratic coupling, > 0
-  float kappa = 1.01f;    // beta grows by this factor every iteration, >= 1
-  int iterations = 20;    // >= 0; 0 keeps the min/max parameters
+  float lp_norm = 0.7f;  // p of the l_p error the iterations minimise, in (0, 1]
+  float beta = 10.0f;    // initial weight of the half-quadratic coupling, > 0
+  float kappa = 1.01f;   // beta grows by this factor every iteration, >= 1
+  int iterations = 20;   // >= 0; 0 keeps the min/max parameters
   bool optimize_scale = false;
   bool early_stop = true;
   ScalarFormat scale_format = ScalarFormat::f16;
@@ -87,8 +88,7 @@ inline Scheme hqq_scheme(int bits, const HqqOptions& options = {}) {
         "HQQ: zero points are fractional and need a float zero format (f16, bf16 or f32), not "
         "code");
   if (options.group_size == 0) throw invalid_argument("HQQ: group size must be at least 1");
-  if (bits < 1 || bits > 8)
-    throw invalid_argument("HQQ: 1 to 8 bits, not " + std::to_string(bits));
+  if (bits < 1 || bits > 8) throw invalid_argument("HQQ: 1 to 8 bits, not " + std::to_string(bits));
   return Scheme::asymmetric_int(bits, Granularity::per_group(options.group_size),
                                 options.scale_format, options.zero_format);
 }
@@ -242,14 +242,13 @@ inline QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits,
     std::vector<std::uint8_t> codes(weights.cols);
 #pragma omp for schedule(static)
     for (std::ptrdiff_t r = 0; r < rows; ++r)
-      detail::quantize_row(grid, weights.row(static_cast<std::size_t>(r)),
-                           static_cast<std::size_t>(r), q, codes,
-                           [&](std::span<const float> values, std::size_t index) {
-                             const LinearParams p = solver.solve(values);
-                             // The codes are computed against the stored values.
-                             return LinearParams{q.set_scale(index, p.scale),
-                                                 q.set_zero(index, p.zero)};
-                           });
+      detail::quantize_row(
+          grid, weights.row(static_cast<std::size_t>(r)), static_cast<std::size_t>(r), q, codes,
+          [&](std::span<const float> values, std::size_t index) {
+            const LinearParams p = solver.solve(values);
+            // The codes are computed against the stored values.
+            return LinearParams{q.set_scale(index, p.scale), q.set_zero(index, p.zero)};
+          });
   }
   return q;
 }

@@ -29,24 +29,27 @@ struct IncoherenceOptions {
 inline HadamardRotation incoherence_rotation(std::size_t cols, const IncoherenceOptions& options) {
   const std::size_t block = options.block == 0 || options.block > cols ? cols : options.block;
   if (block == 0 || cols % block != 0 || !hadamard_size_supported(block))
-    throw invalid_argument("Hadamard rotation: blocks of " + std::to_string(block) +
-                           " inputs for rows of " + std::to_string(cols) +
-                           " (the block must divide the row and be K * 2^m, K a known Hadamard order)");
+    throw invalid_argument(
+        "Hadamard rotation: blocks of " + std::to_string(block) + " inputs for rows of " +
+        std::to_string(cols) +
+        " (the block must divide the row and be K * 2^m, K a known Hadamard order)");
   return HadamardRotation{block, options.seed, options.randomized};
 }
 
 /// Rotates `weights` blockwise on the input side, quantizes the result with `quantize`
 /// (MatrixView<const float> -> QuantizedMatrix) and records the rotation in it.
 template <class Quantize>
-QuantizedMatrix quantize_incoherent(MatrixView<const float> weights, const IncoherenceOptions& options,
-                                    Quantize&& quantize) {
+QuantizedMatrix quantize_incoherent(MatrixView<const float> weights,
+                                    const IncoherenceOptions& options, Quantize&& quantize) {
   const HadamardRotation rotation = incoherence_rotation(weights.cols, options);
   std::vector<float> rotated(weights.rows * weights.cols);
   for (std::size_t r = 0; r < weights.rows; ++r)
-    std::copy(weights.row(r).begin(), weights.row(r).end(), rotated.begin() + static_cast<std::ptrdiff_t>(r * weights.cols));
+    std::copy(weights.row(r).begin(), weights.row(r).end(),
+              rotated.begin() + static_cast<std::ptrdiff_t>(r * weights.cols));
   for (std::size_t start = 0; start < weights.cols; start += rotation.size)
-    rotate_input_side(MatrixView<float>(rotated.data() + start, weights.rows, rotation.size, weights.cols),
-                      rotation);
+    rotate_input_side(
+        MatrixView<float>(rotated.data() + start, weights.rows, rotation.size, weights.cols),
+        rotation);
   QuantizedMatrix q = std::forward<Quantize>(quantize)(
       MatrixView<const float>(rotated.data(), weights.rows, weights.cols));
   q.set_input_rotation(rotation);

@@ -49,8 +49,10 @@ class Quantizer {
     for (const std::string& name : method_names()) known |= name == options_.method;
     if (!known) {
       std::string list;
-      for (const std::string& name : method_names()) list.append(list.empty() ? "" : ", ").append(name);
-      throw invalid_argument("unknown quantization method '" + options_.method + "' (" + list + ")");
+      for (const std::string& name : method_names())
+        list.append(list.empty() ? "" : ", ").append(name);
+      throw invalid_argument("unknown quantization method '" + options_.method + "' (" + list +
+                             ")");
     }
   }
 
@@ -82,14 +84,16 @@ class Quantizer {
     return std::nullopt;
   }
 
-  QuantizedMatrix quantize(MatrixView<const float> weights, const std::string& tensor_name = {}) const {
+  QuantizedMatrix quantize(MatrixView<const float> weights,
+                           const std::string& tensor_name = {}) const {
     const std::string& m = options_.method;
     if (m == "rtn") return quantize_linear(weights, linear_scheme(), linear_options(tensor_name));
     if (m == "hadamard-rtn") {
       detail::require_finite(weights, tensor_name);
-      return quantize_incoherent(weights, incoherence_options(), [&](MatrixView<const float> rotated) {
-        return quantize_linear(rotated, linear_scheme(), linear_options(tensor_name));
-      });
+      return quantize_incoherent(
+          weights, incoherence_options(), [&](MatrixView<const float> rotated) {
+            return quantize_linear(rotated, linear_scheme(), linear_options(tensor_name));
+          });
     }
     if (m == "hqq") {
       HqqOptions options = hqq_options();
@@ -114,7 +118,9 @@ class Quantizer {
   /// e.g. "hqq 3-bit g64".
   std::string describe() const {
     const std::string& m = options_.method;
-    if (m == "nf4") return options_.double_quant ? "nf4 g" + std::to_string(nf4_options().block) + " dq" : "nf4 g" + std::to_string(nf4_options().block);
+    if (m == "nf4")
+      return options_.double_quant ? "nf4 g" + std::to_string(nf4_options().block) + " dq"
+                                   : "nf4 g" + std::to_string(nf4_options().block);
     if (m == "mxfp4" || m == "mxfp8" || m == "nvfp4") return m;
     std::string text = m;
     if (m == "higgs") text.append(" p=").append(std::to_string(options_.higgs_dimension));
@@ -137,18 +143,21 @@ class Quantizer {
   long group_or(long fallback) const { return options_.group.value_or(fallback); }
   Granularity granularity() const {
     const long g = group_or(default_group());
-    return g == 0 ? Granularity::per_channel() : g < 0 ? Granularity::per_tensor()
-                                                       : Granularity::per_group(static_cast<std::size_t>(g));
+    return g == 0  ? Granularity::per_channel()
+           : g < 0 ? Granularity::per_tensor()
+                   : Granularity::per_group(static_cast<std::size_t>(g));
   }
   std::size_t positive_group(const char* method) const {
     const long g = group_or(default_group());
-    if (g <= 0) throw invalid_argument(std::string(method) + " works in groups: give a group size above 0");
+    if (g <= 0)
+      throw invalid_argument(std::string(method) + " works in groups: give a group size above 0");
     return static_cast<std::size_t>(g);
   }
 
   Scheme linear_scheme() const {
-    return options_.symmetric ? Scheme::symmetric_int(options_.bits, granularity(), options_.scale_format)
-                              : Scheme::asymmetric_int(options_.bits, granularity(), options_.scale_format);
+    return options_.symmetric
+               ? Scheme::symmetric_int(options_.bits, granularity(), options_.scale_format)
+               : Scheme::asymmetric_int(options_.bits, granularity(), options_.scale_format);
   }
   LinearQuantizeOptions linear_options(const std::string& tensor_name) const {
     LinearQuantizeOptions options;
@@ -175,7 +184,8 @@ class Quantizer {
     const int grid_bits = options_.bits * options_.higgs_dimension;
     if (grid_bits < 1 || grid_bits > 8)
       throw invalid_argument("higgs: " + std::to_string(options_.bits) + " bits in " +
-                             std::to_string(options_.higgs_dimension) + " dimensions needs a grid of more than 256 points");
+                             std::to_string(options_.higgs_dimension) +
+                             " dimensions needs a grid of more than 256 points");
     options.grid_size = 1 << grid_bits;
     options.block = positive_group("higgs");
     options.seed = options_.seed;

@@ -8,8 +8,8 @@
 // counted up from start, the second down from end). Torch releases whose linspace kernel was still
 // vectorized (Vectorized<float>::arange from each vector's first element) give up to 42 values
 // that differ by an ulp or so, depending on the CPU's vector width; bitsandbytes checkpoints store
-// the map they used (state2.code), so readers should take it from the file. tests/test_nf4_quant.cpp
-// holds the full table.
+// the map they used (state2.code), so readers should take it from the file.
+// tests/test_nf4_quant.cpp holds the full table.
 #pragma once
 
 #include <algorithm>

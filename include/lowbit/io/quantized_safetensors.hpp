@@ -34,8 +34,8 @@ Scheme scheme_from_json(std::string_view json);
 ///   base + ".scales"   [grid rows, grid cols] in F32/F16/BF16/F8_E4M3 (E8M0 as U8)
 ///   base + ".qzeros"   U32 [grid rows, zero words]  for code zero points, or
 ///   base + ".zeros"    F32/F16/BF16 [grid rows, grid cols] for float zero points.
-std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& scheme, std::size_t rows,
-                                           std::size_t cols);
+std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& scheme,
+                                           std::size_t rows, std::size_t cols);
 
 /// Adds (or replaces) `name`'s entry in the "lowbit.quantization" metadata value, a JSON object
 /// {name: {"scheme": {...}, "shape": [rows, cols]}}, plus "rotation": {"size", "seed",

@@ -16,7 +16,23 @@
 namespace lowbit::io {
 
 /// The element types safetensors names in its header.
-enum class DType { F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, U64, U32, U16, U8, BOOL };
+enum class DType {
+  F64,
+  F32,
+  F16,
+  BF16,
+  F8_E4M3,
+  F8_E5M2,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  BOOL
+};
 
 /// The header's spelling of a dtype ("F32", "BF16", ...).
 std::string_view dtype_name(DType dtype) noexcept;
@@ -86,11 +102,11 @@ struct TensorLayout {
 };
 
 /// Streams a safetensors file: the layout (and metadata) is declared up front, so the header can be
-/// written first; then each tensor's bytes in declared order. Writes to a temporary file in the same
-/// directory; finish() fsyncs and renames into place; destroying an unfinished writer removes the
-/// temporary, so no partial output ever appears under `path`. Memory stays O(one tensor).
-/// The header has the same layout write_safetensors documents. Throws io_error naming the file
-/// (and tensor) for a bad layout (empty, duplicate or reserved name, size overflow) or an I/O error.
+/// written first; then each tensor's bytes in declared order. Writes to a temporary file in the
+/// same directory; finish() fsyncs and renames into place; destroying an unfinished writer removes
+/// the temporary, so no partial output ever appears under `path`. Memory stays O(one tensor). The
+/// header has the same layout write_safetensors documents. Throws io_error naming the file (and
+/// tensor) for a bad layout (empty, duplicate or reserved name, size overflow) or an I/O error.
 class SafetensorsWriter {
  public:
   SafetensorsWriter(std::filesystem::path path, std::vector<TensorLayout> layout,

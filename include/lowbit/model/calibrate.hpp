@@ -20,10 +20,9 @@ namespace lowbit::model {
 /// Runs `model` over windows of `tokens` as the evaluation does (BOS, then window - 1 text tokens
 /// per window; options.max_windows limits them) and returns the statistics of the inputs of the
 /// named linear layers.
-std::map<std::string, InputStatistics> collect_input_statistics(LlamaModel& model,
-                                                                std::span<const int> tokens,
-                                                                const EvalOptions& options,
-                                                                const std::vector<std::string>& names);
+std::map<std::string, InputStatistics> collect_input_statistics(
+    LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
+    const std::vector<std::string>& names);
 
 struct ModelGptqLayer {
   std::string name;
@@ -36,7 +35,8 @@ struct ModelGptqLayer {
 /// they are), block by block: block l's Hessians are gathered with blocks 0..l-1 already
 /// quantized. `progress(done, total)` is called after each block.
 std::vector<ModelGptqLayer> quantize_model_gptq(
-    LlamaModel& model, std::span<const int> calibration, const EvalOptions& windows, const Scheme& scheme,
-    const GptqOptions& options = {}, const std::function<void(std::size_t, std::size_t)>& progress = {});
+    LlamaModel& model, std::span<const int> calibration, const EvalOptions& windows,
+    const Scheme& scheme, const GptqOptions& options = {},
+    const std::function<void(std::size_t, std::size_t)>& progress = {});
 
 }  // namespace lowbit::model

@@ -45,9 +45,9 @@ struct EvalOptions {
 };
 
 struct Perplexity {
-  double perplexity = 0;  // exp(mean_nll)
-  double mean_nll = 0;    // mean negative log-likelihood of the scored tokens, in nats
-  std::size_t tokens = 0; // tokens scored
+  double perplexity = 0;   // exp(mean_nll)
+  double mean_nll = 0;     // mean negative log-likelihood of the scored tokens, in nats
+  std::size_t tokens = 0;  // tokens scored
 };
 
 /// Called after each window with the windows done and the windows to do in all.
@@ -64,15 +64,15 @@ using Progress = std::function<void(std::size_t done, std::size_t total)>;
 /// it is scored). Log-probabilities are a log-softmax of the logits in double with the maximum
 /// subtracted. Throws lowbit::invalid_argument when the options do not fit the model or no full
 /// window fits in `tokens`, and when a token is outside the vocabulary.
-Perplexity perplexity(LlamaModel& model, std::span<const int> tokens, const EvalOptions& options = {},
-                      const Progress& progress = {});
+Perplexity perplexity(LlamaModel& model, std::span<const int> tokens,
+                      const EvalOptions& options = {}, const Progress& progress = {});
 
 struct Comparison {
-  Perplexity reference;        // e.g. the float model
-  Perplexity candidate;        // e.g. a quantized model
-  double mean_kl = 0;          // mean over scored positions of KL(reference || candidate), in nats
-  double top1_agreement = 0;   // fraction of scored positions where both argmaxes agree
-  std::size_t tokens = 0;      // positions scored
+  Perplexity reference;       // e.g. the float model
+  Perplexity candidate;       // e.g. a quantized model
+  double mean_kl = 0;         // mean over scored positions of KL(reference || candidate), in nats
+  double top1_agreement = 0;  // fraction of scored positions where both argmaxes agree
+  std::size_t tokens = 0;     // positions scored
 };
 
 /// Runs both models over the same windows as perplexity() does, in lockstep (memory O(vocab), not

@@ -22,7 +22,7 @@ struct LlamaConfig {
   int n_heads = 0;     // query heads
   int n_kv_heads = 0;  // key/value heads (grouped-query attention when < n_heads)
   int vocab_size = 0;
-  int seq_len = 0;     // longest sequence the KV cache holds
+  int seq_len = 0;  // longest sequence the KV cache holds
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
   bool shared_classifier = true;  // the classifier is the token embedding (no output.weight)
@@ -50,9 +50,7 @@ class Linear {
   std::size_t cols() const noexcept { return cols_; }
   bool is_quantized() const noexcept { return quantized_.has_value(); }
   /// The QuantizedMatrix this layer was built from, or nullptr for a float layer.
-  const QuantizedMatrix* quantized() const noexcept {
-    return quantized_ ? &*quantized_ : nullptr;
-  }
+  const QuantizedMatrix* quantized() const noexcept { return quantized_ ? &*quantized_ : nullptr; }
   /// The float weights actually multiplied (the dequantized ones for a quantized layer).
   MatrixView<const float> weights() const { return {weights_.data(), rows_, cols_}; }
 
@@ -84,7 +82,8 @@ class LlamaModel {
 
   /// Called, during forward(), with the input of every linear layer just before it is multiplied
   /// (linears that share an input each see it): how calibration statistics are gathered.
-  using InputObserver = std::function<void(const std::string& linear_name, std::span<const float> input)>;
+  using InputObserver =
+      std::function<void(const std::string& linear_name, std::span<const float> input)>;
   void set_input_observer(InputObserver observer);
 
   /// Runs token `token` at `position` (0-based; positions must be fed in order, each after the
@@ -97,7 +96,8 @@ class LlamaModel {
     Linear wq, wk, wv, wo, w1, w2, w3;
   };
   Linear* find_linear(const std::string& name);
-  void observe(std::size_t layer, std::initializer_list<std::size_t> linears, std::span<const float> input);
+  void observe(std::size_t layer, std::initializer_list<std::size_t> linears,
+               std::span<const float> input);
 
   LlamaConfig config_;
   std::vector<float> embedding_;  // [vocab, dim]

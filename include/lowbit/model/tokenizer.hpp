@@ -24,9 +24,10 @@ class Tokenizer {
   /// The token whose bytes are exactly `text`, or -1.
   int lookup(std::string_view text) const;
 
-  /// llama2.c's encode: optional BOS, the dummy-prefix " " token when `text` is non-empty, one token
-  /// per UTF-8 codepoint (bytes + 3 when the codepoint is not in the vocabulary), then repeatedly
-  /// merge the adjacent pair whose concatenation is the highest-scoring token; optional EOS.
+  /// llama2.c's encode: optional BOS, the dummy-prefix " " token when `text` is non-empty, one
+  /// token per UTF-8 codepoint (bytes + 3 when the codepoint is not in the vocabulary), then
+  /// repeatedly merge the adjacent pair whose concatenation is the highest-scoring token; optional
+  /// EOS.
   std::vector<int> encode(std::string_view text, bool bos, bool eos) const;
 
   /// llama2.c's decode: the bytes of `token`, without the leading space right after BOS, and

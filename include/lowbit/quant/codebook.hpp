@@ -42,7 +42,7 @@ struct CodebookOptions {
   int iterations = 100;  // Lloyd iterations per codebook, at most
   std::uint64_t seed = 0;
   MatrixView<const float> importance{};  // empty, or one weight >= 0 per element of the matrix
-  std::string tensor_name;                // named in error messages
+  std::string tensor_name;               // named in error messages
 };
 
 namespace detail {

@@ -106,7 +106,8 @@ class KMeansData {
   /// The total weight of a point's components.
   double mass(std::size_t i) const noexcept {
     if (kind_ == Weights::none) return static_cast<double>(dim_);
-    if (kind_ == Weights::per_point) return static_cast<double>(weights_[i]) * static_cast<double>(dim_);
+    if (kind_ == Weights::per_point)
+      return static_cast<double>(weights_[i]) * static_cast<double>(dim_);
     double total = 0.0;
     for (std::size_t j = 0; j < dim_; ++j) total += weights_[i * dim_ + j];
     return total;
@@ -187,8 +188,8 @@ class KMeansData {
   /// Sets a center to point i, taking `fallback` in the point's absent components.
   void copy_point(std::size_t i, const std::vector<float>& fallback, float* center) const noexcept {
     for (std::size_t j = 0; j < dim_; ++j)
-      center[j] = (kind_ != Weights::per_component || weight(i, j) > 0.0f) ? point(i)[j]
-                                                                          : fallback[j];
+      center[j] =
+          (kind_ != Weights::per_component || weight(i, j) > 0.0f) ? point(i)[j] : fallback[j];
   }
 
  private:
@@ -252,8 +253,7 @@ class NearestCenter {
 };
 
 /// An index drawn with probability proportional to p[i] (total = sum of p, > 0).
-inline std::size_t sample_index(const std::vector<double>& p, double total,
-                                std::mt19937_64& rng) {
+inline std::size_t sample_index(const std::vector<double>& p, double total, std::mt19937_64& rng) {
   const double target = uniform01(rng) * total;
   double cumulative = 0.0;
   std::size_t last_positive = 0;
@@ -274,7 +274,8 @@ inline std::vector<float> seed_centers(const KMeansData& data, std::size_t k, st
                                        const std::vector<float>& fallback) {
   const std::size_t n = data.count(), dim = data.dim();
   std::vector<float> centers(k * dim);
-  for (std::size_t c = 0; c < k; ++c) std::copy(fallback.begin(), fallback.end(), &centers[c * dim]);
+  for (std::size_t c = 0; c < k; ++c)
+    std::copy(fallback.begin(), fallback.end(), &centers[c * dim]);
   if (n == 0) return centers;
   std::mt19937_64 rng(seed);
   std::vector<double> mass(n), nearest(n, std::numeric_limits<double>::infinity());
@@ -377,7 +378,8 @@ inline KMeansResult lloyd(const KMeansData& data, std::vector<float> centers, st
       *worst = 0.0;
     }
     ++result.iterations;
-    const std::size_t changes = assign_points(data, centers, k, result.assignment, errors, threaded);
+    const std::size_t changes =
+        assign_points(data, centers, k, result.assignment, errors, threaded);
     result.history.push_back(sum_errors(errors));
     if (changes == 0) {
       result.converged = true;
@@ -412,8 +414,8 @@ inline KMeansResult kmeans_from(std::span<const float> points, std::size_t dim,
     throw invalid_argument("kmeans: " + std::to_string(initial_centers.size()) +
                            " initial center values for " + std::to_string(k) + " centers of " +
                            std::to_string(dim));
-  return detail::lloyd(data, std::vector<float>(initial_centers.begin(), initial_centers.end()),
-                       k, options.max_iterations, data.component_means(),
+  return detail::lloyd(data, std::vector<float>(initial_centers.begin(), initial_centers.end()), k,
+                       options.max_iterations, data.component_means(),
                        detail::worth_threads(data.count() * dim * k));
 }
 

@@ -17,9 +17,9 @@
 // TensorRT-Model-Optimizer's NVFP4QTensor, define it): blocks of 16 E2M1 elements share an FP8
 // E4M3 scale, and the matrix has an fp32 tensor scale:
 //   tensor_scale = amax(|W|) / (6 * 448)                                  (fp32)
-//   block scale  = e4m3(clamp(amax(|block|) / 6 / tensor_scale, 2^-6, 448))  (round to nearest even)
-//   element      = e2m1(clamp(x / (block scale * tensor_scale), -6, 6))      (round to nearest even)
-//   dequantized  = element * (block scale * tensor_scale)
+//   block scale  = e4m3(clamp(amax(|block|) / 6 / tensor_scale, 2^-6, 448))  (round to nearest
+//   even) element      = e2m1(clamp(x / (block scale * tensor_scale), -6, 6))      (round to
+//   nearest even) dequantized  = element * (block scale * tensor_scale)
 // The lower clamp at 2^-6 (E4M3's smallest normal, torch.finfo(float8_e4m3fn).tiny) is torchao's;
 // ModelOpt instead lets the scale go subnormal and sets the scales of all-zero blocks to 1.0. An
 // all-zero matrix (where torchao would divide by zero) stores tensor scale 1, block scales 2^-6 and
@@ -122,16 +122,18 @@ void quantize_rows(MatrixView<const float> w, QuantizedMatrix& q, RowFn&& quanti
 
 /// The Scheme of an MX format: 32-element blocks with E8M0 scales.
 inline Scheme mx_scheme(ElementFormat element) {
-  Scheme scheme{element, fixed_element_bits(element), Granularity::per_group(32),
-                ScalarFormat::e8m0, ZeroFormat::code, PackOrder::low_first};
+  Scheme scheme{
+      element,          fixed_element_bits(element), Granularity::per_group(32), ScalarFormat::e8m0,
+      ZeroFormat::code, PackOrder::low_first};
   scheme.validate();
   return scheme;
 }
 
 /// The Scheme of NVFP4: E2M1 elements, 16-element blocks with E4M3 scales, an fp32 tensor scale.
 inline Scheme nvfp4_scheme() {
-  Scheme scheme{ElementFormat::fp4_e2m1, 4, Granularity::per_group(16), ScalarFormat::e4m3,
-                ZeroFormat::code, PackOrder::low_first};
+  Scheme scheme{ElementFormat::fp4_e2m1,    4,
+                Granularity::per_group(16), ScalarFormat::e4m3,
+                ZeroFormat::code,           PackOrder::low_first};
   scheme.tensor_scale = true;
   scheme.validate();
   return scheme;
@@ -171,8 +173,8 @@ inline QuantizedMatrix quantize_mxfp4(MatrixView<const float> weights) {
 inline QuantizedMatrix quantize_mxfp8(MatrixView<const float> weights,
                                       ElementFormat element = ElementFormat::fp8_e4m3) {
   if (element != ElementFormat::fp8_e4m3 && element != ElementFormat::fp8_e5m2)
-    throw invalid_argument(std::string("MXFP8 elements are e4m3 or e5m2, not ")
-                               .append(lowbit::to_string(element)));
+    throw invalid_argument(
+        std::string("MXFP8 elements are e4m3 or e5m2, not ").append(lowbit::to_string(element)));
   return quantize_mx(weights, element);
 }
 
@@ -199,7 +201,8 @@ inline QuantizedMatrix quantize_nvfp4(MatrixView<const float> weights) {
   detail::require_finite(weights, "");
   QuantizedMatrix q(nvfp4_scheme(), weights.rows, weights.cols);
   float amax = 0.0f;
-  for (std::size_t r = 0; r < weights.rows; ++r) amax = std::max(amax, detail::max_abs(weights.row(r)));
+  for (std::size_t r = 0; r < weights.rows; ++r)
+    amax = std::max(amax, detail::max_abs(weights.row(r)));
   const float tensor_scale = detail::nvfp4_tensor_scale(amax);
   q.set_tensor_scale(tensor_scale);
   constexpr std::size_t block = 16;
@@ -216,10 +219,9 @@ inline QuantizedMatrix quantize_nvfp4(MatrixView<const float> weights) {
       // total is 0 only when the tensor scale is near float's smallest value and the product
       // underflows; the block then dequantizes to 0 whatever its codes.
       for (std::size_t i = 0; i < length; ++i)
-        codes[start + i] =
-            total > 0.0f
-                ? float4_e2m1::encode(std::clamp(part[i] / total, -6.0f, 6.0f)).code
-                : std::uint8_t{0};
+        codes[start + i] = total > 0.0f
+                               ? float4_e2m1::encode(std::clamp(part[i] / total, -6.0f, 6.0f)).code
+                               : std::uint8_t{0};
     }
   });
   return q;

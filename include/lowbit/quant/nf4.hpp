@@ -66,8 +66,12 @@ inline Scheme nf4_scheme(const Nf4Options& options) {
     throw invalid_argument("NF4 scales are stored as f32, f16 or bf16");
   if (options.double_quant && options.double_quant_block == 0)
     throw invalid_argument("NF4 double quantization needs a block of at least 1 scale");
-  Scheme scheme{ElementFormat::nf4, 4, Granularity::per_group(options.block),
-                options.scale_format, ZeroFormat::code, PackOrder::low_first};
+  Scheme scheme{ElementFormat::nf4,
+                4,
+                Granularity::per_group(options.block),
+                options.scale_format,
+                ZeroFormat::code,
+                PackOrder::low_first};
   scheme.double_quant_block = options.double_quant ? options.double_quant_block : 0;
   scheme.validate();
   return scheme;
@@ -131,10 +135,9 @@ inline QuantizedMatrix quantize_nf4(MatrixView<const float> weights,
       block_absmax[b] = amax;
       const float inverse = 1.0f / amax;
       for (std::size_t i = begin; i < end; ++i) {
-        const std::uint8_t code =
-            amax == 0.0f
-                ? std::uint8_t{127}
-                : dynamic_map_signed_encode(detail::nf4_normalize(absmax[i] - offset, amax, inverse));
+        const std::uint8_t code = amax == 0.0f ? std::uint8_t{127}
+                                               : dynamic_map_signed_encode(detail::nf4_normalize(
+                                                     absmax[i] - offset, amax, inverse));
         q.set_double_quantized_scale(i, code);
       }
     }
