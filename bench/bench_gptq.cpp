@@ -14,6 +14,8 @@
 #include "lowbit/algo/calibration.hpp"
 #include "lowbit/algo/gptq.hpp"
 
+#include "normal_weights.hpp"
+
 namespace {
 
 constexpr std::size_t kOut = 4096, kIn = 4096, kSamples = 8192, kBatch = 512;
@@ -21,13 +23,7 @@ constexpr std::size_t kOut = 4096, kIn = 4096, kSamples = 8192, kBatch = 512;
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 const std::vector<float>& weights() {
-  static const std::vector<float> w = [] {
-    std::vector<float> v(kOut * kIn);
-    std::mt19937 rng(1);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    for (float& x : v) x = normal(rng);
-    return v;
-  }();
+  static const std::vector<float> w = lowbit::bench::normal_weights(kOut * kIn);
   return w;
 }
 

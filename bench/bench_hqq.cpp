@@ -4,24 +4,19 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
-#include <random>
 #include <vector>
 
 #include "lowbit/algo/hqq.hpp"
 #include "lowbit/quant/linear.hpp"
+
+#include "normal_weights.hpp"
 
 namespace {
 
 constexpr std::size_t kRows = 1024, kCols = 4096;
 
 lowbit::MatrixView<const float> weight_view() {
-  static const std::vector<float> w = [] {
-    std::vector<float> v(kRows * kCols);
-    std::mt19937 rng(1);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    for (float& x : v) x = normal(rng);
-    return v;
-  }();
+  static const std::vector<float> w = lowbit::bench::normal_weights(kRows * kCols);
   return {w.data(), kRows, kCols};
 }
 

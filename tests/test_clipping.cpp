@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/random_data.hpp"
+
 #include <random>
 #include <vector>
 
@@ -19,14 +21,7 @@ double squared_error(const std::vector<float>& a, const std::vector<float>& b) {
   return total;
 }
 
-// Heavy-tailed rows, like LLM weights: Student's t with 3 degrees of freedom.
-std::vector<float> heavy_tailed(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::student_t_distribution<float> t(3.0f);
-  std::vector<float> w(n);
-  for (float& x : w) x = 0.01f * t(rng);
-  return w;
-}
+using lowbit::test::heavy_tailed;
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/random_data.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -145,21 +147,9 @@ void check_against(const QuantizedMatrix& q, const Reference& ref) {
 }
 
 // Gaussian, heavy-tailed (Student t, 3 degrees of freedom), and a mix of special blocks.
-std::vector<float> gaussian(std::size_t n, std::uint32_t seed, float sigma = 0.02f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> w(n);
-  for (float& x : w) x = normal(rng);
-  return w;
-}
+using lowbit::test::gaussian;
 
-std::vector<float> heavy_tailed(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::student_t_distribution<float> t(3.0f);
-  std::vector<float> w(n);
-  for (float& x : w) x = 0.01f * t(rng);
-  return w;
-}
+using lowbit::test::heavy_tailed;
 
 // Rows of 100 (ragged last blocks for both 16 and 32) with: an all-zero block, a block with one
 // huge outlier, a block of float32 subnormals, values exactly on midpoints, and -0.

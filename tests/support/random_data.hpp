@@ -17,6 +17,16 @@ inline std::vector<float> gaussian(std::size_t n, std::uint32_t seed, float sigm
   return w;
 }
 
+/// n samples of a heavy-tailed distribution like LLM weights: 0.01 * Student's t, 3 degrees of
+/// freedom.
+inline std::vector<float> heavy_tailed(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::student_t_distribution<float> t(3.0f);
+  std::vector<float> w(n);
+  for (float& x : w) x = 0.01f * t(rng);
+  return w;
+}
+
 /// A [rows, cols] matrix like LLM weights: N(0, 0.02^2) with 1% of the entries ten times larger.
 inline std::vector<float> weights_with_outliers(std::size_t rows, std::size_t cols,
                                                 std::uint32_t seed) {
