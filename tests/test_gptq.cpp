@@ -13,7 +13,9 @@
 
 #include "lowbit/algo/calibration.hpp"
 #include "lowbit/algo/gptq.hpp"
+#include "lowbit/quant/codebook.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quant/nf4.hpp"
 
 using lowbit::GptqOptions;
@@ -89,7 +91,7 @@ Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::si
     std::vector<float> values(static_cast<std::size_t>(block.cols()));
     for (std::size_t c = 0; c < values.size(); ++c)
       values[c] = block(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c));
-    return grid.fit(values);
+    return grid.fit(values, scratch);
   };
   std::vector<lowbit::GptqGroupParams> current(rows);
   if (!grouped)
@@ -144,7 +146,7 @@ Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::si
       for (std::size_t r = 0; r < rows; ++r) current[r] = fit(block, r);
     }
     const Eigen::VectorXf column = w.col(ei);
-    grid.quantize_column(column.data(), params, rows, codes.data(), deq.data());
+    grid.quantize_column(scratch, original, column.data(), params, rows, codes.data(), deq.data());
     for (std::size_t r = 0; r < rows; ++r) {
       out.codes[r * cols + original] = codes[r];
       out.dequantized[r * cols + original] = deq[r];
@@ -388,4 +390,131 @@ TEST_CASE("GPTQ rejects what it cannot represent", "[algo][gptq]") {
   const auto ok =
       lowbit::quantize_gptq(view, h, Scheme::asymmetric_int(4, Granularity::per_group(3)), options);
   CHECK(ok.weights.dequantize() == w);
+}
+
+TEST_CASE("GPTQ over FP4 and FP8 grids: RTN's codes with a diagonal Hessian, better otherwise",
+          "[algo][gptq]") {
+  const std::size_t out = 48, in = 200, n = 2048;  // 200: ragged last block of 32 and of 16
+  const Layer layer = correlated_layer(out, in, n, 31);
+  const MatrixView<const float> w(layer.w.data(), out, in);
+  const Eigen::MatrixXd identity =
+      Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in));
+  struct Case {
+    Scheme scheme;
+    QuantizedMatrix rtn;
+  };
+  const std::vector<Case> cases = {
+      {lowbit::mx_scheme(lowbit::ElementFormat::fp4_e2m1), lowbit::quantize_mxfp4(w)},
+      {lowbit::mx_scheme(lowbit::ElementFormat::fp8_e4m3), lowbit::quantize_mxfp8(w)},
+      {lowbit::nvfp4_scheme(), lowbit::quantize_nvfp4(w)}};
+  for (const Case& c : cases) {
+    INFO(c.scheme.to_string());
+    const auto diagonal = lowbit::quantize_gptq(w, identity, c.scheme);
+    CHECK(all_codes(diagonal.weights) == all_codes(c.rtn));
+    CHECK(std::equal(diagonal.weights.scale_bytes().begin(), diagonal.weights.scale_bytes().end(),
+                     c.rtn.scale_bytes().begin(), c.rtn.scale_bytes().end()));
+    CHECK(diagonal.weights.tensor_scale() == c.rtn.tensor_scale());
+    CHECK(diagonal.weights.dequantize() == c.rtn.dequantize());
+
+    const auto result = lowbit::quantize_gptq(w, layer.h, c.scheme);
+    const double gptq = output_error(layer.w, result.weights.dequantize(), out, in, layer.x);
+    const double rtn = output_error(layer.w, c.rtn.dequantize(), out, in, layer.x);
+    INFO("GPTQ " << gptq << ", RTN " << rtn);
+    CHECK(gptq < 0.8 * rtn);
+  }
+  // FP4 with fp16 absmax scales per group of 32.
+  Scheme fp4 = lowbit::mx_scheme(lowbit::ElementFormat::fp4_e2m1);
+  fp4.scale_format = lowbit::ScalarFormat::f16;
+  const auto result = lowbit::quantize_gptq(w, layer.h, fp4);
+  const auto back = result.weights.dequantize();
+  CHECK(all_finite(back));
+  // Every weight is an E2M1 value times its group's stored scale.
+  for (std::size_t r = 0; r < out; r += 7)
+    for (std::size_t c = 0; c < in; c += 13) {
+      const float s = result.weights.scale(result.weights.scale_index(r, c));
+      const float e = lowbit::float4_e2m1::from_bits(result.weights.code(r, c)).to_float();
+      CHECK(back[r * in + c] == e * s);
+    }
+}
+
+TEST_CASE("GPTQ over k-means codebooks keeps the codebooks and lowers the output error",
+          "[algo][gptq]") {
+  const std::size_t out = 32, in = 128, n = 2048;
+  const Layer layer = correlated_layer(out, in, n, 32);
+  const MatrixView<const float> w(layer.w.data(), out, in);
+  for (const Granularity g : {Granularity::per_tensor(), Granularity::per_channel()}) {
+    const Scheme scheme{.element = lowbit::ElementFormat::codebook,
+                        .bits = 3,
+                        .granularity = Granularity::none(),
+                        .codebook_granularity = g,
+                        .codebook_format = lowbit::ScalarFormat::f16};
+    INFO(scheme.to_string());
+    const QuantizedMatrix rtn = lowbit::quantize_codebook(w, scheme);
+    const auto result = lowbit::quantize_gptq(w, layer.h, scheme);
+    CHECK(std::equal(result.weights.codebook_bytes().begin(), result.weights.codebook_bytes().end(),
+                     rtn.codebook_bytes().begin(), rtn.codebook_bytes().end()));
+    const double gptq = output_error(layer.w, result.weights.dequantize(), out, in, layer.x);
+    const double rtn_error = output_error(layer.w, rtn.dequantize(), out, in, layer.x);
+    INFO("GPTQ " << gptq << ", k-means " << rtn_error);
+    CHECK(gptq < 0.8 * rtn_error);
+    // With a diagonal Hessian, each weight takes its nearest entry: k-means' own assignment.
+    const auto diagonal = lowbit::quantize_gptq(
+        w, Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(in), static_cast<Eigen::Index>(in)),
+        scheme);
+    CHECK(diagonal.weights.dequantize() == rtn.dequantize());
+  }
+}
+
+TEST_CASE("GPTQ+Hadamard rotates the Hessian with the weights", "[algo][gptq]") {
+  const std::size_t out = 16, in = 96, n = 1024;  // 96 = 12 * 8: a non-power-of-two Hadamard
+  const Layer layer = correlated_layer(out, in, n, 33);
+  const MatrixView<const float> w(layer.w.data(), out, in);
+  const Scheme scheme = Scheme::asymmetric_int(3, Granularity::per_group(32));
+
+  // R H R^T against a dense R built from the definition (R e_j column by column).
+  const lowbit::HadamardRotation rotation{48, 5, true};
+  const auto ein = static_cast<Eigen::Index>(in);
+  Eigen::MatrixXd r = Eigen::MatrixXd::Zero(ein, ein);
+  for (Eigen::Index j = 0; j < ein; ++j) {
+    std::vector<float> e(48, 0.0f);
+    e[static_cast<std::size_t>(j % 48)] = 1.0f;
+    rotation.apply(e);
+    for (Eigen::Index i = 0; i < 48; ++i)
+      r((j / 48) * 48 + i, j) = static_cast<double>(e[static_cast<std::size_t>(i)]);
+  }
+  const Eigen::MatrixXd expected = r * layer.h * r.transpose();
+  const Eigen::MatrixXd rotated = lowbit::detail::rotate_hessian(layer.h, rotation);
+  CHECK((rotated - expected).norm() <= 1e-5 * expected.norm());
+  CHECK(rotated == rotated.transpose());
+
+  GptqOptions options;
+  options.hadamard = lowbit::IncoherenceOptions{48, 5, true};
+  const auto result = lowbit::quantize_gptq(w, layer.h, scheme, options);
+  REQUIRE(result.weights.input_rotation().has_value());
+  CHECK(result.weights.input_rotation()->size == 48);
+  // The same as GPTQ on the rotated weights with the rotated inputs' Hessian.
+  const RowMajorF x_rotated = layer.x * r.transpose().cast<float>();
+  lowbit::InputStatistics stats(in);
+  stats.add(MatrixView<const float>(x_rotated.data(), n, in));
+  const Eigen::Map<const RowMajorF> wm(layer.w.data(), static_cast<Eigen::Index>(out), ein);
+  const RowMajorF w_rotated = wm * r.transpose().cast<float>();
+  const auto direct = lowbit::quantize_gptq(MatrixView<const float>(w_rotated.data(), out, in),
+                                            stats.hessian(), scheme);
+  const auto a = result.weights.dequantize(), b = direct.weights.dequantize();
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) differ += std::abs(a[i] - b[i]) > 1e-6f;
+  CHECK(differ <= a.size() / 100);  // float rounding of two routes to H may flip a rare code
+
+  // In the original basis it is a good quantization of W, better than Hadamard + RTN.
+  const double gptq =
+      output_error(layer.w, result.weights.dequantize_unrotated(), out, in, layer.x);
+  const QuantizedMatrix rtn = lowbit::quantize_incoherent(
+      w, {48, 5, true},
+      [&](MatrixView<const float> m) { return lowbit::quantize_linear(m, scheme); });
+  const double rtn_error = output_error(layer.w, rtn.dequantize_unrotated(), out, in, layer.x);
+  INFO("GPTQ+Hadamard " << gptq << ", Hadamard+RTN " << rtn_error);
+  CHECK(gptq < 0.7 * rtn_error);
+
+  options.hadamard = lowbit::IncoherenceOptions{64, 5, true};  // 64 does not divide 96
+  CHECK_THROWS_AS(lowbit::quantize_gptq(w, layer.h, scheme, options), lowbit::invalid_argument);
 }

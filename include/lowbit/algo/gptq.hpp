@@ -31,8 +31,9 @@
 // with a g_idx. QuantizedMatrix has no g_idx, so act_order with groups requires static_groups
 // (invalid_argument otherwise): the groups are then groups of original positions and need no g_idx.
 //
-// Precision: the Hessian, its damping and both Cholesky factorizations are in double; the weights,
-// U and the quantization loop are in float, as the reference runs them on the GPU.
+// Precision: the Hessian and its damping are in double; the Cholesky factorization, the inverse
+// factor U, the weights and the quantization loop are in float, as the reference runs them on the
+// GPU (torch.linalg.cholesky on the float32 Hessian).
 // Threads: Eigen's GEMMs (the lazy updates, the inverse) use OpenMP when it is enabled.
 #pragma once
 
@@ -43,18 +44,23 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Dense>
 
+#include "lowbit/algo/incoherence.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/nf4.hpp"
 #include "lowbit/format/packing.hpp"
 #include "lowbit/format/scalar_format.hpp"
 #include "lowbit/matrix_view.hpp"
+#include "lowbit/quant/codebook.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quantized_matrix.hpp"
 #include "lowbit/scheme.hpp"
 
@@ -66,19 +72,29 @@ struct GptqGroupParams {
   float zero = 0.0f;
 };
 
-/// The grid GPTQ rounds to: fits a group's parameters, stores them, and quantizes a column.
+/// The grid GPTQ rounds to: fixes what the whole matrix shares, fits a group's parameters, stores
+/// them, and quantizes a column.
 class GptqGrid {
  public:
   virtual ~GptqGrid() = default;
   virtual const Scheme& scheme() const noexcept = 0;
+  /// Called first, with the original weights: whatever the grid fixes for the whole matrix up
+  /// front (NVFP4's tensor scale, k-means codebooks) goes into q here, where fit and
+  /// quantize_column read it.
+  virtual void prepare(MatrixView<const float> weights, QuantizedMatrix& q) const {
+    (void)weights;
+    (void)q;
+  }
   /// Parameters of one group of one row, from its values (already rounded to the storage format).
-  virtual GptqGroupParams fit(std::span<const float> values) const = 0;
+  virtual GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix& q) const = 0;
   /// Writes the parameters into scale-grid entry `index` of q.
   virtual void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const = 0;
-  /// Quantizes w[r] with params[r] for r < rows: the code and the value it dequantizes to (what
+  /// Quantizes w[r], the weight of row r in column `column` (an original position), with
+  /// params[r] for r < rows: the code and the value it dequantizes to (what
   /// QuantizedMatrix::dequantize gives for it).
-  virtual void quantize_column(const float* w, const GptqGroupParams* params, std::size_t rows,
-                               std::uint8_t* codes, float* dequantized) const = 0;
+  virtual void quantize_column(const QuantizedMatrix& q, std::size_t column, const float* w,
+                               const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
+                               float* dequantized) const = 0;
 
  protected:
   GptqGrid() = default;
@@ -91,7 +107,7 @@ class GptqLinearGrid final : public GptqGrid {
  public:
   explicit GptqLinearGrid(const Scheme& scheme) : grid_(scheme) {}
   const Scheme& scheme() const noexcept override { return grid_.scheme(); }
-  GptqGroupParams fit(std::span<const float> values) const override {
+  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
     const ValueRange range = values.empty() ? ValueRange{0.0f, 0.0f} : ValueRange::of(values);
     const LinearParams p = grid_.params(range);
     return {p.scale, p.zero};
@@ -100,8 +116,9 @@ class GptqLinearGrid final : public GptqGrid {
     q.set_scale(index, p.scale);
     if (grid_.scheme().has_zero_point()) q.set_zero(index, p.zero);
   }
-  void quantize_column(const float* w, const GptqGroupParams* params, std::size_t rows,
-                       std::uint8_t* codes, float* dequantized) const override {
+  void quantize_column(const QuantizedMatrix&, std::size_t, const float* w,
+                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
+                       float* dequantized) const override {
     for (std::size_t r = 0; r < rows; ++r) {
       const LinearParams p{params[r].scale, params[r].zero};
       const int level = grid_.quantize(w[r], p);
@@ -128,7 +145,7 @@ class GptqNf4Grid final : public GptqGrid {
       throw unsupported("GptqNf4Grid: NF4 scales are stored as f32, f16 or bf16");
   }
   const Scheme& scheme() const noexcept override { return scheme_; }
-  GptqGroupParams fit(std::span<const float> values) const override {
+  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
     float absmax = 0.0f;
     for (float x : values) absmax = std::max(absmax, std::abs(x));
     return {round_scalar_up(scheme_.scale_format, absmax), 0.0f};
@@ -136,8 +153,9 @@ class GptqNf4Grid final : public GptqGrid {
   void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
     q.set_scale(index, p.scale);
   }
-  void quantize_column(const float* w, const GptqGroupParams* params, std::size_t rows,
-                       std::uint8_t* codes, float* dequantized) const override {
+  void quantize_column(const QuantizedMatrix&, std::size_t, const float* w,
+                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
+                       float* dequantized) const override {
     for (std::size_t r = 0; r < rows; ++r) {
       const float s = params[r].scale;
       if (!(s > 0.0f)) {
@@ -157,12 +175,163 @@ class GptqNf4Grid final : public GptqGrid {
   Scheme scheme_;
 };
 
-/// The GptqGrid of a Scheme: integer elements -> GptqLinearGrid, nf4 -> GptqNf4Grid; unsupported
-/// otherwise.
+/// Minifloat elements (FP4 E2M1, FP8 E4M3 / E5M2) with a scale per group, the scales of the
+/// microscaling quantizers (quant/microscaling.hpp):
+///   - e8m0 scales: MX, 2^(floor(log2 amax) - emax_elem);
+///   - e4m3 scales: NVFP4's rule, e4m3(clamp(amax / max_elem / tensor_scale, 2^-6, 448)), with
+///     the tensor scale amax(|W|) / (max_elem * 448) fixed up front when the Scheme has one (1
+///     otherwise);
+///   - f32 / f16 / bf16 scales: amax / max_elem rounded up to the format.
+/// Elements are x / scale rounded to nearest even, saturating at +-max_elem. So with a diagonal
+/// Hessian, GPTQ over this grid gives quantize_mx's and quantize_nvfp4's codes.
+class GptqMinifloatGrid final : public GptqGrid {
+ public:
+  explicit GptqMinifloatGrid(const Scheme& scheme) : scheme_(scheme) {
+    scheme_.validate();
+    const ElementFormat e = scheme_.element;
+    if ((e != ElementFormat::fp4_e2m1 && e != ElementFormat::fp8_e4m3 &&
+         e != ElementFormat::fp8_e5m2) ||
+        !scheme_.has_scales() || scheme_.double_quant_block > 0)
+      throw unsupported("GptqMinifloatGrid: needs e2m1, e4m3 or e5m2 elements with scales, not " +
+                        scheme_.to_string());
+    if (scheme_.tensor_scale && scheme_.scale_format != ScalarFormat::e4m3)
+      throw unsupported("GptqMinifloatGrid: a tensor scale goes with e4m3 block scales, not " +
+                        scheme_.to_string());
+    for (float v : element_values_)
+      if (std::isfinite(v)) max_element_ = std::max(max_element_, v);
+    emax_ = detail::floor_log2_abs(max_element_);
+  }
+  const Scheme& scheme() const noexcept override { return scheme_; }
+  void prepare(MatrixView<const float> weights, QuantizedMatrix& q) const override {
+    if (!scheme_.tensor_scale) return;
+    float amax = 0.0f;
+    for (std::size_t r = 0; r < weights.rows; ++r)
+      for (float x : weights.row(r)) amax = std::max(amax, std::abs(x));
+    float scale = amax / (max_element_ * 448.0f);
+    if (amax == 0.0f) scale = 1.0f;
+    q.set_tensor_scale(scale > 0.0f ? scale : 0x1p-149f);
+  }
+  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix& q) const override {
+    float amax = 0.0f;
+    for (float x : values) amax = std::max(amax, std::abs(x));
+    switch (scheme_.scale_format) {
+      case ScalarFormat::e8m0: {
+        const std::uint8_t code =
+            amax == 0.0f ? std::uint8_t{0}
+                         : static_cast<std::uint8_t>(std::clamp(
+                               detail::floor_log2_abs(amax) - emax_ + float8_e8m0::bias, 0, 254));
+        return {float8_e8m0::from_bits(code).to_float(), 0.0f};
+      }
+      case ScalarFormat::e4m3: {
+        const float scaled = std::clamp(amax / max_element_ / q.tensor_scale(), 0x1p-6f, 448.0f);
+        return {float8_e4m3::from_bits(float8_e4m3::encode(scaled).code).to_float(), 0.0f};
+      }
+      default:
+        return {detail::storable_scale(scheme_.scale_format, amax / max_element_), 0.0f};
+    }
+  }
+  void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
+    q.set_scale(index, p.scale);
+  }
+  void quantize_column(const QuantizedMatrix& q, std::size_t, const float* w,
+                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
+                       float* dequantized) const override {
+    const float tensor_scale = q.tensor_scale();
+    for (std::size_t r = 0; r < rows; ++r) {
+      // The product QuantizedMatrix::dequantize multiplies by.
+      const float total = params[r].scale * tensor_scale;
+      const float x = total > 0.0f ? std::clamp(w[r] / total, -max_element_, max_element_) : 0.0f;
+      codes[r] = detail::encode_minifloat_element(scheme_.element, x);
+      dequantized[r] = element_values_[codes[r]] * total;
+    }
+  }
+
+ private:
+  Scheme scheme_;
+  std::vector<float> element_values_ = element_values(scheme_);
+  float max_element_ = 0.0f;
+  int emax_ = 0;
+};
+
+/// Scalar codebooks (vector_dim 1) learned by k-means on the original weights before GPTQ starts
+/// (quantize_codebook with `options`), one per tensor, channel or group as the Scheme says, with
+/// an absmax scale per group when the Scheme has scales. GPTQ then assigns each weight the nearest
+/// entry of its codebook, with error feedback, and keeps the codebooks. (prepare keeps a decoded
+/// copy of the codebooks: a grid serves one quantize_gptq call at a time.)
+class GptqCodebookGrid final : public GptqGrid {
+ public:
+  explicit GptqCodebookGrid(const Scheme& scheme, CodebookOptions options = {})
+      : scheme_(scheme), options_(std::move(options)) {
+    scheme_.validate();
+    if (!scheme_.is_codebook() || scheme_.vector_dim != 1 || scheme_.tensor_scale ||
+        scheme_.double_quant_block > 0)
+      throw unsupported("GptqCodebookGrid: needs scalar codebooks without tensor scales, not " +
+                        scheme_.to_string());
+  }
+  const Scheme& scheme() const noexcept override { return scheme_; }
+  void prepare(MatrixView<const float> weights, QuantizedMatrix& q) const override {
+    const QuantizedMatrix learned = quantize_codebook(weights, scheme_, options_);
+    std::copy(learned.codebook_bytes().begin(), learned.codebook_bytes().end(),
+              q.codebook_bytes().begin());
+    const std::size_t entries = scheme_.codebook_entries();
+    decoded_.resize(q.codebook_grid().size() * entries);
+    for (std::size_t book = 0; book < q.codebook_grid().size(); ++book)
+      for (std::size_t e = 0; e < entries; ++e)
+        decoded_[book * entries + e] = q.codebook_value(book, e, 0);
+  }
+  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
+    if (!scheme_.has_scales()) return {1.0f, 0.0f};
+    float absmax = 0.0f;
+    for (float x : values) absmax = std::max(absmax, std::abs(x));
+    return {detail::storable_scale(scheme_.scale_format, absmax), 0.0f};
+  }
+  void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
+    if (scheme_.has_scales()) q.set_scale(index, p.scale);
+  }
+  void quantize_column(const QuantizedMatrix& q, std::size_t column, const float* w,
+                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
+                       float* dequantized) const override {
+    const std::size_t entries = scheme_.codebook_entries();
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float* book = decoded_.data() + q.codebook_index(r, column) * entries;
+      const float s = params[r].scale;
+      std::uint8_t best = 0;
+      float best_value = book[0] * s;
+      for (std::size_t e = 1; e < entries; ++e) {
+        const float value = book[e] * s;
+        if (std::abs(w[r] - value) < std::abs(w[r] - best_value)) {
+          best = static_cast<std::uint8_t>(e);
+          best_value = value;
+        }
+      }
+      codes[r] = best;
+      dequantized[r] = best_value;
+    }
+  }
+
+ private:
+  Scheme scheme_;
+  CodebookOptions options_;
+  mutable std::vector<float> decoded_;  // the codebooks as stored, decoded by prepare
+};
+
+/// The GptqGrid of a Scheme: integer elements -> GptqLinearGrid, nf4 -> GptqNf4Grid, FP4/FP8 ->
+/// GptqMinifloatGrid, scalar codebooks -> GptqCodebookGrid; unsupported otherwise (HIGGS, vector
+/// codebooks, double quantization).
 inline std::unique_ptr<GptqGrid> make_gptq_grid(const Scheme& scheme) {
   if (scheme.is_integer()) return std::make_unique<GptqLinearGrid>(scheme);
-  if (scheme.element == ElementFormat::nf4) return std::make_unique<GptqNf4Grid>(scheme);
-  throw unsupported("GPTQ has no grid for " + scheme.to_string());
+  switch (scheme.element) {
+    case ElementFormat::nf4:
+      return std::make_unique<GptqNf4Grid>(scheme);
+    case ElementFormat::fp4_e2m1:
+    case ElementFormat::fp8_e4m3:
+    case ElementFormat::fp8_e5m2:
+      return std::make_unique<GptqMinifloatGrid>(scheme);
+    case ElementFormat::codebook:
+      return std::make_unique<GptqCodebookGrid>(scheme);
+    default:
+      throw unsupported("GPTQ has no grid for " + scheme.to_string());
+  }
 }
 
 struct GptqOptions {
@@ -171,7 +340,10 @@ struct GptqOptions {
   bool act_order = false;       // columns by decreasing diag H
   bool static_groups = false;   // all group parameters from the unquantized weights up front
   int max_damping_retries = 5;  // tenfold increases of lambda after a failed Cholesky
-  std::string tensor_name;      // named in error messages
+  /// GPTQ+Hadamard: rotate the input side first (W R^T, and H -> R H R^T), as QuIP#/QuaRot do
+  /// before GPTQ; the rotation is recorded in the result (see algo/incoherence.hpp).
+  std::optional<IncoherenceOptions> hadamard;
+  std::string tensor_name;  // named in error messages
 };
 
 struct GptqResult {
@@ -189,7 +361,30 @@ struct GptqFactor {
   int retries = 0;
 };
 
-/// Step 3 above: damping, H^-1, its upper Cholesky factor, with retries.
+/// In place: the inverse of the upper triangular matrix `r` (its strictly lower part is ignored
+/// and left as it was). Recursive on 2x2 blocks, [A B; 0 C]^-1 = [A^-1, -A^-1 B C^-1; 0, C^-1],
+/// so nearly all the work is triangular-times-dense products (n^3 / 3 flops in all, a third of a
+/// triangular solve against the identity).
+inline void invert_upper_triangular(Eigen::Ref<Eigen::MatrixXf> r) {
+  const Eigen::Index n = r.rows();
+  constexpr Eigen::Index leaf = 64;
+  if (n <= leaf) {
+    Eigen::MatrixXf inverse = Eigen::MatrixXf::Identity(n, n);
+    r.triangularView<Eigen::Upper>().solveInPlace(inverse);
+    r.triangularView<Eigen::Upper>() = inverse;
+    return;
+  }
+  const Eigen::Index half = n / 2, rest = n - half;
+  invert_upper_triangular(r.topLeftCorner(half, half));
+  invert_upper_triangular(r.bottomRightCorner(rest, rest));
+  const Eigen::MatrixXf a_inverse_b =
+      r.topLeftCorner(half, half).triangularView<Eigen::Upper>() * r.topRightCorner(half, rest);
+  r.topRightCorner(half, rest).noalias() =
+      -(a_inverse_b * r.bottomRightCorner(rest, rest).triangularView<Eigen::Upper>());
+}
+
+/// Step 3 above: damping, H^-1, its upper Cholesky factor, with retries. The damping is added in
+/// double; the factorization runs in float, as the reference runs it on the GPU.
 inline GptqFactor gptq_inverse_factor(const Eigen::MatrixXd& h, double percdamp, int max_retries) {
   const Eigen::Index n = h.rows();
   GptqFactor out;
@@ -199,24 +394,21 @@ inline GptqFactor gptq_inverse_factor(const Eigen::MatrixXd& h, double percdamp,
     throw invalid_value("GPTQ: the Hessian's mean diagonal is " + std::to_string(mean_diag) +
                         "; it must be positive");
   double lambda = percdamp * mean_diag;
+  Eigen::MatrixXf damped(n, n);
   for (int attempt = 0;; ++attempt) {
-    Eigen::MatrixXd damped = h;
-    damped.diagonal().array() += lambda;
     // U is the upper Cholesky factor of H^-1 = U^T U, so H = U^-1 U^-T = R R^T with R = U^-1
     // upper triangular: R = J L J for the lower Cholesky factor L of J H J (J reverses the order),
-    // and U = R^-1 (one factorization and one triangular solve, instead of a factorization, an
+    // and U = R^-1 (one factorization and one triangular inverse, instead of a factorization, an
     // inverse and a second factorization; the factor is unique, so it is the same U).
-    Eigen::LLT<Eigen::MatrixXd> llt(damped.reverse());
+    damped = h.reverse().cast<float>();
+    damped.diagonal().array() += static_cast<float>(lambda);
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt(damped);  // in place: damped holds L
     bool ok = llt.info() == Eigen::Success;
     if (ok) {
-      const Eigen::MatrixXd r = Eigen::MatrixXd(llt.matrixL()).reverse();
-      Eigen::MatrixXd upper = Eigen::MatrixXd::Identity(n, n);
-      r.triangularView<Eigen::Upper>().solveInPlace(upper);
-      ok = upper.allFinite() && (upper.diagonal().array() > 0.0).all();
-      if (ok) {
-        out.upper = upper.cast<float>();
-        ok = out.upper.allFinite() && (out.upper.diagonal().array() > 0.0f).all();
-      }
+      out.upper = damped.triangularView<Eigen::Lower>();
+      out.upper = out.upper.reverse().eval();  // R, upper triangular
+      invert_upper_triangular(out.upper);
+      ok = out.upper.allFinite() && (out.upper.diagonal().array() > 0.0f).all();
     }
     if (ok) {
       out.damping = lambda;
@@ -233,12 +425,28 @@ inline GptqFactor gptq_inverse_factor(const Eigen::MatrixXd& h, double percdamp,
 
 }  // namespace detail
 
-/// GPTQ of weights [out, in] (rows = output channels) with the Hessian of the layer's inputs
-/// [in, in] (only its lower triangle is read), over `grid`. See the top of this file.
-/// Throws invalid_argument for mismatched shapes or act_order with non-static groups,
-/// invalid_value for NaN/Inf or a Hessian that no damping makes positive definite.
-inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::MatrixXd& hessian,
-                                const GptqGrid& grid, const GptqOptions& options = {}) {
+namespace detail {
+
+/// R H R^T for the block-diagonal rotation R (H symmetric [n, n]), through the fast transform in
+/// float: the factorization that follows runs in float anyway.
+inline Eigen::MatrixXd rotate_hessian(const Eigen::MatrixXd& hessian,
+                                      const HadamardRotation& rotation) {
+  const auto n = static_cast<std::size_t>(hessian.rows());
+  // Column-major storage read as row-major is the transpose, which for a symmetric H is H.
+  Eigen::MatrixXf h = hessian.selfadjointView<Eigen::Lower>().toDenseMatrix().cast<float>();
+  for (int pass = 0; pass < 2; ++pass) {
+    // As row-major rows: H <- H R^T; the transpose of the result, then again: R H R^T.
+    for (std::size_t start = 0; start < n; start += rotation.size)
+      rotate_input_side(MatrixView<float>(h.data() + start, n, rotation.size, n), rotation);
+    h.transposeInPlace();
+  }
+  const Eigen::MatrixXd out = h.cast<double>();
+  return (out + out.transpose()) * 0.5;  // exactly symmetric
+}
+
+inline GptqResult quantize_gptq_unrotated(MatrixView<const float> weights,
+                                          const Eigen::MatrixXd& hessian, const GptqGrid& grid,
+                                          const GptqOptions& options) {
   const Scheme& scheme = grid.scheme();
   const std::size_t rows = weights.rows, cols = weights.cols;
   const auto erows = static_cast<Eigen::Index>(rows), ecols = static_cast<Eigen::Index>(cols);
@@ -247,10 +455,13 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
                            std::to_string(hessian.cols()) + "] for weights with " +
                            std::to_string(cols) + " columns");
   if (options.block == 0) throw invalid_argument("GPTQ: block must be at least 1");
-  if (scheme.is_table_lookup() || scheme.vector_dim != 1)
+  if (scheme.element == ElementFormat::higgs || scheme.vector_dim != 1)
     throw unsupported("GPTQ quantizes one weight per code, not " + scheme.to_string());
-  const Granularity::Kind kind = scheme.granularity.kind;
-  if (kind == Granularity::Kind::none) throw unsupported("GPTQ needs a scheme with scales");
+  Granularity::Kind kind = scheme.granularity.kind;
+  if (kind == Granularity::Kind::none) {
+    if (!scheme.is_codebook()) throw unsupported("GPTQ needs a scheme with scales");
+    kind = Granularity::Kind::tensor;  // one (unit) parameter for the whole matrix
+  }
   const bool grouped = kind == Granularity::Kind::group;
   if (options.act_order && grouped && !options.static_groups)
     throw invalid_argument(
@@ -270,6 +481,7 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
       weights.data, erows, ecols,
       Eigen::OuterStride<>(static_cast<Eigen::Index>(weights.row_stride)));
   Eigen::MatrixXd h = hessian.selfadjointView<Eigen::Lower>();
+  grid.prepare(weights, q);
 
   // Parameters: table[g * rows + r] serves row r of parameter column g (a group of original
   // positions for static groups, the current group otherwise; one column per channel or tensor).
@@ -283,13 +495,13 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
     for (std::size_t r = 0; r < rows; ++r) {
       for (std::size_t c = 0; c < length; ++c)
         buffer[c] = block(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c));
-      out[r] = grid.fit(std::span<const float>(buffer.data(), length));
+      out[r] = grid.fit(std::span<const float>(buffer.data(), length), q);
       grid.store(q, q.scale_index(r, first_col), out[r]);
     }
   };
   if (kind == Granularity::Kind::tensor) {
     std::vector<float> all(w.data(), w.data() + w.size());
-    const GptqGroupParams p = grid.fit(all);
+    const GptqGroupParams p = grid.fit(all, q);
     grid.store(q, 0, p);
     std::fill(table.begin(), table.end(), p);
   } else if (kind == Granularity::Kind::channel) {
@@ -357,7 +569,7 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
         fit_rows(current, table.data(), col);
       }
       const float d = u(ecol, ecol);
-      grid.quantize_column(w.col(ecol).data(), params, rows, column_codes.data(),
+      grid.quantize_column(q, original, w.col(ecol).data(), params, rows, column_codes.data(),
                            dequantized.data());
       for (std::size_t r = 0; r < rows; ++r) codes[r * cols + original] = column_codes[r];
       err = (w.col(ecol) - dequantized) / d;
@@ -376,6 +588,41 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
   for (std::size_t r = 0; r < rows; ++r)
     pack_words(std::span<const std::uint8_t>(codes.data() + r * cols, cols), scheme.bits,
                q.row_words(r), scheme.pack_order);
+  return result;
+}
+
+}  // namespace detail
+
+/// GPTQ of weights [out, in] (rows = output channels) with the Hessian of the layer's inputs
+/// [in, in] (only its lower triangle is read), over `grid`. See the top of this file.
+/// Throws invalid_argument for mismatched shapes, act_order with non-static groups or a Hadamard
+/// block that does not fit the row, invalid_value for NaN/Inf or a Hessian that no damping makes
+/// positive definite.
+inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::MatrixXd& hessian,
+                                const GptqGrid& grid, const GptqOptions& options = {}) {
+  if (!options.hadamard) return detail::quantize_gptq_unrotated(weights, hessian, grid, options);
+  if (hessian.rows() != static_cast<Eigen::Index>(weights.cols) ||
+      hessian.cols() != static_cast<Eigen::Index>(weights.cols))
+    throw invalid_argument("GPTQ: a Hessian of [" + std::to_string(hessian.rows()) + ", " +
+                           std::to_string(hessian.cols()) + "] for weights with " +
+                           std::to_string(weights.cols) + " columns");
+  detail::require_finite(weights, options.tensor_name);
+  if (!hessian.allFinite()) throw invalid_value("GPTQ: the Hessian holds NaN or Inf");
+  const HadamardRotation rotation = incoherence_rotation(weights.cols, *options.hadamard);
+  std::vector<float> rotated(weights.rows * weights.cols);
+  for (std::size_t r = 0; r < weights.rows; ++r)
+    std::copy(weights.row(r).begin(), weights.row(r).end(),
+              rotated.begin() + static_cast<std::ptrdiff_t>(r * weights.cols));
+  for (std::size_t start = 0; start < weights.cols; start += rotation.size)
+    rotate_input_side(
+        MatrixView<float>(rotated.data() + start, weights.rows, rotation.size, weights.cols),
+        rotation);
+  GptqOptions plain = options;
+  plain.hadamard.reset();
+  GptqResult result = detail::quantize_gptq_unrotated(
+      MatrixView<const float>(rotated.data(), weights.rows, weights.cols),
+      detail::rotate_hessian(hessian, rotation), grid, plain);
+  result.weights.set_input_rotation(rotation);
   return result;
 }
 
