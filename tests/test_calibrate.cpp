@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "lowbit/io/llama2c.hpp"
+#include "lowbit/model/activation_quant.hpp"
+#include "lowbit/model/awq.hpp"
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/eval.hpp"
 #include "lowbit/quant/linear.hpp"
@@ -85,4 +87,151 @@ TEST_CASE("GPTQ over the model beats round-to-nearest on the real model", "[cali
       lowbit::model::compare(reference_copy, gptq, corpus().evaluation, evaluation);
   INFO("KL: RTN " << with_rtn.mean_kl << ", GPTQ " << with_gptq.mean_kl);
   CHECK(with_gptq.mean_kl < with_rtn.mean_kl);
+}
+
+namespace {
+
+lowbit::model::LlamaModel rtn_model(const lowbit::model::LlamaModel& reference,
+                                    const lowbit::Scheme& scheme) {
+  lowbit::model::LlamaModel rtn = reference;
+  for (const std::string& name : lowbit::model::block_linear_names(rtn))
+    rtn.set_linear(name, lowbit::quantize_linear(rtn.linear_layer(name).weights(), scheme));
+  return rtn;
+}
+
+double mean_kl(const lowbit::model::LlamaModel& reference, lowbit::model::LlamaModel& candidate) {
+  lowbit::model::EvalOptions evaluation;
+  evaluation.max_windows = 4;
+  lowbit::model::LlamaModel copy = reference;
+  return lowbit::model::compare(copy, candidate, corpus().evaluation, evaluation).mean_kl;
+}
+
+}  // namespace
+
+TEST_CASE("calibration samples are the inputs the layers see", "[calibrate]") {
+  lowbit::model::LlamaModel model(checkpoint().config, checkpoint().tensors);
+  lowbit::model::EvalOptions windows;
+  windows.window = 32;
+  windows.max_windows = 2;
+  const std::vector<std::string> names = {"layers.1.attention.wo.weight",
+                                          "layers.1.feed_forward.w2.weight"};
+  const auto samples =
+      lowbit::model::collect_input_samples(model, corpus().calibration, windows, names);
+  const auto statistics =
+      lowbit::model::collect_input_statistics(model, corpus().calibration, windows, names);
+  for (const std::string& name : names) {
+    const auto& s = samples.at(name);
+    CHECK(s.rows == 64);
+    CHECK(s.cols == model.linear_layer(name).cols());
+    lowbit::InputStatistics again(s.cols);
+    again.add(s.view());
+    CHECK(again.hessian().isApprox(statistics.at(name).hessian()));
+  }
+}
+
+TEST_CASE("SmoothQuant's smoothing preserves the model; W8A8 and LLM.int8() stay close",
+          "[calibrate][smoothquant]") {
+  const lowbit::model::LlamaModel reference(checkpoint().config, checkpoint().tensors);
+  lowbit::model::EvalOptions calibration;
+  calibration.max_windows = 4;
+  lowbit::model::LlamaModel smoothed = reference;
+  const auto groups = lowbit::model::smooth_model(smoothed, corpus().calibration, calibration);
+  CHECK(groups.size() == 2u * 5u);
+  for (const auto& g : groups) {
+    CHECK(g.min_scale > 0.0f);
+    CHECK(std::isfinite(g.max_scale));
+  }
+  // The norms moved (the scales are not all 1), the function did not.
+  lowbit::model::LlamaModel original = reference;
+  CHECK(smoothed.norm_weight("layers.0.attention_norm.weight")[0] !=
+        original.norm_weight("layers.0.attention_norm.weight")[0]);
+  CHECK(mean_kl(reference, smoothed) < 1e-9);
+
+  lowbit::model::LlamaModel w8a8 = smoothed;
+  lowbit::model::quantize_model_w8a8(w8a8);
+  CHECK(w8a8.linear_layer("layers.3.feed_forward.w2.weight").activations() ==
+        lowbit::model::ActivationQuantization::int8_per_token);
+  lowbit::model::LlamaModel int8 = reference;
+  lowbit::model::quantize_model_llm_int8(int8);
+  CHECK(int8.linear_layer("layers.0.attention.wq.weight").activations() ==
+        lowbit::model::ActivationQuantization::llm_int8);
+  const double kl_w8a8 = mean_kl(reference, w8a8), kl_int8 = mean_kl(reference, int8);
+  const double kl_rtn4 = [&] {
+    lowbit::model::LlamaModel rtn =
+        rtn_model(reference, lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_channel()));
+    return mean_kl(reference, rtn);
+  }();
+  INFO("KL: SmoothQuant W8A8 " << kl_w8a8 << ", LLM.int8() " << kl_int8 << ", RTN 4-bit "
+                               << kl_rtn4);
+  CHECK(kl_w8a8 > 0.0);
+  CHECK(kl_w8a8 < 0.05 * kl_rtn4);
+  CHECK(kl_int8 < 0.05 * kl_rtn4);
+  // An int8 layer rejects weights that are not int8 per channel.
+  CHECK_THROWS_AS(lowbit::model::Linear(
+                      lowbit::quantize_linear(
+                          reference.linear_layer("output.weight").weights(),
+                          lowbit::Scheme::symmetric_int(4, lowbit::Granularity::per_channel())),
+                      lowbit::model::ActivationQuantization::int8_per_token),
+                  lowbit::unsupported);
+}
+
+TEST_CASE("AWQ over the model beats round-to-nearest on the real model", "[calibrate][awq]") {
+  const lowbit::model::LlamaModel reference(checkpoint().config, checkpoint().tensors);
+  const lowbit::Scheme scheme =
+      lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32));
+  lowbit::model::EvalOptions calibration;
+  calibration.max_windows = 8;
+
+  // Scales alone (8-bit weights, no clip): the function is kept.
+  lowbit::AwqOptions no_clip;
+  no_clip.clip = false;
+  lowbit::model::LlamaModel near_float = reference;
+  const auto scaled_only = lowbit::model::quantize_model_awq(
+      near_float, corpus().calibration, calibration,
+      lowbit::Scheme::asymmetric_int(8, lowbit::Granularity::per_group(32)), no_clip);
+  CHECK(scaled_only.clipped.empty());
+  CHECK(mean_kl(reference, near_float) < 1e-3);
+
+  lowbit::model::LlamaModel awq = reference;
+  const auto report =
+      lowbit::model::quantize_model_awq(awq, corpus().calibration, calibration, scheme);
+  // q/k/v, w1/w3 and w2 per block; wo too unless grouped-query attention forbids folding.
+  const std::size_t per_block = reference.config().n_kv_heads == reference.config().n_heads ? 4 : 3;
+  CHECK(report.groups.size() == per_block * 5);
+  CHECK(report.clipped.size() == 5u * 5u);
+  // The grid does not hold s = 1 (with duo scaling, a = 0 gives s = 1 / w_mean), so a group may
+  // end slightly above plain RTN; most groups gain.
+  std::size_t gained = 0;
+  for (const auto& g : report.groups) {
+    CHECK(std::isfinite(g.error));
+    CHECK(g.ratio >= 0.0);
+    gained += g.error < g.rtn_error;
+  }
+  CHECK(gained * 4 >= report.groups.size() * 3);
+  for (const std::string& name : lowbit::model::block_linear_names(awq))
+    CHECK(awq.linear_layer(name).quantized()->scheme() == scheme);
+  lowbit::model::LlamaModel rtn = rtn_model(reference, scheme);
+  const double kl_awq = mean_kl(reference, awq), kl_rtn = mean_kl(reference, rtn);
+  INFO("KL: RTN " << kl_rtn << ", AWQ " << kl_awq);
+  CHECK(kl_awq < kl_rtn);
+}
+
+TEST_CASE("GPTQ+Hadamard over the model records its rotations", "[calibrate][gptq]") {
+  const lowbit::model::LlamaModel reference(checkpoint().config, checkpoint().tensors);
+  const lowbit::Scheme scheme =
+      lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32));
+  lowbit::model::EvalOptions calibration;
+  calibration.max_windows = 8;
+  lowbit::GptqOptions options;
+  options.hadamard = lowbit::IncoherenceOptions{};
+  lowbit::model::LlamaModel rotated = reference;
+  lowbit::model::quantize_model_gptq(rotated, corpus().calibration, calibration, scheme, options);
+  const auto* q = rotated.linear_layer("layers.4.feed_forward.w2.weight").quantized();
+  REQUIRE(q != nullptr);
+  REQUIRE(q->input_rotation().has_value());
+  CHECK(q->input_rotation()->size == 172);
+  lowbit::model::LlamaModel rtn = rtn_model(reference, scheme);
+  const double kl_gptq = mean_kl(reference, rotated), kl_rtn = mean_kl(reference, rtn);
+  INFO("KL: RTN " << kl_rtn << ", GPTQ+Hadamard " << kl_gptq);
+  CHECK(kl_gptq < kl_rtn);
 }

@@ -24,9 +24,12 @@ class ObserverScope {
 
 }  // namespace
 
-std::map<std::string, InputStatistics> collect_input_statistics(
-    LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
-    const std::vector<std::string>& names) {
+namespace {
+
+/// Runs the model over the calibration windows (as the evaluation does) with `observer` watching
+/// every linear input.
+void run_windows(LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
+                 LlamaModel::InputObserver observer) {
   const auto window = static_cast<std::size_t>(options.window);
   if (options.window < 1 || options.window >= model.config().seq_len)
     throw invalid_argument("calibration window of " + std::to_string(options.window) +
@@ -35,20 +38,43 @@ std::map<std::string, InputStatistics> collect_input_statistics(
   std::size_t windows = tokens.size() / window;
   if (options.max_windows > 0 && options.max_windows < windows) windows = options.max_windows;
   if (windows == 0) throw invalid_argument("calibration needs at least one window of tokens");
-
-  std::map<std::string, InputStatistics> statistics;
-  for (const std::string& name : names)
-    statistics.emplace(name, InputStatistics(model.linear_layer(name).cols()));
-  const ObserverScope scope(model, [&](const std::string& name, std::span<const float> x) {
-    const auto it = statistics.find(name);
-    if (it != statistics.end()) it->second.add(MatrixView<const float>(x.data(), 1, x.size()));
-  });
+  const ObserverScope scope(model, std::move(observer));
   for (std::size_t w = 0; w < windows; ++w) {
     const std::span<const int> text = tokens.subspan(w * window, window);
     model.forward(options.bos, 0);
     for (std::size_t j = 0; j + 1 < window; ++j) model.forward(text[j], static_cast<int>(j + 1));
   }
+}
+
+}  // namespace
+
+std::map<std::string, InputStatistics> collect_input_statistics(
+    LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
+    const std::vector<std::string>& names) {
+  std::map<std::string, InputStatistics> statistics;
+  for (const std::string& name : names)
+    statistics.emplace(name, InputStatistics(model.linear_layer(name).cols()));
+  run_windows(model, tokens, options, [&](const std::string& name, std::span<const float> x) {
+    const auto it = statistics.find(name);
+    if (it != statistics.end()) it->second.add(MatrixView<const float>(x.data(), 1, x.size()));
+  });
   return statistics;
+}
+
+std::map<std::string, InputSamples> collect_input_samples(LlamaModel& model,
+                                                          std::span<const int> tokens,
+                                                          const EvalOptions& options,
+                                                          const std::vector<std::string>& names) {
+  std::map<std::string, InputSamples> samples;
+  for (const std::string& name : names)
+    samples.emplace(name, InputSamples{{}, 0, model.linear_layer(name).cols()});
+  run_windows(model, tokens, options, [&](const std::string& name, std::span<const float> x) {
+    const auto it = samples.find(name);
+    if (it == samples.end()) return;
+    it->second.values.insert(it->second.values.end(), x.begin(), x.end());
+    ++it->second.rows;
+  });
+  return samples;
 }
 
 std::vector<ModelGptqLayer> quantize_model_gptq(

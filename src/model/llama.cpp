@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "lowbit/algo/llm_int8.hpp"
+#include "lowbit/algo/smoothquant.hpp"
 #include "lowbit/error.hpp"
 
 namespace lowbit::model {
@@ -66,8 +68,21 @@ Linear::Linear(std::vector<float> weights, std::size_t rows, std::size_t cols)
                            std::to_string(rows) + ", " + std::to_string(cols) + "] matrix");
 }
 
-Linear::Linear(QuantizedMatrix quantized)
-    : rows_(quantized.rows()), cols_(quantized.cols()), quantized_(std::move(quantized)) {
+Linear::Linear(QuantizedMatrix quantized, ActivationQuantization activations,
+               float outlier_threshold)
+    : rows_(quantized.rows()),
+      cols_(quantized.cols()),
+      quantized_(std::move(quantized)),
+      activations_(activations),
+      outlier_threshold_(outlier_threshold) {
+  if (activations_ != ActivationQuantization::none &&
+      (quantized_->scheme() != w8a8_weight_scheme() || quantized_->input_rotation()))
+    throw unsupported("linear: int8 activations need int8 per-channel weights (" +
+                      w8a8_weight_scheme().to_string() + "), not " +
+                      quantized_->scheme().to_string());
+  if (activations_ == ActivationQuantization::llm_int8 && !(outlier_threshold_ > 0.0f))
+    throw invalid_argument("linear: the LLM.int8() outlier threshold must be positive, not " +
+                           std::to_string(outlier_threshold_));
   // In the inputs' own basis (a rotated matrix is rotated back once here), so the forward pass
   // multiplies every layer alike.
   weights_ = quantized_->dequantize_unrotated();
@@ -96,6 +111,15 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
     throw invalid_argument("linear: x has " + std::to_string(x.size()) + " values and y " +
                            std::to_string(y.size()) + " for a [" + std::to_string(layer.rows()) +
                            ", " + std::to_string(layer.cols()) + "] weight");
+  if (layer.activations() != ActivationQuantization::none) {
+    const MatrixView<const float> xv(x.data(), 1, x.size());
+    const MatrixView<float> yv(y.data(), 1, y.size());
+    if (layer.activations() == ActivationQuantization::int8_per_token)
+      w8a8_gemm(*layer.quantized(), xv, yv);
+    else
+      llm_int8_gemm(*layer.quantized(), xv, yv, LlmInt8Options{layer.outlier_threshold()});
+    return;
+  }
   const MatrixView<const float> w = layer.weights();
   const auto rows = static_cast<std::ptrdiff_t>(w.rows);
 #pragma omp parallel for schedule(static) if (w.size() >= (std::size_t{1} << 18))
@@ -211,6 +235,25 @@ void LlamaModel::set_linear(const std::string& name, QuantizedMatrix weights) {
     throw invalid_argument("llama model: replacement weight has the wrong shape",
                            {"", name, {weights.rows(), weights.cols()}});
   *layer = Linear(std::move(weights));
+}
+
+void LlamaModel::set_linear(const std::string& name, Linear replacement) {
+  Linear* layer = find_linear(name);
+  if (!layer) throw invalid_argument("llama model: no linear layer of this name", {"", name, {}});
+  if (replacement.rows() != layer->rows() || replacement.cols() != layer->cols())
+    throw invalid_argument("llama model: replacement weight has the wrong shape",
+                           {"", name, {replacement.rows(), replacement.cols()}});
+  *layer = std::move(replacement);
+}
+
+std::span<float> LlamaModel::norm_weight(const std::string& name) {
+  if (name == "norm.weight") return final_norm_;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    if (name == p + "attention_norm.weight") return layers_[l].attention_norm;
+    if (name == p + "ffn_norm.weight") return layers_[l].ffn_norm;
+  }
+  throw invalid_argument("llama model: no norm of this name", {"", name, {}});
 }
 
 std::span<const float> LlamaModel::forward(int token, int position) {

@@ -65,6 +65,8 @@ int run_inspect(const std::filesystem::path& file);
 
 /// The tables of docs/quality.md, printed as Markdown.
 int run_quality(const EvalCommandOptions& defaults);
+/// Table 3 of docs/quality.md: the calibration-based methods against RTN.
+int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calibration_windows);
 
 /// No arguments: quantize the bundled model at int8, int4-g32 and int3-g32 and compare each with
 /// the float model on the evaluation text.

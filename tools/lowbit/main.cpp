@@ -105,6 +105,15 @@ int main(int argc, char** argv) {
       "quality",
       "Print the tables of docs/quality.md: every method's error and its effect on the model");
   add_eval_options(quality_cmd, eval);
+  bool calibrated = false;
+  std::size_t quality_calibration_windows = 64;
+  quality_cmd->add_flag("--calibrated", calibrated,
+                        "Only table 3: the calibration-based methods (GPTQ, AWQ, SmoothQuant, "
+                        "LLM.int8()) against round-to-nearest");
+  quality_cmd
+      ->add_option("--calibration-windows", quality_calibration_windows,
+                   "Calibration windows for table 3 (from the first 80% of the text)")
+      ->capture_default_str();
 
   std::filesystem::path convert_input, convert_output;
   CLI::App* convert_cmd = app.add_subcommand("convert",
@@ -132,7 +141,9 @@ int main(int argc, char** argv) {
     }
     if (*eval_cmd) return run_eval(eval);
     if (*inspect_cmd) return run_inspect(inspect_file);
-    if (*quality_cmd) return run_quality(eval);
+    if (*quality_cmd)
+      return calibrated ? run_calibrated_quality(eval, quality_calibration_windows)
+                        : run_quality(eval);
     if (*convert_cmd) {
       lowbit::io::convert_llama2c_to_safetensors(convert_input, convert_output);
       return 0;

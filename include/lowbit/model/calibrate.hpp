@@ -24,6 +24,23 @@ std::map<std::string, InputStatistics> collect_input_statistics(
     LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
     const std::vector<std::string>& names);
 
+/// The inputs a linear layer saw, one row per token: [rows, cols], row-major.
+struct InputSamples {
+  std::vector<float> values;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+
+  MatrixView<const float> view() const noexcept { return {values.data(), rows, cols}; }
+  MatrixView<float> view() noexcept { return {values.data(), rows, cols}; }
+};
+
+/// Runs `model` over the windows as collect_input_statistics does and keeps every input of the
+/// named linear layers (memory: tokens x width floats per layer; bound it with max_windows).
+std::map<std::string, InputSamples> collect_input_samples(LlamaModel& model,
+                                                          std::span<const int> tokens,
+                                                          const EvalOptions& options,
+                                                          const std::vector<std::string>& names);
+
 struct ModelGptqLayer {
   std::string name;
   double damping = 0;

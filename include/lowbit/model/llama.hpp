@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -38,17 +39,31 @@ struct NamedTensor {
   std::vector<float> data;
 };
 
-/// The weight of a linear layer, [out, in]: float, or a QuantizedMatrix. A quantized weight is
-/// dequantized once here and cached, so the forward pass stays one simple, exact code path.
+/// What a linear layer does with its input before the multiplication.
+enum class ActivationQuantization : std::uint8_t {
+  none,            // float activations (weight-only quantization)
+  int8_per_token,  // W8A8 (SmoothQuant): int8 per token, integer GEMM (algo/smoothquant.hpp)
+  llm_int8,        // LLM.int8(): int8 per token with float outlier columns (algo/llm_int8.hpp)
+};
+
+/// The weight of a linear layer, [out, in]: float, or a QuantizedMatrix. A weight-only quantized
+/// weight is dequantized once here and cached, so the forward pass stays one simple, exact code
+/// path; a layer that quantizes its activations runs the reference integer GEMM instead.
 class Linear {
  public:
   Linear() = default;
   Linear(std::vector<float> weights, std::size_t rows, std::size_t cols);
-  explicit Linear(QuantizedMatrix quantized);
+  /// `activations` other than none needs int8 per-channel weights (w8a8_weight_scheme());
+  /// outlier_threshold is LLM.int8()'s. Throws unsupported otherwise.
+  explicit Linear(QuantizedMatrix quantized,
+                  ActivationQuantization activations = ActivationQuantization::none,
+                  float outlier_threshold = 6.0f);
 
   std::size_t rows() const noexcept { return rows_; }
   std::size_t cols() const noexcept { return cols_; }
   bool is_quantized() const noexcept { return quantized_.has_value(); }
+  ActivationQuantization activations() const noexcept { return activations_; }
+  float outlier_threshold() const noexcept { return outlier_threshold_; }
   /// The QuantizedMatrix this layer was built from, or nullptr for a float layer.
   const QuantizedMatrix* quantized() const noexcept { return quantized_ ? &*quantized_ : nullptr; }
   /// The float weights actually multiplied (the dequantized ones for a quantized layer).
@@ -59,6 +74,8 @@ class Linear {
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;
   std::optional<QuantizedMatrix> quantized_;
+  ActivationQuantization activations_ = ActivationQuantization::none;
+  float outlier_threshold_ = 6.0f;
 };
 
 /// y = W x. Every linear layer of the forward pass goes through here.
@@ -79,6 +96,12 @@ class LlamaModel {
   const Linear& linear_layer(const std::string& name) const;
   /// Replaces a linear layer's weight; the QuantizedMatrix must have the layer's shape.
   void set_linear(const std::string& name, QuantizedMatrix weights);
+  /// Replaces a linear layer (float or quantized, any activation mode) of the same shape.
+  void set_linear(const std::string& name, Linear layer);
+
+  /// The weights of an RMSNorm ("layers.{i}.attention_norm.weight", "layers.{i}.ffn_norm.weight",
+  /// "norm.weight"), writable: smoothing methods fold per-channel scales into them.
+  std::span<float> norm_weight(const std::string& name);
 
   /// Called, during forward(), with the input of every linear layer just before it is multiplied
   /// (linears that share an input each see it): how calibration statistics are gathered.

@@ -1,0 +1,712 @@
+// AWQ: Activation-aware Weight Quantization (Lin, Tang, Tang, Yang, Chen, Wang, Xiao, Dang, Gan,
+// Han, "AWQ: Activation-aware Weight Quantization for On-Device LLM Compression and
+// Acceleration", MLSys 2024), for one *layer group*: the Linear layers that read one input (q, k
+// and v of a Llama block, or w1 and w3), as AutoAWQ (casper-hansen/AutoAWQ,
+// awq/quantize/quantizer.py: _search_best_scale with duo_scaling, _compute_best_clip) and llm-awq
+// (mit-han-lab/llm-awq, awq/quantize/auto_scale.py, auto_clip.py) run it. This file holds the
+// matrix-level pieces; folding 1/s into the preceding operation (an RMSNorm's weight) is the
+// model's business.
+//
+// A few input channels carry much larger activations than the rest ("salient" channels); AWQ
+// protects their weights by an exact per-input-channel rescaling, Y = X W^T = (X diag(s)^-1)
+// (W diag(s))^T, and quantizes W diag(s) with plain round-to-nearest (RTN): scaling a column up
+// shrinks its error relative to its contribution. Given the group's weights W_i [out_i, in] and
+// calibration inputs X [n, in]:
+//
+//   x_mean[j] = 1/n sum_t |X[t, j]|
+//   w_mean[j] = mean over every row r of every W_i of |W_i[r, j]| / (absmax of the scheme group
+//               of W_i holding (r, j) + 1e-6)       (the group is the row for per-channel
+//                                                      schemes, the matrix for per-tensor ones)
+//   for a = i / scale_grid, i = 0 .. scale_grid - 1:
+//     s = max(x_mean^a / (w_mean^(1-a) + 1e-4), 1e-4)   (duo_scaling; else max(x_mean^a, 1e-4))
+//     s = s / sqrt(max(s) * min(s))
+//     loss(s) = sum_i 1/(n out_i) ||X W_i^T - (X diag(s)^-1) Q(W_i diag(s))^T||_F^2
+//   keep the s of the smallest loss (the first grid point among equals).
+//
+// Q is lowbit's RTN for the Scheme (quantize_linear, then dequantize: quant/linear.hpp), computed
+// without packing by awq_fake_quantize, which the tests hold bit-identical to it.
+//
+// Clip search (per layer, on the scaled weights W' = W diag(s) with the scaled inputs X' = X / s,
+// as AutoAWQ runs it after apply_scale has divided its cached inputs by s): X' is subsampled to
+// its rows 0, k, 2k, ... with k = max(1, n / clip_samples) (llm-awq's and AutoAWQ's stride: between
+// clip_samples and 2 clip_samples - 1 rows when n >= clip_samples, all n rows otherwise), and for
+// every (row, scheme group) of W' with absmax m, the candidates max_val = m (1 - i / clip_grid), i
+// = 0 .. int(max_shrink clip_grid) - 1, are tried: the group clamped to [-max_val, max_val] and
+// quantized by RTN, error = mean over the samples of (sum over the group's columns of x (w - q))^2;
+// the first candidate with the smallest error wins (a later one must be strictly smaller). A
+// per-tensor scheme has one max_val for the matrix, its error summed over the rows.
+//
+// How lowbit computes it, and where it differs from the references:
+//  * Loss. Both errors are quadratic forms in the inputs, ||X d||^2 = d^T X^T X d, so X is replaced
+//    once by its R factor (a Householder QR; X itself when it has no more rows than columns): R
+//    [min(n, in), in] with R^T R = X^T X gives the same loss at a cost per evaluation of
+//    out x in x min(n, in) instead of out x in x n, as a sum of squares (no cancellation). The
+//    products are Eigen GEMMs in float; the squares are summed in double. The references compute
+//    the outputs in fp16 on the GPU.
+//  * Where the loss is measured. AutoAWQ and llm-awq measure the scale search's error at the
+//    output of an inspected module (the whole attention block for q/k/v, the MLP for w1/w3, the
+//    layer itself for v -> o and w3 -> w2), as one mean over all its outputs. Here it is measured
+//    at the outputs of the group's layers, each layer's mean squared error counted once (a layer
+//    with fewer outputs, k and v under grouped-query attention, weighs as much as q).
+//  * Quantizer. lowbit's RTN: its asymmetric range always includes 0 and the scales are rounded up
+//    to their storage format (f16 by default), where the references' pseudo_quantize_tensor uses
+//    the group's own [min, max] in fp16. Ragged last groups are allowed (the references require
+//    the group size to divide in). Schemes: integer elements with plain scales (per tensor, per
+//    channel or per group); others are unsupported.
+//  * Degenerate channels. A channel with x_mean = 0 (an input that is always 0, e.g. behind a
+//    zero norm weight) or w_mean = 0 (a column that is 0 in every weight of the group) does not
+//    change the loss whatever its s. The references' formula gives it the clamp 1e-4 (or, for
+//    w_mean = 0, x_mean^a / 1e-4), which then dominates the normalisation sqrt(max s min s) and
+//    shifts every other channel's scale by up to 100x; for a dead input it also makes W_j s_j so
+//    small that RTN rounds the column away. lowbit gives such channels s = 1 and leaves them out of
+//    max(s) and min(s) (SmoothQuant's convention in algo/smoothquant.hpp). The scales are
+//    computed in double and rounded to float; with finite inputs they are positive and finite.
+//  * Overflow. A grid point whose W diag(s) does not fit in float is skipped (loss +inf). When no
+//    grid point can be evaluated (only for weights near float's range), the result is s = 1.
+//
+// Threads: Eigen's GEMMs and QR use OpenMP when it is enabled; the element-wise loops use it for
+// large matrices (detail::worth_threads).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "lowbit/detail/parallel.hpp"
+#include "lowbit/error.hpp"
+#include "lowbit/matrix_view.hpp"
+#include "lowbit/quant/linear.hpp"
+#include "lowbit/quantized_matrix.hpp"
+#include "lowbit/scheme.hpp"
+
+namespace lowbit {
+
+struct AwqOptions {
+  int scale_grid = 20;             // ratios a = i / scale_grid, i = 0 .. scale_grid - 1; >= 1
+  bool duo_scaling = true;         // s from x_mean and w_mean (AutoAWQ's default); else x_mean only
+  bool clip = true;                // quantize_awq: search and apply the clip before RTN
+  int clip_grid = 20;              // clip candidates absmax (1 - i / clip_grid); >= 1
+  float max_shrink = 0.5f;         // i < int(max_shrink * clip_grid); in [0, 1]
+  std::size_t clip_samples = 512;  // the clip search's sample stride is max(1, n / clip_samples)
+  std::string tensor_name;         // named in error messages
+};
+
+struct AwqScaleResult {
+  std::vector<float> scales;   // s [in]: the weights become W diag(s), the input X diag(s)^-1
+  int grid_index = 0;          // i of the best ratio; -1 when no grid point could be evaluated
+  double ratio = 0.0;          // i / scale_grid (-1 with grid_index -1)
+  double error = 0.0;          // the loss at the best ratio (rtn_error with grid_index -1)
+  double rtn_error = 0.0;      // the loss at s = 1: plain RTN
+  std::vector<double> errors;  // the loss of every grid point, in order (+inf where skipped)
+};
+
+namespace detail {
+
+using AwqMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using AwqConstRef = Eigen::Ref<const AwqMatrix, 0, Eigen::OuterStride<>>;
+
+inline Eigen::Map<const AwqMatrix, 0, Eigen::OuterStride<>> awq_map(MatrixView<const float> m) {
+  return {m.data, static_cast<Eigen::Index>(m.rows), static_cast<Eigen::Index>(m.cols),
+          Eigen::OuterStride<>(static_cast<Eigen::Index>(m.row_stride))};
+}
+
+inline ErrorContext awq_context(const std::string& tensor, MatrixView<const float> m) {
+  return ErrorContext{"", tensor, {m.rows, m.cols}};
+}
+
+/// The LinearGrid of a Scheme AWQ can use: integer elements with plain scales.
+inline LinearGrid awq_grid(const Scheme& scheme) {
+  scheme.validate();
+  if (!scheme.is_integer() || !scheme.has_scales() || scheme.double_quant_block > 0) {
+    std::string message = "AWQ needs integer elements with plain scales, not ";
+    message.append(scheme.to_string());
+    throw unsupported(message);
+  }
+  return LinearGrid(scheme);
+}
+
+inline void awq_check_options(const AwqOptions& options) {
+  if (options.scale_grid < 1) throw invalid_argument("AWQ: scale_grid must be at least 1");
+  if (options.clip_grid < 1) throw invalid_argument("AWQ: clip_grid must be at least 1");
+  if (!(options.max_shrink >= 0.0f && options.max_shrink <= 1.0f))
+    throw invalid_argument("AWQ: max_shrink must be in [0, 1]");
+  if (options.clip_samples == 0) throw invalid_argument("AWQ: clip_samples must be at least 1");
+}
+
+/// Throws invalid_value naming the first NaN or Inf of `m` (`what` names the matrix).
+inline void awq_require_finite(MatrixView<const float> m, const std::string& what,
+                               const std::string& tensor) {
+  for (std::size_t r = 0; r < m.rows; ++r) {
+    bool finite = true;
+    for (float v : m.row(r)) finite &= std::abs(v) <= std::numeric_limits<float>::max();
+    if (finite) continue;
+    for (std::size_t c = 0; c < m.cols; ++c) {
+      const float v = m(r, c);
+      if (std::isfinite(v)) continue;
+      std::string message = "AWQ: ";
+      message.append(what)
+          .append(std::isnan(v) ? " holds NaN" : " holds Inf")
+          .append(" at row ")
+          .append(std::to_string(r))
+          .append(", column ")
+          .append(std::to_string(c));
+      throw invalid_value(message, awq_context(tensor, m));
+    }
+  }
+}
+
+/// Inputs x [n, in] (n >= 1 when `need_samples`) against weights of `cols` columns.
+inline void awq_check_inputs(MatrixView<const float> x, std::size_t cols, bool need_samples,
+                             const std::string& tensor) {
+  if (x.cols != cols) {
+    std::string message = "AWQ: inputs of width ";
+    message.append(std::to_string(x.cols))
+        .append(" for weights with ")
+        .append(std::to_string(cols))
+        .append(" columns");
+    throw invalid_argument(message, awq_context(tensor, x));
+  }
+  if (need_samples && x.rows == 0)
+    throw invalid_argument("AWQ: no calibration samples (inputs with 0 rows)",
+                           awq_context(tensor, x));
+  awq_require_finite(x, "the input", tensor);
+}
+
+/// A layer group: at least one weight, every one with at least one row and the same positive
+/// number of columns, all finite.
+inline void awq_check_weights(std::span<const MatrixView<const float>> weights,
+                              const std::string& tensor) {
+  if (weights.empty()) throw invalid_argument("AWQ: a layer group needs at least one weight");
+  const std::size_t cols = weights[0].cols;
+  if (cols == 0) throw invalid_argument("AWQ: weights with no input channels");
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const MatrixView<const float>& w = weights[i];
+    std::string name = "weight ";
+    name.append(std::to_string(i));
+    if (w.cols != cols) {
+      std::string message = "AWQ: ";
+      message.append(name)
+          .append(" has ")
+          .append(std::to_string(w.cols))
+          .append(" columns, weight 0 has ")
+          .append(std::to_string(cols));
+      throw invalid_argument(message, awq_context(tensor, w));
+    }
+    if (w.rows == 0) {
+      std::string message = "AWQ: ";
+      message.append(name).append(" has no rows");
+      throw invalid_argument(message, awq_context(tensor, w));
+    }
+    awq_require_finite(w, name, tensor);
+  }
+}
+
+/// Columns per scheme group along a row of `cols` (the whole row for per-channel and per-tensor
+/// schemes).
+inline std::size_t awq_group_length(const Scheme& scheme, std::size_t cols) noexcept {
+  return scheme.granularity.kind == Granularity::Kind::group ? scheme.granularity.group_size
+                                                             : std::max<std::size_t>(cols, 1);
+}
+
+/// The range of every entry of w's scale grid (q.scale_index order); {0, 0} for the one entry of
+/// an empty per-tensor matrix, as quantize_linear has it.
+inline std::vector<ValueRange> awq_group_ranges(MatrixView<const float> w, const Scheme& scheme) {
+  const ScaleGrid grid = scheme.scale_grid(w.rows, w.cols);
+  std::vector<ValueRange> ranges(grid.size());
+  for (std::size_t r = 0; r < w.rows; ++r)
+    for (std::size_t c = 0; c < w.cols; ++c)
+      ranges[grid_index(scheme.granularity, grid, r, c)].add(w(r, c));
+  if (w.size() == 0)
+    for (ValueRange& range : ranges) range = ValueRange{0.0f, 0.0f};
+  return ranges;
+}
+
+inline float awq_absmax(const ValueRange& range) noexcept {
+  return std::max(std::abs(range.lo), std::abs(range.hi));
+}
+
+/// absmax of every entry of w's scale grid (q.scale_index order).
+inline std::vector<float> awq_group_absmax(MatrixView<const float> w, const Scheme& scheme) {
+  const std::vector<ValueRange> ranges = awq_group_ranges(w, scheme);
+  std::vector<float> absmax(ranges.size());
+  for (std::size_t k = 0; k < ranges.size(); ++k) absmax[k] = awq_absmax(ranges[k]);
+  return absmax;
+}
+
+inline float awq_clamp(float v, float m) noexcept { return std::min(std::max(v, -m), m); }
+
+/// The RTN parameters of a group whose elements span `range` once clamped to [-m, m]: the range of
+/// the clamped elements is the clamped range (clamping is monotonic), so no second pass is needed.
+inline LinearParams awq_clamped_params(const LinearGrid& grid, const ValueRange& range, float m) {
+  return grid.params(ValueRange{awq_clamp(range.lo, m), awq_clamp(range.hi, m)});
+}
+
+/// RTN of one row, group by group, into out: each group with its own parameters (LinearGrid::params
+/// of its range, no clip search, as quantize_linear), or all with *tensor for per-tensor schemes.
+inline void awq_fake_quantize_row(const LinearGrid& grid, std::span<const float> row,
+                                  const LinearParams* tensor, float* out) {
+  const std::size_t cols = row.size();
+  const std::size_t group = awq_group_length(grid.scheme(), cols);
+  for (std::size_t start = 0; start < cols; start += group) {
+    const std::size_t end = std::min(start + group, cols);
+    const LinearParams p =
+        tensor != nullptr ? *tensor : grid.params(ValueRange::of(row.subspan(start, end - start)));
+    for (std::size_t c = start; c < end; ++c) out[c] = grid.dequantize(grid.quantize(row[c], p), p);
+  }
+}
+
+/// What quantize_linear(w', grid.scheme()).dequantize() holds, written row-major into `out`
+/// ([w.rows * w.cols]), where w' is w with every element clamped to [-m, m], m = max_values[its
+/// scale-grid index] (w itself when max_values is empty). The same group parameters and arithmetic
+/// as quantize_linear, without the packing. (The searches below use its two paths row by row.)
+inline void awq_fake_quantize(const LinearGrid& grid, MatrixView<const float> w,
+                              std::span<const float> max_values, float* out) {
+  const Scheme& scheme = grid.scheme();
+  const std::size_t cols = w.cols;
+  const auto rows = static_cast<std::ptrdiff_t>(w.rows);
+  if (max_values.empty()) {
+    LinearParams tensor;
+    if (scheme.granularity.kind == Granularity::Kind::tensor)
+      tensor = grid.params(awq_group_ranges(w, scheme)[0]);
+    const LinearParams* shared =
+        scheme.granularity.kind == Granularity::Kind::tensor ? &tensor : nullptr;
+#pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+      awq_fake_quantize_row(grid, w.row(static_cast<std::size_t>(r)), shared,
+                            out + static_cast<std::size_t>(r) * cols);
+    return;
+  }
+  const ScaleGrid scale_grid = scheme.scale_grid(w.rows, cols);
+  const std::vector<ValueRange> ranges = awq_group_ranges(w, scheme);
+  const std::size_t group = awq_group_length(scheme, cols);
+#pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
+  for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
+    const auto r = static_cast<std::size_t>(rr);
+    for (std::size_t start = 0; start < cols; start += group) {
+      const std::size_t k = grid_index(scheme.granularity, scale_grid, r, start);
+      const LinearParams p = awq_clamped_params(grid, ranges[k], max_values[k]);
+      for (std::size_t c = start; c < std::min(start + group, cols); ++c)
+        out[r * cols + c] = grid.dequantize(grid.quantize(awq_clamp(w(r, c), max_values[k]), p), p);
+    }
+  }
+}
+
+/// R [min(n, cols), cols] with R^T R = X^T X for x [n, cols]: the R factor of x's QR when x has
+/// more rows than columns, x itself otherwise. ||x d||^2 = ||R d||^2 for every d.
+inline Eigen::MatrixXf awq_compress_samples(Eigen::MatrixXf x) {
+  if (x.rows() <= x.cols()) return x;
+  const Eigen::HouseholderQR<Eigen::MatrixXf> qr(x);
+  const Eigen::Index cols = x.cols();
+  return qr.matrixQR().topRows(cols).triangularView<Eigen::Upper>();
+}
+
+/// Rows per task of the searches' parallel loops: each task runs its own GEMM (single-threaded
+/// inside the parallel region), so no thread waits on another inside a product.
+inline constexpr std::size_t awq_block_rows = 128;
+
+/// out[i] = ||r d_i||^2 for every row d_i of d [rows, cols], r [m, cols]: the products by one GEMM
+/// in float (into p), the squares summed in double.
+inline void awq_row_errors(AwqConstRef d, const Eigen::MatrixXf& r, AwqMatrix& p, double* out) {
+  const Eigen::Index rows = d.rows(), m = r.rows();
+  if (m == 0 || d.cols() == 0) {
+    std::fill(out, out + rows, 0.0);
+    return;
+  }
+  p.noalias() = d * r.transpose();
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    double sum = 0.0;
+    for (Eigen::Index k = 0; k < m; ++k) {
+      const double v = static_cast<double>(p(i, k));
+      sum += v * v;
+    }
+    out[i] = sum;
+  }
+}
+
+inline std::vector<float> awq_input_means_unchecked(MatrixView<const float> x) {
+  std::vector<double> sum(x.cols, 0.0);
+  for (std::size_t t = 0; t < x.rows; ++t) {
+    const std::span<const float> row = x.row(t);
+    for (std::size_t j = 0; j < x.cols; ++j) sum[j] += static_cast<double>(std::abs(row[j]));
+  }
+  std::vector<float> mean(x.cols);
+  for (std::size_t j = 0; j < x.cols; ++j)
+    mean[j] = static_cast<float>(sum[j] / static_cast<double>(x.rows));
+  return mean;
+}
+
+inline std::vector<float> awq_weight_means_unchecked(
+    std::span<const MatrixView<const float>> weights, const Scheme& scheme) {
+  const std::size_t cols = weights[0].cols;
+  std::vector<double> sum(cols, 0.0);
+  std::size_t total_rows = 0;
+  for (const MatrixView<const float>& w : weights) {
+    const ScaleGrid grid = scheme.scale_grid(w.rows, w.cols);
+    const std::vector<float> absmax = awq_group_absmax(w, scheme);
+    for (std::size_t r = 0; r < w.rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) {
+        const double denominator =
+            static_cast<double>(absmax[grid_index(scheme.granularity, grid, r, c)]) + 1e-6;
+        sum[c] += static_cast<double>(std::abs(w(r, c))) / denominator;
+      }
+    total_rows += w.rows;
+  }
+  std::vector<float> mean(cols);
+  for (std::size_t c = 0; c < cols; ++c)
+    mean[c] = static_cast<float>(sum[c] / static_cast<double>(total_rows));
+  return mean;
+}
+
+}  // namespace detail
+
+/// x_mean[j] = mean over the rows t of |x[t, j]| (in double, rounded to float) for calibration
+/// inputs x [n, in]. Throws invalid_argument for n = 0, invalid_value for NaN/Inf.
+inline std::vector<float> awq_input_means(MatrixView<const float> x) {
+  detail::awq_check_inputs(x, x.cols, true, "");
+  return detail::awq_input_means_unchecked(x);
+}
+
+/// w_mean[j]: the mean over every row r of every weight of the group of |w[r, j]| / (absmax of the
+/// scheme group holding (r, j) + 1e-6), AutoAWQ's per-group normalised weight magnitude (in double,
+/// rounded to float). Throws as awq_search_scales does for the weights and the Scheme.
+inline std::vector<float> awq_weight_means(std::span<const MatrixView<const float>> weights,
+                                           const Scheme& scheme) {
+  detail::awq_grid(scheme);
+  detail::awq_check_weights(weights, "");
+  return detail::awq_weight_means_unchecked(weights, scheme);
+}
+
+/// The scales of one grid point: s_j = max(x_mean_j^ratio / (w_mean_j^(1 - ratio) + 1e-4), 1e-4)
+/// with duo_scaling (max(x_mean_j^ratio, 1e-4) without), divided by sqrt(max(s) min(s)); in double,
+/// rounded to float. Channels with x_mean_j = 0 or w_mean_j = 0 get s_j = 1 and are left out of
+/// max(s) and min(s) (see the top of this file). Throws invalid_argument for spans of different
+/// sizes or a ratio outside [0, 1], invalid_value for a negative, NaN or Inf mean.
+inline std::vector<float> awq_scales(std::span<const float> x_mean, std::span<const float> w_mean,
+                                     double ratio, bool duo_scaling = true) {
+  if (x_mean.size() != w_mean.size()) {
+    std::string message = "awq_scales: ";
+    message.append(std::to_string(x_mean.size()))
+        .append(" input means and ")
+        .append(std::to_string(w_mean.size()))
+        .append(" weight means");
+    throw invalid_argument(message);
+  }
+  if (!(ratio >= 0.0 && ratio <= 1.0))
+    throw invalid_argument("awq_scales: ratio must be in [0, 1]");
+  const std::size_t n = x_mean.size();
+  for (std::size_t j = 0; j < n; ++j)
+    if (!(x_mean[j] >= 0.0f && x_mean[j] <= std::numeric_limits<float>::max() &&
+          w_mean[j] >= 0.0f && w_mean[j] <= std::numeric_limits<float>::max())) {
+      std::string message = "awq_scales: the means of channel ";
+      message.append(std::to_string(j)).append(" must be finite and non-negative");
+      throw invalid_value(message);
+    }
+  std::vector<double> raw(n, 0.0);
+  double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (x_mean[j] == 0.0f || w_mean[j] == 0.0f) continue;  // degenerate: s = 1 below
+    double s = std::pow(static_cast<double>(x_mean[j]), ratio);
+    if (duo_scaling) s /= std::pow(static_cast<double>(w_mean[j]), 1.0 - ratio) + 1e-4;
+    s = std::max(s, 1e-4);
+    raw[j] = s;
+    lo = std::min(lo, s);
+    hi = std::max(hi, s);
+  }
+  const double norm = hi > 0.0 ? std::sqrt(hi * lo) : 1.0;
+  std::vector<float> scales(n, 1.0f);
+  for (std::size_t j = 0; j < n; ++j) {
+    if (raw[j] == 0.0) continue;
+    const float s = static_cast<float>(raw[j] / norm);
+    // Cannot fail for finite means (s lies in [sqrt(min/max), sqrt(max/min)]); kept as a guard.
+    scales[j] = (s > 0.0f && s <= std::numeric_limits<float>::max()) ? s : 1.0f;
+  }
+  return scales;
+}
+
+namespace detail {
+
+inline void awq_check_scales(std::size_t cols, std::span<const float> s, const char* who) {
+  if (s.size() != cols) {
+    std::string message = who;
+    message.append(": ")
+        .append(std::to_string(s.size()))
+        .append(" scales for ")
+        .append(std::to_string(cols))
+        .append(" columns");
+    throw invalid_argument(message);
+  }
+  for (std::size_t j = 0; j < s.size(); ++j)
+    if (!(s[j] > 0.0f && s[j] <= std::numeric_limits<float>::max())) {
+      std::string message = who;
+      message.append(": scale ").append(std::to_string(j)).append(" is not positive and finite");
+      throw invalid_value(message);
+    }
+}
+
+}  // namespace detail
+
+/// W <- W diag(s): column j of the weights [out, in] times s[j] (what a layer of the group stores
+/// after AWQ). Throws invalid_argument when s.size() != in, invalid_value for a scale that is not
+/// positive and finite.
+inline void awq_scale_weights(MatrixView<float> w, std::span<const float> scales) {
+  detail::awq_check_scales(w.cols, scales, "awq_scale_weights");
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    const std::span<float> row = w.row(r);
+    for (std::size_t j = 0; j < row.size(); ++j) row[j] *= scales[j];
+  }
+}
+
+/// X <- X diag(s)^-1: column j of the inputs [n, in] (or of a norm's weight, as a 1-row view)
+/// divided by s[j]. Same checks as awq_scale_weights.
+inline void awq_scale_inputs(MatrixView<float> x, std::span<const float> scales) {
+  detail::awq_check_scales(x.cols, scales, "awq_scale_inputs");
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    const std::span<float> row = x.row(r);
+    for (std::size_t j = 0; j < row.size(); ++j) row[j] /= scales[j];
+  }
+}
+
+/// AWQ's scale search for a layer group: `weights` [out_i, in] all read the calibration inputs
+/// x [n, in]. See the top of this file. Throws invalid_argument for no weights, mismatched widths,
+/// a weight without rows, no input channels, n = 0 or bad options; invalid_value for NaN/Inf;
+/// unsupported for a Scheme that is not integer with plain scales.
+inline AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
+                                        MatrixView<const float> x, const Scheme& scheme,
+                                        const AwqOptions& options = {}) {
+  const LinearGrid grid = detail::awq_grid(scheme);
+  detail::awq_check_options(options);
+  detail::awq_check_weights(weights, options.tensor_name);
+  detail::awq_check_inputs(x, weights[0].cols, true, options.tensor_name);
+
+  const std::vector<float> x_mean = detail::awq_input_means_unchecked(x);
+  const std::vector<float> w_mean = detail::awq_weight_means_unchecked(weights, scheme);
+  const Eigen::MatrixXf r = detail::awq_compress_samples(detail::awq_map(x));
+  const double samples = static_cast<double>(x.rows);
+  const std::size_t cols = x.cols;
+
+  std::size_t largest = 0;
+  for (const MatrixView<const float>& w : weights) largest = std::max(largest, w.size());
+  std::vector<float> scaled(largest), q(largest), d(largest);
+  std::vector<double> row_errors;
+
+  // The loss of scales s (s = 1 when empty); +inf when W diag(s) overflows.
+  auto loss = [&](std::span<const float> s) {
+    double total = 0.0;
+    for (const MatrixView<const float>& w : weights) {
+      const auto rows = static_cast<std::ptrdiff_t>(w.rows);
+      const bool threaded = detail::worth_threads(w.size());
+      MatrixView<const float> quantized_input = w;
+      if (!s.empty()) {
+        bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite) if (threaded)
+        for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
+          const auto i = static_cast<std::size_t>(rr);
+          const std::span<const float> row = w.row(i);
+          float* out = scaled.data() + i * cols;
+          bool row_finite = true;
+          for (std::size_t j = 0; j < cols; ++j) {
+            out[j] = row[j] * s[j];
+            row_finite &= std::abs(out[j]) <= std::numeric_limits<float>::max();
+          }
+          finite = finite && row_finite;
+        }
+        if (!finite) return std::numeric_limits<double>::infinity();
+        quantized_input = MatrixView<const float>(scaled.data(), w.rows, cols);
+      }
+      detail::awq_fake_quantize(grid, quantized_input, {}, q.data());
+#pragma omp parallel for schedule(static) if (threaded)
+      for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
+        const auto i = static_cast<std::size_t>(rr);
+        const std::span<const float> row = w.row(i);
+        const float* qi = q.data() + i * cols;
+        float* di = d.data() + i * cols;
+        if (s.empty())
+          for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - qi[j];
+        else
+          for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - qi[j] / s[j];
+      }
+      row_errors.assign(w.rows, 0.0);
+      detail::awq_add_row_errors(detail::awq_map(MatrixView<const float>(d.data(), w.rows, cols)),
+                                 r, row_errors.data());
+      double sum = 0.0;
+      for (double e : row_errors) sum += e;
+      total += sum / (samples * static_cast<double>(w.rows));
+    }
+    return total;
+  };
+
+  AwqScaleResult result;
+  result.rtn_error = loss({});
+  result.grid_index = -1;
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < options.scale_grid; ++i) {
+    const double ratio = static_cast<double>(i) / static_cast<double>(options.scale_grid);
+    std::vector<float> s = awq_scales(x_mean, w_mean, ratio, options.duo_scaling);
+    const double error = loss(s);
+    result.errors.push_back(error);
+    if (error < best) {
+      best = error;
+      result.grid_index = i;
+      result.ratio = ratio;
+      result.error = error;
+      result.scales = std::move(s);
+    }
+  }
+  if (result.grid_index < 0) {
+    result.scales.assign(cols, 1.0f);
+    result.ratio = -1.0;
+    result.error = result.rtn_error;
+  }
+  return result;
+}
+
+/// The single-layer form: a group of one weight.
+inline AwqScaleResult awq_search_scales(MatrixView<const float> weight, MatrixView<const float> x,
+                                        const Scheme& scheme, const AwqOptions& options = {}) {
+  return awq_search_scales(std::span<const MatrixView<const float>>(&weight, 1), x, scheme,
+                           options);
+}
+
+/// Clip candidate i of a group whose absmax is `absmax`: absmax * (1 - i / clip_grid), the factor
+/// computed in double and rounded to float, the product in float.
+inline float awq_clip_candidate(float absmax, int i, int clip_grid) noexcept {
+  return absmax * static_cast<float>(1.0 - static_cast<double>(i) / static_cast<double>(clip_grid));
+}
+
+/// AWQ's clip search for one layer: the best max value of every entry of w's scale grid
+/// ([rows, groups] row-major, QuantizedMatrix::scale_index order), for weights w [out, in] and
+/// their inputs x [n, in] (both already scaled: W diag(s) and X diag(s)^-1). See the top of this
+/// file. Every value is one of the candidates, so never above the group's absmax; an all-zero group
+/// gets 0. Throws invalid_argument for mismatched widths, n = 0 or bad options, invalid_value for
+/// NaN/Inf, unsupported for a Scheme that is not integer with plain scales.
+inline std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
+                                          const Scheme& scheme, const AwqOptions& options = {}) {
+  const LinearGrid grid = detail::awq_grid(scheme);
+  detail::awq_check_options(options);
+  detail::awq_check_inputs(x, w.cols, true, options.tensor_name);
+  detail::awq_require_finite(w, "the weight", options.tensor_name);
+
+  const std::vector<float> absmax = detail::awq_group_absmax(w, scheme);
+  std::vector<float> best = absmax;
+  const std::size_t rows = w.rows, cols = w.cols;
+  if (rows == 0 || cols == 0) return best;
+  const ScaleGrid scale_grid = scheme.scale_grid(rows, cols);
+
+  // Subsampled inputs, compressed per group of columns.
+  const std::size_t step = std::max<std::size_t>(1, x.rows / options.clip_samples);
+  const std::size_t samples = (x.rows + step - 1) / step;
+  const std::size_t group = detail::awq_group_length(scheme, cols);
+  const std::size_t groups = (cols + group - 1) / group;
+  std::vector<Eigen::MatrixXf> compressed(groups);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const std::size_t start = g * group, length = std::min(group, cols - start);
+    Eigen::MatrixXf xg(static_cast<Eigen::Index>(samples), static_cast<Eigen::Index>(length));
+    for (std::size_t t = 0; t < samples; ++t)
+      for (std::size_t c = 0; c < length; ++c)
+        xg(static_cast<Eigen::Index>(t), static_cast<Eigen::Index>(c)) = x(t * step, start + c);
+    compressed[g] = detail::awq_compress_samples(std::move(xg));
+  }
+
+  const auto candidates = static_cast<int>(static_cast<double>(options.max_shrink) *
+                                           static_cast<double>(options.clip_grid));
+  const auto erows = static_cast<Eigen::Index>(rows), ecols = static_cast<Eigen::Index>(cols);
+  std::vector<double> best_error(absmax.size(), std::numeric_limits<double>::infinity());
+  std::vector<double> error(absmax.size()), row_errors(rows);
+  std::vector<float> max_values(absmax.size()), q(rows * cols);
+  detail::AwqMatrix d(erows, ecols);
+  const auto w_map = detail::awq_map(w);
+  for (int i = 0; i < candidates; ++i) {
+    for (std::size_t k = 0; k < absmax.size(); ++k)
+      max_values[k] = awq_clip_candidate(absmax[k], i, options.clip_grid);
+    detail::awq_fake_quantize(grid, w, max_values, q.data());
+    d = w_map - Eigen::Map<const detail::AwqMatrix>(q.data(), erows, ecols);
+    std::fill(error.begin(), error.end(), 0.0);
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t start = g * group, length = std::min(group, cols - start);
+      std::fill(row_errors.begin(), row_errors.end(), 0.0);
+      detail::awq_add_row_errors(
+          d.middleCols(static_cast<Eigen::Index>(start), static_cast<Eigen::Index>(length)),
+          compressed[g], row_errors.data());
+      for (std::size_t r = 0; r < rows; ++r)
+        error[grid_index(scheme.granularity, scale_grid, r, start)] +=
+            row_errors[r] / static_cast<double>(samples);
+    }
+    for (std::size_t k = 0; k < absmax.size(); ++k)
+      if (error[k] < best_error[k]) {
+        best_error[k] = error[k];
+        best[k] = max_values[k];
+      }
+  }
+  return best;
+}
+
+/// Clamps every element of w [out, in] to [-m, m], m = max_values[its scale-grid index] (the
+/// order awq_search_clip returns). Any Scheme with scales gives the grid. Throws invalid_argument
+/// for a count of max values that is not the grid's size, invalid_value for a NaN or negative max
+/// value or NaN/Inf weights.
+inline void apply_clip(MatrixView<float> w, std::span<const float> max_values,
+                       const Scheme& scheme) {
+  scheme.validate();
+  if (!scheme.has_scales()) {
+    std::string message = "apply_clip: scheme ";
+    message.append(scheme.to_string()).append(" has no scale grid");
+    throw unsupported(message);
+  }
+  const ScaleGrid grid = scheme.scale_grid(w.rows, w.cols);
+  if (max_values.size() != grid.size()) {
+    std::string message = "apply_clip: ";
+    message.append(std::to_string(max_values.size()))
+        .append(" max values for a scale grid of ")
+        .append(std::to_string(grid.size()));
+    throw invalid_argument(message);
+  }
+  for (std::size_t k = 0; k < max_values.size(); ++k)
+    if (!(max_values[k] >= 0.0f)) {
+      std::string message = "apply_clip: max value ";
+      message.append(std::to_string(k)).append(" is negative or NaN");
+      throw invalid_value(message);
+    }
+  detail::awq_require_finite(w, "the weight", "");
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    const std::span<float> row = w.row(r);
+    for (std::size_t c = 0; c < w.cols; ++c) {
+      const float m = max_values[grid_index(scheme.granularity, grid, r, c)];
+      row[c] = std::min(std::max(row[c], -m), m);
+    }
+  }
+}
+
+/// Quantizes one layer of a group after the scale search: `scaled_weights` is W diag(s) [out, in]
+/// and `scaled_inputs` X diag(s)^-1 [n, in] (awq_scale_weights, awq_scale_inputs). With
+/// options.clip, awq_search_clip and apply_clip on a copy first; then RTN (quantize_linear). The
+/// QuantizedMatrix holds the *scaled* weights W diag(s): the caller divides the preceding
+/// operation (the norm's weight) by s, so that (X diag(s)^-1) Q^T approximates X W^T. Without
+/// options.clip the inputs are only checked for their width (they may have no rows). Throws as
+/// awq_search_clip does.
+inline QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
+                                    MatrixView<const float> scaled_inputs, const Scheme& scheme,
+                                    const AwqOptions& options = {}) {
+  detail::awq_grid(scheme);
+  detail::awq_check_options(options);
+  detail::awq_check_inputs(scaled_inputs, scaled_weights.cols, options.clip, options.tensor_name);
+  detail::awq_require_finite(scaled_weights, "the weight", options.tensor_name);
+  LinearQuantizeOptions linear;
+  linear.tensor_name = options.tensor_name;
+  if (!options.clip) return quantize_linear(scaled_weights, scheme, linear);
+  const std::vector<float> max_values =
+      awq_search_clip(scaled_weights, scaled_inputs, scheme, options);
+  std::vector<float> clipped(scaled_weights.size());
+  const MatrixView<float> view(clipped.data(), scaled_weights.rows, scaled_weights.cols);
+  for (std::size_t r = 0; r < view.rows; ++r)
+    std::copy(scaled_weights.row(r).begin(), scaled_weights.row(r).end(), view.row(r).begin());
+  apply_clip(view, max_values, scheme);
+  return quantize_linear(view, scheme, linear);
+}
+
+}  // namespace lowbit
