@@ -17,13 +17,15 @@ namespace lowbit::cli {
 struct QuantizeOptions {
   std::filesystem::path input;   // llama2.c .bin or safetensors
   std::filesystem::path output;  // safetensors
-  MethodOptions method;          // which quantizer, with its settings (or "gptq")
+  MethodOptions method;          // which quantizer, with its settings (or "gptq", "awq")
   bool quantize_embeddings = false;
-  // gptq only: calibration text (its first 80%), how many windows of it, act-order.
+  // gptq and awq: calibration text (its first 80%), how many windows of it; gptq: act-order,
+  // a Hadamard rotation of each row's inputs first.
   std::filesystem::path tokenizer;
   std::filesystem::path text;
   std::size_t calibration_windows = 64;
   bool act_order = false;
+  bool hadamard = false;
   bool print_table = true;
 };
 

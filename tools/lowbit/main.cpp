@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember([] {
         std::vector<std::string> names = lowbit::Quantizer::method_names();
         names.push_back("gptq");
+        names.push_back("awq");
         return names;
       }()))
       ->capture_default_str();
@@ -60,17 +61,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   quantize.tokenizer = default_tokenizer();
   quantize.text = default_text();
-  quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq: llama2.c tokenizer file")
+  quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq, awq: llama2.c tokenizer file")
       ->capture_default_str();
   quantize_cmd
-      ->add_option("--calibration-text", quantize.text, "gptq: text whose first 80% calibrates")
+      ->add_option("--calibration-text", quantize.text,
+                   "gptq, awq: text whose first 80% calibrates")
       ->capture_default_str();
   quantize_cmd
       ->add_option("--calibration-windows", quantize.calibration_windows,
-                   "gptq: windows of 256 tokens of calibration text")
+                   "gptq, awq: windows of 256 tokens of calibration text")
       ->capture_default_str();
   quantize_cmd->add_flag("--act-order", quantize.act_order,
                          "gptq: columns by decreasing Hessian diagonal (static groups)");
+  quantize_cmd->add_flag("--hadamard", quantize.hadamard,
+                         "gptq: rotate each row's inputs by a randomized Hadamard first (--seed)");
   quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings,
                          "Quantize embedding tables too");
 

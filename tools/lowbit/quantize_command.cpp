@@ -1,5 +1,6 @@
 // `lowbit quantize`: every Linear weight of a checkpoint through a quantizer, streamed tensor by
 // tensor into a safetensors file that records each Scheme in its metadata.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -17,6 +18,7 @@
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
+#include "lowbit/model/awq.hpp"
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "progress.hpp"
@@ -102,9 +104,12 @@ TensorReport measure(const std::string& name, std::span<const float> original,
   return report;
 }
 
-/// GPTQ needs the model and calibration text: it runs over the whole model first (block by block,
-/// docs/design.md), and the quantized matrices are then written like any method's.
-model::LlamaModel calibrate_gptq(const QuantizeOptions& options, const Scheme& scheme) {
+bool is_calibrated(const std::string& method) { return method == "gptq" || method == "awq"; }
+
+/// GPTQ and AWQ need the model and calibration text: they run over the whole model first (block by
+/// block, docs/design.md), and the quantized matrices (and AWQ's rescaled norms) are then written
+/// like any method's.
+model::LlamaModel calibrate(const QuantizeOptions& options, const Scheme& scheme) {
   model::LlamaModel model = io::load_llama(options.input);
   EvalCommandOptions text;
   text.tokenizer = options.tokenizer;
@@ -112,13 +117,17 @@ model::LlamaModel calibrate_gptq(const QuantizeOptions& options, const Scheme& s
   const std::vector<int> tokens = calibration_tokens(text, model.config().vocab_size);
   model::EvalOptions windows;
   windows.max_windows = options.calibration_windows;
-  GptqOptions gptq;
-  gptq.act_order = options.act_order;
-  gptq.static_groups = options.act_order;  // act-order with groups needs them (no g_idx)
-  Progress progress("gptq: calibrate and quantize blocks");
-  model::quantize_model_gptq(
-      model, tokens, windows, scheme, gptq,
-      [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+  Progress progress(options.method.method + ": calibrate and quantize blocks");
+  const auto report = [&](std::size_t done, std::size_t total) { progress.update(done, total); };
+  if (options.method.method == "awq") {
+    model::quantize_model_awq(model, tokens, windows, scheme, AwqOptions{}, report);
+  } else {
+    GptqOptions gptq;
+    gptq.act_order = options.act_order;
+    gptq.static_groups = options.act_order;  // act-order with groups needs them (no g_idx)
+    if (options.hadamard) gptq.hadamard = IncoherenceOptions{0, options.method.seed, true};
+    model::quantize_model_gptq(model, tokens, windows, scheme, gptq, report);
+  }
   progress.finish();
   return model;
 }
@@ -126,21 +135,43 @@ model::LlamaModel calibrate_gptq(const QuantizeOptions& options, const Scheme& s
 }  // namespace
 
 QuantizeSummary run_quantize(const QuantizeOptions& options) {
-  // GPTQ stores what round-to-nearest stores; only how the codes are chosen differs.
+  // GPTQ and AWQ store what round-to-nearest stores; only how the codes are chosen differs.
+  const std::string& method = options.method.method;
   MethodOptions grid = options.method;
-  if (grid.method == "gptq") grid.method = "rtn";
+  if (is_calibrated(method)) grid.method = "rtn";
+  if (options.hadamard && method != "gptq")
+    throw invalid_argument("--hadamard goes with --method gptq (hadamard-rtn is its own method)");
   const Quantizer quantizer(grid);
   const TensorSource source(options.input);
   std::string description = quantizer.describe();
-  if (options.method.method == "gptq")
-    description.replace(0, 3, options.act_order ? "gptq act-order" : "gptq");
+  if (is_calibrated(method)) {
+    std::string name = method;
+    if (options.act_order) name += " act-order";
+    if (options.hadamard) name += "+hadamard";
+    description.replace(0, 3, name);
+  }
   std::optional<model::LlamaModel> calibrated;
-  if (options.method.method == "gptq") {
+  if (is_calibrated(method)) {
     if (!source.config())
       throw invalid_argument(
-          "gptq needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
-    calibrated = calibrate_gptq(options, quantizer.scheme(0, 0));  // a linear Scheme: any shape
+          method + " needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
+    calibrated = calibrate(options, quantizer.scheme(0, 0));  // a linear Scheme: any shape
   }
+  // The matrices the calibrated model quantized (the transformer blocks' layers).
+  auto calibrated_matrix = [&](const std::string& name) -> const QuantizedMatrix* {
+    if (!calibrated) return nullptr;
+    const std::vector<std::string> names = calibrated->linear_names();
+    if (std::find(names.begin(), names.end(), name) == names.end()) return nullptr;
+    return calibrated->linear_layer(name).quantized();
+  };
+  // AWQ folds its scales into the RMSNorms: those are written from the calibrated model, in f32.
+  auto calibrated_norm = [&](const io::TensorLayout& t) -> std::optional<std::vector<float>> {
+    if (!calibrated || method != "awq" || t.shape.size() != 1 ||
+        t.name.find("norm") == std::string::npos)
+      return std::nullopt;
+    const std::span<const float> norm = calibrated->norm_weight(t.name);
+    return std::vector<float>(norm.begin(), norm.end());
+  };
 
   // Declare every output tensor first: the safetensors header precedes the data.
   std::vector<io::TensorLayout> layout;
@@ -152,8 +183,11 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
       const Scheme scheme = quantizer.scheme(t.shape[0], t.shape[1]);
       for (io::TensorLayout& part : io::quantized_layout(t.name, scheme, t.shape[0], t.shape[1]))
         layout.push_back(std::move(part));
-      io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1],
-                                    quantizer.rotation(t.shape[1]));
+      std::optional<HadamardRotation> rotation = quantizer.rotation(t.shape[1]);
+      if (const QuantizedMatrix* q = calibrated_matrix(t.name)) rotation = q->input_rotation();
+      io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1], rotation);
+    } else if (calibrated_norm(t)) {
+      layout.push_back({t.name, io::DType::F32, t.shape});
     } else {
       layout.push_back(t);
     }
@@ -167,12 +201,10 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
       const std::vector<float> values = source.floats(t.name);
-      const QuantizedMatrix* by_gptq = calibrated && calibrated->linear_layer(t.name).is_quantized()
-                                           ? calibrated->linear_layer(t.name).quantized()
-                                           : nullptr;
+      const QuantizedMatrix* by_calibration = calibrated_matrix(t.name);
       const QuantizedMatrix q =
-          by_gptq != nullptr
-              ? *by_gptq
+          by_calibration != nullptr
+              ? *by_calibration
               : quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]),
                                    t.name);
       io::write_quantized(writer, t.name, q);
@@ -183,6 +215,10 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
       error += report.error_energy;
       signal += report.signal_energy;
       summary.tensors.push_back(report);
+    } else if (const auto norm = calibrated_norm(t)) {
+      std::vector<std::byte> bytes(norm->size() * sizeof(float));
+      if (!norm->empty()) std::memcpy(bytes.data(), norm->data(), bytes.size());
+      writer.write(t.name, bytes);
     } else {
       writer.write(t.name, source.bytes(t.name));
     }
@@ -203,6 +239,10 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
     fmt::print(
         "{} Linear weights quantized with {}: {:.3f} bits per weight, relative RMS error {:.5f}\n",
         summary.tensors.size(), description, summary.bits_per_weight, summary.relative_rms);
+    if (method == "awq")
+      fmt::print(
+          "(AWQ stores W diag(s) and divides the norms by s: the errors above are against the "
+          "original W; compare the models with `lowbit eval`)\n");
     fmt::print("wrote {}\n", options.output.string());
   }
   return summary;
