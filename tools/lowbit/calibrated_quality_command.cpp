@@ -40,6 +40,33 @@ double bits_per_weight(const model::LlamaModel& m) {
   return bits / weights;
 }
 
+/// ||X (W - Q)^T||^2 / ||X W^T||^2 for inputs X [n, in] and the layer's float and quantized
+/// weights, each [out, in].
+double relative_output_error(const model::InputSamples& x, MatrixView<const float> w,
+                             MatrixView<const float> q) {
+  double error = 0, signal = 0;
+  std::vector<double> out(w.rows), diff(w.rows);
+  for (std::size_t t = 0; t < x.rows; ++t) {
+    const float* xt = x.values.data() + t * x.cols;
+    for (std::size_t o = 0; o < w.rows; ++o) {
+      double y = 0, d = 0;
+      for (std::size_t k = 0; k < w.cols; ++k) {
+        y += static_cast<double>(w(o, k)) * xt[k];
+        d += (static_cast<double>(w(o, k)) - q(o, k)) * xt[k];
+      }
+      signal += y * y;
+      error += d * d;
+    }
+  }
+  return signal > 0 ? error / signal : error;
+}
+
+/// "layers.3.attention.wq.weight" -> "wq".
+std::string short_name(const std::string& name) {
+  const std::string stem = name.substr(0, name.rfind(".weight"));
+  return stem.substr(stem.rfind('.') + 1);
+}
+
 void rtn(model::LlamaModel& m, const Scheme& scheme) {
   for (const std::string& name : model::block_linear_names(m))
     m.set_linear(name, quantize_linear(m.linear_layer(name).weights(), scheme));
@@ -121,6 +148,45 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
       "\n{} evaluation tokens scored; calibration on {} windows of {} tokens from the first 80% "
       "of the text.\n",
       scored, calibration_windows, defaults.window);
+
+  // Table 4: where the gains come from, layer by layer, at 3 bits g32.
+  const Scheme scheme = Scheme::asymmetric_int(3, Granularity::per_group(32));
+  model::LlamaModel float_model = reference;
+  model::EvalOptions held_out = windows;
+  held_out.max_windows = 4;
+  const std::vector<std::string> names = model::block_linear_names(reference);
+  const auto inputs = model::collect_input_samples(float_model, evaluation, held_out, names);
+  model::LlamaModel gptq = reference;
+  model::quantize_model_gptq(gptq, calibration, windows, scheme);
+  fmt::print(
+      "\n## Table 4: relative output error per layer, 3-bit g32\n\n"
+      "||X (W - Q)^T||^2 / ||X W^T||^2 on {} held-out tokens (inputs from the float model).\n\n"
+      "| layer | RTN | GPTQ | GPTQ / RTN |\n|---|---|---|---|\n",
+      inputs.begin()->second.rows);
+  for (const std::string& name : names) {
+    const MatrixView<const float> w = reference.linear_layer(name).weights();
+    const QuantizedMatrix q_rtn = quantize_linear(w, scheme);
+    const std::vector<float> back = q_rtn.dequantize();
+    const double e_rtn = relative_output_error(
+        inputs.at(name), w, MatrixView<const float>(back.data(), w.rows, w.cols));
+    const double e_gptq =
+        relative_output_error(inputs.at(name), w, gptq.linear_layer(name).weights());
+    fmt::print("| {} | {:.5f} | {:.5f} | {:.2f} |\n", name, e_rtn, e_gptq, e_gptq / e_rtn);
+  }
+  model::LlamaModel awq = reference;
+  const model::ModelAwqReport report = model::quantize_model_awq(awq, calibration, windows, scheme);
+  fmt::print(
+      "\nAWQ, per layer group: the search's loss (mean squared output error of the group's "
+      "layers on the calibration inputs) with the chosen scales and with s = 1 (RTN).\n\n"
+      "| layers | folded into | ratio a | RTN loss | AWQ loss | AWQ / RTN |\n"
+      "|---|---|---|---|---|---|\n");
+  for (const model::ModelAwqGroup& g : report.groups) {
+    std::string layers;
+    for (const std::string& name : g.linears)
+      layers.append(layers.empty() ? "" : ", ").append(short_name(name));
+    fmt::print("| {} | {} | {:.2f} | {:.4g} | {:.4g} | {:.2f} |\n", layers, g.folded_into, g.ratio,
+               g.rtn_error, g.error, g.error / g.rtn_error);
+  }
   return 0;
 }
 

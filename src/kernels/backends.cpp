@@ -1,0 +1,277 @@
+// The backend registry, the reference backend and the CPU backend's dispatch: which ISA's kernel
+// runs, the repacking of a QuantizedMatrix for it (prepare), and the per-call preparation of the
+// activations (rotation, zero padding, group sums).
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../../kernels/cpu/int_weights.hpp"
+#include "lowbit/cpu_features.hpp"
+#include "lowbit/error.hpp"
+#include "lowbit/kernels/backend.hpp"
+#include "lowbit/kernels/reference.hpp"
+
+namespace lowbit::kernels {
+
+std::string_view to_string(ActivationQuantization activations) noexcept {
+  switch (activations) {
+    case ActivationQuantization::none:
+      return "none";
+    case ActivationQuantization::int8_per_token:
+      return "int8_per_token";
+    case ActivationQuantization::llm_int8:
+      return "llm_int8";
+  }
+  return "?";
+}
+
+namespace {
+
+std::atomic<int> thread_setting{0};
+
+int threads_to_use() noexcept {
+  const int n = thread_setting.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+/// What any backend's prepare checks: the activation mode fits the weights.
+void check_activation_mode(const QuantizedMatrix& w, const PrepareOptions& options) {
+  switch (options.activations) {
+    case ActivationQuantization::none:
+      return;
+    case ActivationQuantization::int8_per_token:
+      detail::require_integer_weights(w.scheme(), "prepare");
+      return;
+    case ActivationQuantization::llm_int8:
+      if (w.scheme() != w8a8_weight_scheme() || w.input_rotation())
+        throw unsupported("prepare: LLM.int8() needs int8 per-channel weights (" +
+                          w8a8_weight_scheme().to_string() + "), not " + w.scheme().to_string());
+      if (!(options.outlier_threshold > 0.0f))
+        throw invalid_argument("prepare: the LLM.int8() outlier threshold must be positive");
+      return;
+  }
+}
+
+// --- reference ---
+
+class ReferencePrepared final : public PreparedMatrix {
+ public:
+  ReferencePrepared(std::shared_ptr<const QuantizedMatrix> w, const PrepareOptions& options,
+                    const Backend& backend, bool fallback)
+      : PreparedMatrix(std::move(w), options, backend, fallback) {
+    // The float weights are what the `none` mode multiplies: dequantized once, here.
+    if (options.activations == ActivationQuantization::none) dequantized_ = source().dequantize();
+  }
+
+  void gemm(MatrixView<const float> x, MatrixView<float> y) const {
+    const QuantizedMatrix& w = source();
+    detail::check_gemm_shapes(w.rows(), w.cols(), x, y, "gemm");
+    if (options().activations != ActivationQuantization::none) {
+      reference_gemm(w, x, y, options());
+      return;
+    }
+    const std::vector<float> rotated = detail::rotated_inputs(w, x);
+    reference_gemm_dequantized(MatrixView<const float>(dequantized_.data(), w.rows(), w.cols()),
+                               MatrixView<const float>(rotated.data(), x.rows, x.cols), y);
+  }
+
+ private:
+  std::vector<float> dequantized_;
+};
+
+class ReferenceBackend final : public Backend {
+ public:
+  std::string name() const override { return "reference"; }
+  bool supports(const Scheme&, const PrepareOptions&) const override { return true; }
+  std::unique_ptr<PreparedMatrix> prepare(std::shared_ptr<const QuantizedMatrix> w,
+                                          const PrepareOptions& options) const override {
+    if (!w) throw invalid_argument("prepare: no matrix");
+    check_activation_mode(*w, options);
+    return std::make_unique<ReferencePrepared>(std::move(w), options, *this, false);
+  }
+  void gemm(const PreparedMatrix& w, MatrixView<const float> x,
+            MatrixView<float> y) const override {
+    if (&w.backend() != this)
+      throw invalid_argument("gemm: the matrix was prepared by the " + w.backend().name() +
+                             " backend, not the reference one");
+    static_cast<const ReferencePrepared&>(w).gemm(x, y);
+  }
+};
+
+// --- cpu ---
+
+/// Whether the integer kernel runs `scheme` with float activations.
+bool int_kernel_runs(const Scheme& scheme, const PrepareOptions& options) {
+  if (options.activations != ActivationQuantization::none) return false;
+  if (!scheme.is_integer() || (scheme.bits != 4 && scheme.bits != 8) || !scheme.has_scales())
+    return false;
+  return scheme.granularity.kind != Granularity::Kind::group ||
+         scheme.granularity.group_size % cpu::block_size == 0;
+}
+
+cpu::IntWeights pack_int_weights(const QuantizedMatrix& q) {
+  const Scheme& scheme = q.scheme();
+  cpu::IntWeights w;
+  w.bits = scheme.bits;
+  w.rows = q.rows();
+  w.cols = q.cols();
+  w.padded_cols = (q.cols() + cpu::block_size - 1) / cpu::block_size * cpu::block_size;
+  w.group = scheme.granularity.kind == Granularity::Kind::group ? scheme.granularity.group_size
+                                                                : w.padded_cols;
+  w.group = std::min(w.group, w.padded_cols);
+  w.groups = w.padded_cols == 0 ? 0 : (w.padded_cols + w.group - 1) / w.group;
+  w.codes.assign(w.rows * w.row_bytes(), 0);
+  w.scales.assign(w.rows * w.groups, 0.0f);
+  w.biases.assign(w.rows * w.groups, 0.0f);
+  const bool is_signed = scheme.element == ElementFormat::int_signed;
+  const int offset = is_signed ? 1 << (scheme.bits - 1) : 0;  // signed v -> unsigned v + offset
+  const float tensor_scale = q.tensor_scale();
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    std::uint8_t* row = w.codes.data() + r * w.row_bytes();
+    for (std::size_t c = 0; c < w.cols; ++c) {
+      const std::uint8_t code = q.code(r, c);
+      const auto level = static_cast<std::uint8_t>(
+          is_signed ? from_code(code, scheme.bits, true) + offset : static_cast<int>(code));
+      const std::size_t block = c / cpu::block_size, i = c % cpu::block_size;
+      if (w.bits == 8) {
+        row[c] = level;
+      } else {
+        std::uint8_t& byte = row[block * 16 + i % 16];
+        byte = static_cast<std::uint8_t>(byte | (i < 16 ? level : level << 4));
+      }
+    }
+    for (std::size_t g = 0; g < w.groups; ++g) {
+      const std::size_t first = g * w.group;
+      const std::size_t index = q.scale_index(r, std::min(first, w.cols == 0 ? 0 : w.cols - 1));
+      const float scale = q.scale(index) * tensor_scale;
+      const float zero = q.zero(index) + static_cast<float>(offset);
+      w.scales[r * w.groups + g] = scale;
+      w.biases[r * w.groups + g] = -zero * scale;
+    }
+  }
+  return w;
+}
+
+using IntKernel = void (*)(const cpu::IntGemmArgs&);
+
+IntKernel int_kernel(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::avx512:
+      return cpu::int_gemm_avx512;
+    case Isa::avx2:
+      return cpu::int_gemm_avx2;
+    case Isa::scalar:
+      return cpu::int_gemm_scalar;
+  }
+  return cpu::int_gemm_scalar;
+}
+
+class CpuPrepared final : public PreparedMatrix {
+ public:
+  CpuPrepared(std::shared_ptr<const QuantizedMatrix> w, const PrepareOptions& options,
+              const Backend& backend, Isa isa)
+      : PreparedMatrix(std::move(w), options, backend, false),
+        weights_(pack_int_weights(source())),
+        kernel_(int_kernel(isa)) {}
+
+  void gemm(MatrixView<const float> x, MatrixView<float> y) const {
+    const QuantizedMatrix& w = source();
+    detail::check_gemm_shapes(w.rows(), w.cols(), x, y, "gemm");
+    // Activations: rotated when the weights carry a rotation, zero-padded to whole blocks, and
+    // summed per group (for the zero points).
+    const std::size_t padded = weights_.padded_cols, groups = weights_.groups;
+    std::vector<float> xp(x.rows * padded, 0.0f), sums(x.rows * groups, 0.0f);
+    for (std::size_t b = 0; b < x.rows; ++b) {
+      float* row = xp.data() + b * padded;
+      std::copy(x.row(b).begin(), x.row(b).end(), row);
+      w.rotate_input(std::span<float>(row, w.cols()));
+      for (std::size_t c = 0; c < w.cols(); ++c) sums[b * groups + c / weights_.group] += row[c];
+    }
+    cpu::IntGemmArgs args;
+    args.w = &weights_;
+    args.x = xp.data();
+    args.x_sums = sums.data();
+    args.batch = x.rows;
+    args.y = y.data;
+    args.y_stride = y.row_stride;
+    // Threads only where there is work to share: a fork-join costs microseconds.
+    const std::size_t work = x.rows * w.rows() * padded;
+    args.threads = work >= (std::size_t{1} << 18) ? threads_to_use() : 1;
+    kernel_(args);
+  }
+
+ private:
+  cpu::IntWeights weights_;
+  IntKernel kernel_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(Isa isa) : isa_(isa) {}
+  std::string name() const override { return std::string("cpu/") + lowbit::to_string(isa_); }
+  bool supports(const Scheme& scheme, const PrepareOptions& options) const override {
+    return int_kernel_runs(scheme, options);
+  }
+  std::unique_ptr<PreparedMatrix> prepare(std::shared_ptr<const QuantizedMatrix> w,
+                                          const PrepareOptions& options) const override {
+    if (!w) throw invalid_argument("prepare: no matrix");
+    check_activation_mode(*w, options);
+    if (!supports(w->scheme(), options))  // documented fallback: the reference kernels
+      return std::make_unique<ReferencePrepared>(std::move(w), options, *this, true);
+    return std::make_unique<CpuPrepared>(std::move(w), options, *this, isa_);
+  }
+  void gemm(const PreparedMatrix& w, MatrixView<const float> x,
+            MatrixView<float> y) const override {
+    if (&w.backend() != this)
+      throw invalid_argument("gemm: the matrix was prepared by the " + w.backend().name() +
+                             " backend, not " + name());
+    if (w.fallback())
+      static_cast<const ReferencePrepared&>(w).gemm(x, y);
+    else
+      static_cast<const CpuPrepared&>(w).gemm(x, y);
+  }
+
+ private:
+  Isa isa_;
+};
+
+}  // namespace
+
+const Backend& reference_backend() {
+  static const ReferenceBackend backend;
+  return backend;
+}
+
+const Backend& cpu_backend(Isa isa) {
+  if (!supports(cpu_features(), isa))
+    throw unsupported(std::string("this CPU cannot run the ") + lowbit::to_string(isa) +
+                      " kernels");
+  static const CpuBackend scalar(Isa::scalar), avx2(Isa::avx2), avx512(Isa::avx512);
+  switch (isa) {
+    case Isa::avx512:
+      return avx512;
+    case Isa::avx2:
+      return avx2;
+    case Isa::scalar:
+      return scalar;
+  }
+  return scalar;
+}
+
+const Backend& cpu_backend() {
+  static const Backend& chosen = cpu_backend(selected_isa());
+  return chosen;
+}
+
+const Backend& default_backend() { return cpu_backend(); }
+
+void set_num_threads(int threads) { thread_setting.store(std::max(threads, 0)); }
+
+int num_threads() noexcept { return threads_to_use(); }
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,226 @@
+#include <catch2/catch.hpp>
+
+#include "support/random_data.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "lowbit/algo/incoherence.hpp"
+#include "lowbit/algo/smoothquant.hpp"
+#include "lowbit/cpu_features.hpp"
+#include "lowbit/kernels/gemm.hpp"
+#include "lowbit/kernels/reference.hpp"
+#include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/nf4.hpp"
+
+using lowbit::Granularity;
+using lowbit::MatrixView;
+using lowbit::QuantizedMatrix;
+using lowbit::Scheme;
+namespace kernels = lowbit::kernels;
+
+namespace {
+
+/// Every CPU backend this machine runs, and the reference.
+std::vector<const kernels::Backend*> backends() {
+  std::vector<const kernels::Backend*> out{&kernels::reference_backend()};
+  for (lowbit::Isa isa : {lowbit::Isa::scalar, lowbit::Isa::avx2, lowbit::Isa::avx512})
+    if (lowbit::supports(lowbit::cpu_features(), isa)) out.push_back(&kernels::cpu_backend(isa));
+  return out;
+}
+
+std::vector<float> activations(std::size_t batch, std::size_t cols, std::uint32_t seed) {
+  return lowbit::test::gaussian(batch * cols, seed, 1.0f);
+}
+
+/// The bound on |kernel - exact| for float summation in any order: (terms + 4) * 2^-24 times the
+/// sum of the magnitudes of everything summed. A kernel sums s (u - z) x as s u x and -z s x
+/// separately (see kernels/cpu/int_weights.hpp), so both magnitudes count.
+std::vector<double> error_bounds(const QuantizedMatrix& q, MatrixView<const float> x) {
+  const Scheme& scheme = q.scheme();
+  std::vector<double> bounds(x.rows * q.rows());
+  const int offset =
+      scheme.element == lowbit::ElementFormat::int_signed ? 1 << (scheme.bits - 1) : 0;
+  const std::vector<float> values = lowbit::element_values(scheme);
+  const double gamma = (static_cast<double>(q.cols()) + 4.0) * std::ldexp(1.0, -24);
+  std::vector<float> xr(x.cols);
+  for (std::size_t b = 0; b < x.rows; ++b) {
+    std::copy(x.row(b).begin(), x.row(b).end(), xr.begin());
+    q.rotate_input(xr);
+    for (std::size_t o = 0; o < q.rows(); ++o) {
+      double magnitude = 0.0;
+      for (std::size_t k = 0; k < q.cols(); ++k) {
+        const std::size_t index = q.scale_index(o, k);
+        const double s = std::abs(static_cast<double>(q.scale(index)) * q.tensor_scale());
+        const double level = scheme.is_integer()
+                                 ? std::abs(static_cast<double>(values[q.code(o, k)])) + offset
+                                 : 0.0;
+        const double zero = std::abs(static_cast<double>(q.zero(index))) + offset;
+        magnitude += s * (level + zero) * std::abs(static_cast<double>(xr[k]));
+      }
+      bounds[b * q.rows() + o] = gamma * magnitude + 1e-30;
+    }
+  }
+  return bounds;
+}
+
+void check_against_reference(const QuantizedMatrix& q, std::size_t batch, std::uint32_t seed) {
+  const std::vector<float> xv = activations(batch, q.cols(), seed);
+  const MatrixView<const float> x(xv.data(), batch, q.cols());
+  std::vector<float> expected(batch * q.rows());
+  kernels::reference_gemm(q, x, MatrixView<float>(expected.data(), batch, q.rows()));
+  const std::vector<double> bounds = error_bounds(q, x);
+  for (const kernels::Backend* backend : backends()) {
+    const auto prepared = kernels::prepare(q, {}, *backend);
+    std::vector<float> y(batch * q.rows(), std::numeric_limits<float>::quiet_NaN());
+    kernels::gemm(*prepared, x, MatrixView<float>(y.data(), batch, q.rows()));
+    std::size_t bad = 0;
+    double worst = 0.0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const double error = std::abs(static_cast<double>(y[i]) - expected[i]);
+      worst = std::max(worst, error / bounds[i]);
+      bad += !(error <= bounds[i]);
+    }
+    INFO(backend->name() << " " << q.scheme().to_string() << " [" << q.rows() << ", " << q.cols()
+                         << "] batch " << batch << ": worst error / bound " << worst);
+    CHECK(bad == 0);
+    CHECK(prepared->fallback() == !backend->supports(q.scheme(), {}));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every backend's GEMM matches the reference on ragged shapes", "[kernels]") {
+  const std::vector<Scheme> schemes = {
+      Scheme::symmetric_int(4, Granularity::per_group(32)),
+      Scheme::asymmetric_int(4, Granularity::per_group(64)),
+      Scheme::asymmetric_int(4, Granularity::per_group(128), lowbit::ScalarFormat::bf16),
+      Scheme::symmetric_int(4, Granularity::per_channel()),
+      Scheme::asymmetric_int(4, Granularity::per_tensor(), lowbit::ScalarFormat::f32),
+      Scheme::symmetric_int(8, Granularity::per_channel(), lowbit::ScalarFormat::f32),
+      Scheme::asymmetric_int(8, Granularity::per_group(32)),
+      Scheme::asymmetric_int(3, Granularity::per_group(32)),  // no CPU kernel: falls back
+  };
+  struct Shape {
+    std::size_t rows, cols;
+  };
+  const std::vector<Shape> shapes = {{1, 1}, {5, 31}, {3, 33}, {17, 100}, {64, 257}, {9, 512}};
+  std::uint32_t seed = 1;
+  for (const Scheme& scheme : schemes)
+    for (const Shape& shape : shapes) {
+      const auto w = lowbit::test::weights_with_outliers(shape.rows, shape.cols, seed++);
+      const QuantizedMatrix q = lowbit::quantize_linear(
+          MatrixView<const float>(w.data(), shape.rows, shape.cols), scheme);
+      for (std::size_t batch : {1u, 2u, 3u, 7u, 8u, 9u, 17u})
+        check_against_reference(q, batch, seed++);
+    }
+}
+
+TEST_CASE("GEMM handles rotations, NF4 fallback and fractional zeros", "[kernels]") {
+  const std::size_t rows = 12, cols = 96;
+  const auto w = lowbit::test::weights_with_outliers(rows, cols, 50);
+  const MatrixView<const float> view(w.data(), rows, cols);
+  const Scheme scheme = Scheme::asymmetric_int(4, Granularity::per_group(32));
+  // A Hadamard-rotated matrix: the backends rotate the activations.
+  const QuantizedMatrix rotated = lowbit::quantize_incoherent(
+      view, {48, 3, true},
+      [&](MatrixView<const float> m) { return lowbit::quantize_linear(m, scheme); });
+  check_against_reference(rotated, 5, 51);
+  // NF4 has no CPU kernel yet: the reference runs it.
+  lowbit::Nf4Options nf4;
+  nf4.block = 32;
+  const QuantizedMatrix q_nf4 = lowbit::quantize_nf4(view, nf4);
+  check_against_reference(q_nf4, 3, 52);
+  // The reference against the plain float product of the dequantized weights.
+  const std::vector<float> xv = activations(2, cols, 53);
+  std::vector<float> y(2 * rows);
+  kernels::reference_gemm(rotated, MatrixView<const float>(xv.data(), 2, cols),
+                          MatrixView<float>(y.data(), 2, rows));
+  const std::vector<float> back = rotated.dequantize_unrotated();
+  for (std::size_t b = 0; b < 2; ++b)
+    for (std::size_t o = 0; o < rows; ++o) {
+      double sum = 0;
+      for (std::size_t k = 0; k < cols; ++k)
+        sum += static_cast<double>(xv[b * cols + k]) * back[o * cols + k];
+      CHECK(y[b * rows + o] == Approx(sum).margin(1e-5));
+    }
+}
+
+TEST_CASE("the reference int8 GEMM is W8A8 and W4A8", "[kernels]") {
+  const std::size_t rows = 7, cols = 100, batch = 3;
+  const auto w = lowbit::test::weights_with_outliers(rows, cols, 60);
+  const MatrixView<const float> view(w.data(), rows, cols);
+  const std::vector<float> xv = activations(batch, cols, 61);
+  const MatrixView<const float> x(xv.data(), batch, cols);
+  kernels::PrepareOptions int8;
+  int8.activations = kernels::ActivationQuantization::int8_per_token;
+
+  // W8A8: the same as SmoothQuant's w8a8_gemm up to the order of two double products.
+  const QuantizedMatrix q8 = lowbit::quantize_w8a8_weights(view);
+  std::vector<float> y(batch * rows), expected(batch * rows);
+  kernels::reference_gemm(q8, x, MatrixView<float>(y.data(), batch, rows), int8);
+  lowbit::w8a8_gemm(q8, x, MatrixView<float>(expected.data(), batch, rows));
+  for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == Approx(expected[i]).epsilon(1e-6));
+
+  // W4A8, asymmetric g32: within the activations' int8 step of the float product.
+  const QuantizedMatrix q4 =
+      lowbit::quantize_linear(view, Scheme::asymmetric_int(4, Granularity::per_group(32)));
+  kernels::reference_gemm(q4, x, MatrixView<float>(y.data(), batch, rows), int8);
+  const std::vector<float> back = q4.dequantize();
+  for (std::size_t b = 0; b < batch; ++b) {
+    float absmax = 0;
+    for (std::size_t k = 0; k < cols; ++k) absmax = std::max(absmax, std::abs(xv[b * cols + k]));
+    const double half_step = absmax / 127.0 / 2.0;
+    for (std::size_t o = 0; o < rows; ++o) {
+      double exact = 0, bound = 0;
+      for (std::size_t k = 0; k < cols; ++k) {
+        exact += static_cast<double>(xv[b * cols + k]) * back[o * cols + k];
+        bound += half_step * std::abs(back[o * cols + k]);
+      }
+      CHECK(std::abs(y[b * rows + o] - exact) <= bound * 1.0001 + 1e-6);
+    }
+  }
+  // Every backend runs the int8 modes (the CPU one through the reference for now).
+  for (const kernels::Backend* backend : backends()) {
+    const auto prepared = kernels::prepare(q4, int8, *backend);
+    std::vector<float> z(batch * rows);
+    kernels::gemm(*prepared, x, MatrixView<float>(z.data(), batch, rows));
+    CHECK(z == y);
+  }
+}
+
+TEST_CASE("GEMM reports what it cannot do", "[kernels]") {
+  const auto w = lowbit::test::gaussian(4 * 32, 70);
+  const QuantizedMatrix q =
+      lowbit::quantize_linear(MatrixView<const float>(w.data(), 4, 32),
+                              Scheme::symmetric_int(4, Granularity::per_channel()));
+  const auto prepared = kernels::prepare(q);
+  std::vector<float> x(2 * 31), y(2 * 4);
+  CHECK_THROWS_AS(kernels::gemm(*prepared, MatrixView<const float>(x.data(), 2, 31),
+                                MatrixView<float>(y.data(), 2, 4)),
+                  lowbit::invalid_argument);
+  x.resize(2 * 32);
+  CHECK_THROWS_AS(kernels::gemm(*prepared, MatrixView<const float>(x.data(), 2, 32),
+                                MatrixView<float>(y.data(), 1, 4)),
+                  lowbit::invalid_argument);
+  // A matrix prepared by one backend cannot run on another.
+  CHECK_THROWS_AS(
+      kernels::reference_backend().gemm(*prepared, MatrixView<const float>(x.data(), 2, 32),
+                                        MatrixView<float>(y.data(), 2, 4)),
+      lowbit::invalid_argument);
+  // LLM.int8() needs int8 per-channel weights; int8 activations need integer weights.
+  kernels::PrepareOptions llm_int8;
+  llm_int8.activations = kernels::ActivationQuantization::llm_int8;
+  CHECK_THROWS_AS(kernels::prepare(q, llm_int8), lowbit::unsupported);
+  lowbit::Nf4Options nf4;
+  nf4.block = 32;
+  kernels::PrepareOptions int8;
+  int8.activations = kernels::ActivationQuantization::int8_per_token;
+  CHECK_THROWS_AS(
+      kernels::prepare(lowbit::quantize_nf4(MatrixView<const float>(w.data(), 4, 32), nf4), int8),
+      lowbit::unsupported);
+  CHECK(kernels::cpu_backend().name().rfind("cpu/", 0) == 0);
+}
