@@ -166,13 +166,15 @@ TEST_CASE("SmoothQuant's smoothing preserves the model; W8A8 and LLM.int8() stay
   CHECK(kl_w8a8 > 0.0);
   CHECK(kl_w8a8 < 0.05 * kl_rtn4);
   CHECK(kl_int8 < 0.05 * kl_rtn4);
-  // An int8 layer rejects weights that are not int8 per channel.
-  CHECK_THROWS_AS(lowbit::model::Linear(
-                      lowbit::quantize_linear(
-                          reference.linear_layer("output.weight").weights(),
-                          lowbit::Scheme::symmetric_int(4, lowbit::Granularity::per_channel())),
-                      lowbit::model::ActivationQuantization::int8_per_token),
+  // An LLM.int8() layer rejects weights that are not int8 per channel.
+  const lowbit::QuantizedMatrix int4 =
+      lowbit::quantize_linear(reference.linear_layer("output.weight").weights(),
+                              lowbit::Scheme::symmetric_int(4, lowbit::Granularity::per_channel()));
+  CHECK_THROWS_AS(lowbit::model::Linear(int4, lowbit::model::ActivationQuantization::llm_int8),
                   lowbit::unsupported);
+  // W4A8 runs: int4 weights, int8 activations.
+  const lowbit::model::Linear w4a8(int4, lowbit::model::ActivationQuantization::int8_per_token);
+  CHECK(w4a8.prepared() != nullptr);
 }
 
 TEST_CASE("AWQ over the model beats round-to-nearest on the real model", "[calibrate][awq]") {

@@ -2,6 +2,12 @@
 // a [rows, cols] weight matrix (rows = output channels, cols = input features), the scales and
 // zero points in the formats its Scheme names, codebooks and second-level scales where the Scheme
 // has them, and can dequantize itself to float.
+//
+// A Scheme with a block layout (llama.cpp's ggml Q4_0, Q8_0, Q4_K) stores each row as its raw ggml
+// blocks instead, scales inside, and nothing else: row_bytes(r) / row_blocks<Block>(r) give them,
+// the rows lie back to back (block_bytes() is the whole tensor as ggml and GGUF store it), and
+// cols must be a multiple of the block's 32 or 256 weights. code(), row_words(), scale() and
+// zero() do not apply to such a matrix.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +22,7 @@
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/dynamic_map.hpp"
+#include "lowbit/format/ggml_blocks.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/intn.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -62,6 +69,23 @@ inline std::vector<float> element_values(const Scheme& scheme) {
   return values;
 }
 
+namespace detail {
+
+/// The block layout's message when `cols` does not hold whole blocks.
+inline std::string block_layout_cols_error(const Scheme& scheme, std::size_t cols) {
+  std::string message = "scheme ";
+  message.append(scheme.to_string())
+      .append(" stores rows of whole ")
+      .append(std::to_string(scheme.block_weights()))
+      .append("-weight blocks; ")
+      .append(std::to_string(cols))
+      .append(" columns is not a multiple of ")
+      .append(std::to_string(scheme.block_weights()));
+  return message;
+}
+
+}  // namespace detail
+
 class QuantizedMatrix {
  public:
   QuantizedMatrix() = default;
@@ -70,6 +94,14 @@ class QuantizedMatrix {
   QuantizedMatrix(const Scheme& scheme, std::size_t rows, std::size_t cols)
       : scheme_(scheme), rows_(rows), cols_(cols) {
     scheme_.validate();
+    if (scheme_.has_block_layout()) {
+      if (cols % scheme_.block_weights() != 0)
+        throw invalid_argument(detail::block_layout_cols_error(scheme_, cols),
+                               {{}, {}, {rows, cols}});
+      bytes_per_row_ = cols / scheme_.block_weights() * scheme_.block_bytes();
+      blocks_.assign(rows * bytes_per_row_, 0u);
+      return;
+    }
     words_per_row_ = packed_words(scheme_.codes_per_row(cols), scheme_.bits);
     codes_.assign(rows * words_per_row_, 0u);
     grid_ = scheme_.scale_grid(rows, cols);
@@ -112,6 +144,34 @@ class QuantizedMatrix {
   void set_code(std::size_t row, std::size_t index, std::uint8_t value) noexcept {
     lowbit::set_code(codes_.data() + row * words_per_row_, index, scheme_.bits, scheme_.pack_order,
                      value);
+  }
+
+  // --- Block layouts (ggml): each row is cols() / block weights blocks, stored back to back with
+  // no padding, the rows too; a block layout's matrix has nothing else. Each row starts at a
+  // multiple of the block size (18, 34 or 144 bytes) from storage aligned for any scalar, so a
+  // row may be read in place as its block structs (format/ggml_blocks.hpp). ---
+  /// Bytes of one row (0 without a block layout).
+  std::size_t bytes_per_row() const noexcept { return bytes_per_row_; }
+  std::span<const std::uint8_t> row_bytes(std::size_t row) const noexcept {
+    return {blocks_.data() + row * bytes_per_row_, bytes_per_row_};
+  }
+  std::span<std::uint8_t> row_bytes(std::size_t row) noexcept {
+    return {blocks_.data() + row * bytes_per_row_, bytes_per_row_};
+  }
+  /// All rows: the tensor's data as ggml and GGUF store it.
+  std::span<const std::uint8_t> block_bytes() const noexcept { return blocks_; }
+  std::span<std::uint8_t> block_bytes() noexcept { return blocks_; }
+  /// Row `row` as ggml block structs; throws invalid_argument when Block is not the Scheme's.
+  template <class Block>
+  std::span<const Block> row_blocks(std::size_t row) const {
+    check_block_type<Block>();
+    return blocks_of<Block>(row);
+  }
+  template <class Block>
+  std::span<Block> row_blocks(std::size_t row) {
+    check_block_type<Block>();
+    return {reinterpret_cast<Block*>(blocks_.data() + row * bytes_per_row_),
+            bytes_per_row_ / sizeof(Block)};
   }
 
   // --- Scales and zero points: a grid of scale_grid().rows x scale_grid().cols values (empty
@@ -271,7 +331,8 @@ class QuantizedMatrix {
   /// Bytes actually held, row padding included.
   std::size_t storage_bytes() const noexcept {
     return (codes_.size() + zero_codes_.size()) * sizeof(std::uint32_t) + scales_.size() +
-           zeros_.size() + codebooks_.size() + scale_block_absmax_.size() * sizeof(float);
+           zeros_.size() + codebooks_.size() + scale_block_absmax_.size() * sizeof(float) +
+           blocks_.size();
   }
 
   /// Writes the float matrix this one stands for: (value(code) - zero) * scale, element by element.
@@ -282,6 +343,10 @@ class QuantizedMatrix {
                              ", " + std::to_string(cols_) + "]");
     if (scheme_.is_table_lookup()) {
       dequantize_table_lookup(out);
+      return;
+    }
+    if (scheme_.has_block_layout()) {
+      dequantize_blocks(out);
       return;
     }
     const std::vector<float> values = element_values(scheme_);
@@ -317,6 +382,49 @@ class QuantizedMatrix {
   /// The scale an element is multiplied by: its group's scale times the tensor scale.
   float effective_scale(std::size_t index) const noexcept {
     return scheme_.tensor_scale ? scale(index) * tensor_scale_ : scale(index);
+  }
+
+  template <class Block>
+  std::span<const Block> blocks_of(std::size_t row) const noexcept {
+    return {reinterpret_cast<const Block*>(blocks_.data() + row * bytes_per_row_),
+            bytes_per_row_ / sizeof(Block)};
+  }
+  template <class Block>
+  void check_block_type() const {
+    if (scheme_.block_layout != block_layout(ggml::type_of<Block>::value))
+      throw invalid_argument(std::string("row_blocks: ggml ")
+                                 .append(lowbit::to_string(ggml::type_of<Block>::value))
+                                 .append(" blocks asked of a matrix with scheme ")
+                                 .append(scheme_.to_string()));
+  }
+
+  /// Block layouts: each block dequantizes as ggml's dequantize_row_* does.
+  void dequantize_blocks(MatrixView<float> out) const {
+    switch (scheme_.block_layout) {
+      case BlockLayout::ggml_q4_0:
+        dequantize_rows_of<ggml::block_q4_0>(out);
+        return;
+      case BlockLayout::ggml_q8_0:
+        dequantize_rows_of<ggml::block_q8_0>(out);
+        return;
+      case BlockLayout::ggml_q4_k:
+        dequantize_rows_of<ggml::block_q4_k>(out);
+        return;
+      case BlockLayout::none:
+        return;
+    }
+  }
+  template <class Block>
+  void dequantize_rows_of(MatrixView<float> out) const {
+    const std::size_t weights = ggml::block_weights(ggml::type_of<Block>::value);
+#pragma omp parallel for schedule(static) if (detail::worth_threads(rows_ * cols_))
+    for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r) {
+      const auto row = static_cast<std::size_t>(r);
+      const std::span<const Block> blocks = blocks_of<Block>(row);
+      float* out_row = out.row(row).data();
+      for (std::size_t b = 0; b < blocks.size(); ++b)
+        ggml::dequantize_block(blocks[b], out_row + b * weights);
+    }
   }
 
   /// Codebook and HIGGS elements: each code looks up vector_dim values in the table that serves
@@ -367,6 +475,8 @@ class QuantizedMatrix {
   float tensor_scale_ = 1.0f;
   ScaleGrid codebook_grid_{};
   std::vector<std::uint8_t> codebooks_;
+  std::size_t bytes_per_row_ = 0;
+  std::vector<std::uint8_t> blocks_;  // block layouts only
   std::optional<HadamardRotation> rotation_;
 };
 

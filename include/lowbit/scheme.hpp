@@ -1,6 +1,12 @@
 // Scheme: everything needed to interpret a QuantizedMatrix: element format and width, granularity
 // of the scales, whether there is a zero point, the formats scales and zeros are stored in, and the
 // packing order of the codes.
+//
+// A Scheme may instead name a block layout: one of llama.cpp's ggml block types (Q4_0, Q8_0,
+// Q4_K), whose blocks carry their own scales and are stored verbatim (format/ggml_blocks.hpp).
+// Such a Scheme is made by Scheme::ggml_blocks and has fixed values in every other field (validate
+// refuses any other), so that equality and the JSON form stay unambiguous; is_integer(),
+// has_scales() and has_zero_point() are false for it, as nothing outside the blocks is stored.
 #pragma once
 
 #include <cmath>
@@ -9,6 +15,7 @@
 #include <string>
 
 #include "lowbit/error.hpp"
+#include "lowbit/format/ggml_blocks.hpp"
 #include "lowbit/format/packing.hpp"
 #include "lowbit/format/scalar_format.hpp"
 
@@ -95,6 +102,48 @@ constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
   }
 }
 
+/// How a QuantizedMatrix stores its rows: lowbit's own layout (`none`: packed codes, with scales
+/// and zero points in grids of their own), or the blocks of a ggml type, scales inside, verbatim.
+enum class BlockLayout : std::uint8_t { none, ggml_q4_0, ggml_q8_0, ggml_q4_k };
+
+constexpr const char* to_string(BlockLayout layout) noexcept {
+  switch (layout) {
+    case BlockLayout::none:
+      return "none";
+    case BlockLayout::ggml_q4_0:
+      return "ggml_q4_0";
+    case BlockLayout::ggml_q8_0:
+      return "ggml_q8_0";
+    case BlockLayout::ggml_q4_k:
+      return "ggml_q4_k";
+  }
+  return "?";
+}
+
+constexpr BlockLayout block_layout(GgmlType type) noexcept {
+  switch (type) {
+    case GgmlType::q4_0:
+      return BlockLayout::ggml_q4_0;
+    case GgmlType::q8_0:
+      return BlockLayout::ggml_q8_0;
+    case GgmlType::q4_k:
+      return BlockLayout::ggml_q4_k;
+  }
+  return BlockLayout::none;
+}
+
+/// The ggml type of a block layout other than `none` (q4_0 for `none`, which has none).
+constexpr GgmlType ggml_type(BlockLayout layout) noexcept {
+  switch (layout) {
+    case BlockLayout::ggml_q8_0:
+      return GgmlType::q8_0;
+    case BlockLayout::ggml_q4_k:
+      return GgmlType::q4_k;
+    default:
+      return GgmlType::q4_0;
+  }
+}
+
 /// Which elements share one scale (and zero point), or one codebook. Groups run along the input
 /// dimension (a row of the [out, in] weight matrix); the last group of a row is shorter when
 /// group_size does not divide the row. `none` means no such parameter at all (a codebook scheme
@@ -161,6 +210,8 @@ struct Scheme {
   // ... and QLoRA's double quantization: the scales stored as 8-bit codes of the signed dynamic
   // map, after subtracting their mean, in blocks of this many sharing an fp32 absmax (0 = off).
   std::size_t double_quant_block = 0;
+  // Rows stored as ggml blocks instead of all of the above (see the top of this file).
+  BlockLayout block_layout = BlockLayout::none;
 
   /// Signed integers, scale = absmax / (2^(bits-1) - 1), no zero point.
   static Scheme symmetric_int(int bits, Granularity granularity,
@@ -180,7 +231,34 @@ struct Scheme {
     return scheme;
   }
 
-  bool has_zero_point() const noexcept { return element == ElementFormat::int_unsigned; }
+  /// llama.cpp's Q4_0, Q8_0 or Q4_K blocks, stored verbatim. The other fields are fixed: the
+  /// element and width of the block's codes (uint4 for Q4_0, whose zero point is the constant 8,
+  /// and for Q4_K; int8 for Q8_0), f16 scales, Granularity::none() (the scales are in the blocks),
+  /// the defaults elsewhere.
+  static Scheme ggml_blocks(GgmlType type) noexcept {
+    Scheme scheme;
+    scheme.element =
+        type == GgmlType::q8_0 ? ElementFormat::int_signed : ElementFormat::int_unsigned;
+    scheme.bits = type == GgmlType::q8_0 ? 8 : 4;
+    scheme.granularity = Granularity::none();
+    scheme.block_layout = lowbit::block_layout(type);
+    return scheme;
+  }
+
+  bool has_block_layout() const noexcept { return block_layout != BlockLayout::none; }
+  /// Weights and bytes of one block of the block layout (0 without one).
+  std::size_t block_weights() const noexcept {
+    return has_block_layout() ? lowbit::ggml::block_weights(ggml_type(block_layout)) : 0;
+  }
+  std::size_t block_bytes() const noexcept {
+    return has_block_layout() ? lowbit::ggml::block_bytes(ggml_type(block_layout)) : 0;
+  }
+
+  /// A zero point stored beside the codes (block layouts keep theirs inside the blocks).
+  bool has_zero_point() const noexcept {
+    return !has_block_layout() && element == ElementFormat::int_unsigned;
+  }
+  /// Scales stored beside the codes (block layouts keep theirs inside the blocks).
   bool has_scales() const noexcept { return granularity.kind != Granularity::Kind::none; }
   bool is_codebook() const noexcept { return element == ElementFormat::codebook; }
   /// Codes that look up vectors (of vector_dim values) in a table: stored codebooks or HIGGS grids.
@@ -191,8 +269,10 @@ struct Scheme {
   }
   /// Entries of one codebook (each vector_dim values).
   std::size_t codebook_entries() const noexcept { return std::size_t{1} << bits; }
+  /// Integer codes in lowbit's own layout (what the linear quantizer and the integer kernels take).
   bool is_integer() const noexcept {
-    return element == ElementFormat::int_signed || element == ElementFormat::int_unsigned;
+    return !has_block_layout() &&
+           (element == ElementFormat::int_signed || element == ElementFormat::int_unsigned);
   }
 
   /// Bits one zero point takes.
@@ -205,6 +285,17 @@ struct Scheme {
     auto fail = [this](const std::string& reason) {
       throw invalid_argument("scheme " + to_string() + ": " + reason);
     };
+    if (has_block_layout()) {
+      const bool known = block_layout == BlockLayout::ggml_q4_0 ||
+                         block_layout == BlockLayout::ggml_q8_0 ||
+                         block_layout == BlockLayout::ggml_q4_k;
+      if (!known) fail("unknown block layout");
+      if (*this != ggml_blocks(ggml_type(block_layout)))
+        fail(
+            "a ggml block layout fixes every other field of the scheme (make it with "
+            "Scheme::ggml_blocks)");
+      return;
+    }
     if (is_integer()) {
       // A 1-bit code needs a zero point to mean anything (HQQ's 1-bit setting): 1..8 bits unsigned.
       const int fewest = element == ElementFormat::int_unsigned ? 1 : 2;
@@ -267,6 +358,10 @@ struct Scheme {
   /// bits a row).
   double bits_per_weight(std::size_t rows, std::size_t cols) const noexcept {
     if (rows == 0 || cols == 0) return 0.0;
+    if (has_block_layout()) {  // whole blocks: 18, 34 or 144 bytes per 32, 32 or 256 weights
+      const std::size_t blocks = (cols + block_weights() - 1) / block_weights();
+      return static_cast<double>(blocks * block_bytes() * 8) / static_cast<double>(cols);
+    }
     const double weights = static_cast<double>(rows) * static_cast<double>(cols);
     const double groups = static_cast<double>(scale_grid(rows, cols).size());
     double total = static_cast<double>(rows) * static_cast<double>(codes_per_row(cols)) * bits +
@@ -285,8 +380,9 @@ struct Scheme {
   }
 
   /// A short, stable description, e.g. "int4 sym g128 scale=f16" or "uint4 asym channel
-  /// scale=f16 zero=code".
+  /// scale=f16 zero=code"; a block layout is its name, e.g. "ggml_q4_k".
   std::string to_string() const {
+    if (block_layout != BlockLayout::none) return lowbit::to_string(block_layout);
     const auto granularity_text = [](const Granularity& g) {
       switch (g.kind) {
         case Granularity::Kind::none:

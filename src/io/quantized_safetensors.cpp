@@ -69,6 +69,12 @@ constexpr std::array<std::pair<PackOrder, std::string_view>, 2> pack_names{{
     {PackOrder::low_first, "low_first"},
     {PackOrder::awq_interleaved, "awq_interleaved"},
 }};
+constexpr std::array<std::pair<BlockLayout, std::string_view>, 4> block_layout_names{{
+    {BlockLayout::none, "none"},
+    {BlockLayout::ggml_q4_0, "ggml_q4_0"},
+    {BlockLayout::ggml_q8_0, "ggml_q8_0"},
+    {BlockLayout::ggml_q4_k, "ggml_q4_k"},
+}};
 
 json scheme_object(const Scheme& s) {
   json j = json::object();
@@ -89,6 +95,7 @@ json scheme_object(const Scheme& s) {
   }
   if (s.tensor_scale) j["tensor_scale"] = true;
   if (s.double_quant_block > 0) j["double_quant_block"] = s.double_quant_block;
+  if (s.has_block_layout()) j["block_layout"] = name_of(block_layout_names, s.block_layout);
   return j;
 }
 
@@ -168,6 +175,8 @@ Scheme scheme_from_object(const json& j) {
   }
   s.double_quant_block =
       j.contains("double_quant_block") ? positive_field(j, "double_quant_block", 0) : 0;
+  s.block_layout = enum_field(j, "block_layout", block_layout_names,
+                              std::optional<BlockLayout>{BlockLayout::none});
   for (const auto& [key, value] : j.items()) {
     static constexpr std::array<std::string_view, 14> known{"element",
                                                             "bits",
@@ -181,7 +190,8 @@ Scheme scheme_from_object(const json& j) {
                                                             "codebook_group_size",
                                                             "codebook_format",
                                                             "tensor_scale",
-                                                            "double_quant_block"};
+                                                            "double_quant_block",
+                                                            "block_layout"};
     if (std::find(known.begin(), known.end(), key) == known.end()) bad_field(key, "unknown field");
   }
   s.validate();
@@ -252,6 +262,14 @@ std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& 
   const std::string base = base_name(name);
   const ScaleGrid grid = scheme.scale_grid(rows, cols);
   std::vector<TensorLayout> layout;
+  if (scheme.has_block_layout()) {  // the ggml blocks of each row, verbatim; nothing else
+    if (cols % scheme.block_weights() != 0)
+      throw invalid_argument(detail::block_layout_cols_error(scheme, cols));
+    layout.push_back({base + ".qweight",
+                      DType::U8,
+                      {rows, cols / scheme.block_weights() * scheme.block_bytes()}});
+    return layout;
+  }
   layout.push_back({base + ".qweight",
                     DType::U32,
                     {rows, packed_words(scheme.codes_per_row(cols), scheme.bits)}});
@@ -305,7 +323,8 @@ void write_quantized(SafetensorsWriter& writer, std::string_view name, const Qua
   const auto next = [&](std::span<const std::byte> bytes) {
     writer.write(layout[part++].name, bytes);
   };
-  next(bytes_of(q.packed_codes()));
+  // A block layout's blocks are its only part (it has no scales, zeros or codebooks beside them).
+  next(s.has_block_layout() ? bytes_of(q.block_bytes()) : bytes_of(q.packed_codes()));
   if (s.has_scales()) next(bytes_of(q.scale_bytes()));
   if (s.has_zero_point())
     next(s.zero_format == ZeroFormat::code ? bytes_of(q.zero_codes()) : bytes_of(q.zero_bytes()));
@@ -355,7 +374,12 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
   const auto rows = static_cast<std::size_t>((*shape_it)[0].get<std::uint64_t>());
   const auto cols = static_cast<std::size_t>((*shape_it)[1].get<std::uint64_t>());
   // Refuse absurd shapes before allocating: the packed codes must be in the file.
-  const auto layout = quantized_layout(name, scheme, rows, cols);
+  std::vector<TensorLayout> layout;
+  try {
+    layout = quantized_layout(name, scheme, rows, cols);  // a block layout needs whole blocks
+  } catch (const invalid_argument& e) {
+    fail(e.what());
+  }
   for (const auto& part : layout) {
     if (!file.contains(part.name)) fail("missing part '" + part.name + "' of the quantized weight");
     const TensorInfo& info = file.info(part.name);
@@ -390,8 +414,11 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, std::string_view nam
            part.name);
     if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size());
   };
-  std::size_t part = 0;  // the parts come in quantized_layout's order
-  copy(layout[part++], q.packed_codes());
+  std::size_t part = 0;           // the parts come in quantized_layout's order
+  if (scheme.has_block_layout())  // the only part a block layout has
+    copy(layout[part++], q.block_bytes());
+  else
+    copy(layout[part++], q.packed_codes());
   if (scheme.has_scales()) copy(layout[part++], q.scale_bytes());
   if (scheme.has_zero_point()) {
     if (scheme.zero_format == ZeroFormat::code)

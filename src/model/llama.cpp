@@ -6,9 +6,8 @@
 #include <string>
 #include <utility>
 
-#include "lowbit/algo/llm_int8.hpp"
-#include "lowbit/algo/smoothquant.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/kernels/gemm.hpp"
 
 namespace lowbit::model {
 
@@ -75,16 +74,9 @@ Linear::Linear(QuantizedMatrix quantized, ActivationQuantization activations,
       quantized_(std::move(quantized)),
       activations_(activations),
       outlier_threshold_(outlier_threshold) {
-  if (activations_ != ActivationQuantization::none &&
-      (quantized_->scheme() != w8a8_weight_scheme() || quantized_->input_rotation()))
-    throw unsupported("linear: int8 activations need int8 per-channel weights (" +
-                      w8a8_weight_scheme().to_string() + "), not " +
-                      quantized_->scheme().to_string());
-  if (activations_ == ActivationQuantization::llm_int8 && !(outlier_threshold_ > 0.0f))
-    throw invalid_argument("linear: the LLM.int8() outlier threshold must be positive, not " +
-                           std::to_string(outlier_threshold_));
-  // In the inputs' own basis (a rotated matrix is rotated back once here), so the forward pass
-  // multiplies every layer alike.
+  prepared_ =
+      kernels::prepare(*quantized_, kernels::PrepareOptions{activations_, outlier_threshold_});
+  // In the inputs' own basis (a rotated matrix is rotated back once here).
   weights_ = quantized_->dequantize_unrotated();
 }
 
@@ -111,13 +103,9 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
     throw invalid_argument("linear: x has " + std::to_string(x.size()) + " values and y " +
                            std::to_string(y.size()) + " for a [" + std::to_string(layer.rows()) +
                            ", " + std::to_string(layer.cols()) + "] weight");
-  if (layer.activations() != ActivationQuantization::none) {
-    const MatrixView<const float> xv(x.data(), 1, x.size());
-    const MatrixView<float> yv(y.data(), 1, y.size());
-    if (layer.activations() == ActivationQuantization::int8_per_token)
-      w8a8_gemm(*layer.quantized(), xv, yv);
-    else
-      llm_int8_gemm(*layer.quantized(), xv, yv, LlmInt8Options{layer.outlier_threshold()});
+  if (const kernels::PreparedMatrix* prepared = layer.prepared()) {
+    kernels::gemm(*prepared, MatrixView<const float>(x.data(), 1, x.size()),
+                  MatrixView<float>(y.data(), 1, y.size()));
     return;
   }
   const MatrixView<const float> w = layer.weights();

@@ -57,15 +57,32 @@
 //    zero norm weight) or w_mean = 0 (a column that is 0 in every weight of the group) does not
 //    change the loss whatever its s. The references' formula gives it the clamp 1e-4 (or, for
 //    w_mean = 0, x_mean^a / 1e-4), which then dominates the normalisation sqrt(max s min s) and
-//    shifts every other channel's scale by up to 100x; for a dead input it also makes W_j s_j so
-//    small that RTN rounds the column away. lowbit gives such channels s = 1 and leaves them out of
-//    max(s) and min(s) (SmoothQuant's convention in algo/smoothquant.hpp). The scales are
-//    computed in double and rounded to float; with finite inputs they are positive and finite.
-//  * Overflow. A grid point whose W diag(s) does not fit in float is skipped (loss +inf). When no
-//    grid point can be evaluated (only for weights near float's range), the result is s = 1.
+//    shifts every other channel's scale (100x when their smallest is 1); for a dead input it also
+//    makes W_j s_j so small that RTN rounds the column away. lowbit gives such channels s = 1 and
+//    leaves them out of max(s) and min(s) (SmoothQuant's convention in algo/smoothquant.hpp). The
+//    scales are computed in double and rounded to float; with finite inputs they are positive and
+//    finite.
+//  * Overflow. A grid point whose W diag(s) has an element beyond half of float's range is skipped
+//    (loss +inf). When no grid point can be evaluated (only for weights near float's range), the
+//    result is s = 1.
 //
-// Threads: Eigen's GEMMs and QR use OpenMP when it is enabled; the element-wise loops use it for
-// large matrices (detail::worth_threads).
+// Threads: each search is one OpenMP parallel region (detail::awq_for_tasks) whose tasks are
+// blocks of rows (for the scale search, of every layer at every grid point; for the clip, of every
+// column group), each with its own single-threaded GEMM, when the multiply-adds are many enough
+// (detail::worth_threads). Eigen never threads these products itself: its spin-waiting
+// synchronisation inside a product is slow on a busy machine, and its blocking would change the
+// rounding with the thread count. Task results are combined in a fixed order, so the losses do
+// not depend on the thread count, except through the last bits of the QR of X (Eigen's, which
+// threads its own products).
+//
+// Use, for a group reading the output of a norm (q, k, v):
+//
+//   AwqScaleResult found = awq_search_scales(std::span(views), x, scheme);
+//   for each layer: awq_scale_weights(w, found.scales);              // W diag(s), in place
+//   awq_scale_inputs(x, found.scales);                               // X diag(s)^-1
+//   awq_scale_inputs(norm_weight_as_1_row_view, found.scales);       // the model's part
+//   for each layer: q = quantize_awq(w, x, scheme, options);         // clip (AutoAWQ skips it for
+//                                                                    // q and k), then RTN
 #pragma once
 
 #include <algorithm>
@@ -329,6 +346,149 @@ inline void awq_row_errors(AwqConstRef d, const Eigen::MatrixXf& r, AwqMatrix& p
   }
 }
 
+/// Runs body(task, scratch) for task = 0 .. tasks - 1: in one OpenMP parallel region when
+/// `threaded` and there are at least two tasks (handed out one at a time, each thread with its own
+/// make_scratch()), in order on this thread otherwise. Inside an active region Eigen runs products
+/// single-threaded (it does not nest). Callers decide `threaded` by the multiply-adds of all the
+/// products (worth_threads: at least 2^16), below Eigen's own threshold for threading one product
+/// (10^5), and split the work into at least two tasks whenever a product could be threaded (a
+/// product of one row is a GEMV, which Eigen never threads).
+template <class MakeScratch, class Body>
+void awq_for_tasks(std::ptrdiff_t tasks, bool threaded, MakeScratch&& make_scratch, Body&& body) {
+  if (!threaded || tasks < 2) {
+    auto scratch = make_scratch();
+    for (std::ptrdiff_t task = 0; task < tasks; ++task) body(task, scratch);
+    return;
+  }
+#pragma omp parallel
+  {
+    auto scratch = make_scratch();
+#pragma omp for schedule(dynamic, 1)
+    for (std::ptrdiff_t task = 0; task < tasks; ++task) body(task, scratch);
+  }
+}
+
+/// The largest |element| of W diag(s) the scale search quantizes: half of float's range, so that
+/// a group's width hi - lo, and so its RTN scale, stays finite.
+inline constexpr float awq_scaled_limit = std::numeric_limits<float>::max() / 2.0f;
+
+/// The scale search's losses: for every candidate scale vector (an empty one means s = 1), the sum
+/// over the layers of ||r (W - Q(W diag(s)) diag(s)^-1)^T||_F^2 / (samples * rows); +inf where an
+/// element of W diag(s) exceeds awq_scaled_limit. All candidates, layers and blocks of rows are
+/// the tasks of one parallel region; the block sums are added in order afterwards.
+inline std::vector<double> awq_losses(const LinearGrid& grid,
+                                      std::span<const MatrixView<const float>> weights,
+                                      const std::vector<std::vector<float>>& candidates,
+                                      const Eigen::MatrixXf& r, double samples) {
+  const std::size_t count_c = candidates.size(), layers = weights.size();
+  const std::size_t cols = weights[0].cols;
+  const bool tensor = grid.scheme().granularity.kind == Granularity::Kind::tensor;
+
+  // Per tensor, the parameters of every (candidate, layer) come from the whole scaled matrix.
+  std::vector<unsigned char> overflow(count_c * layers, 0);
+  std::vector<LinearParams> shared(tensor ? count_c * layers : 0);
+  if (tensor)
+    for (std::size_t c = 0; c < count_c; ++c)
+      for (std::size_t l = 0; l < layers; ++l) {
+        const std::vector<float>& s = candidates[c];
+        const MatrixView<const float>& w = weights[l];
+        ValueRange range;
+        bool finite = true;
+        for (std::size_t i = 0; i < w.rows && finite; ++i)
+          for (std::size_t j = 0; j < cols; ++j) {
+            const float v = s.empty() ? w(i, j) : w(i, j) * s[j];
+            finite &= std::abs(v) <= awq_scaled_limit;
+            range.add(v);
+          }
+        if (!finite)
+          overflow[c * layers + l] = 1;
+        else
+          shared[c * layers + l] = grid.params(range);
+      }
+
+  std::vector<std::size_t> first_block(layers + 1, 0);
+  std::size_t elements = 0;
+  for (std::size_t l = 0; l < layers; ++l) {
+    first_block[l + 1] = first_block[l] + (weights[l].rows + awq_block_rows - 1) / awq_block_rows;
+    elements += weights[l].size();
+  }
+  const std::size_t blocks = first_block[layers];
+  std::vector<double> partial(count_c * blocks, 0.0);
+  std::vector<unsigned char> task_overflow(count_c * blocks, 0);
+
+  struct Scratch {
+    std::vector<float> scaled, q;
+    std::vector<double> errors;
+    AwqMatrix d, product;
+  };
+  const auto make_scratch = [&] {
+    Scratch t;
+    t.scaled.resize(cols);
+    t.q.resize(cols);
+    t.errors.resize(awq_block_rows);
+    t.d.resize(static_cast<Eigen::Index>(awq_block_rows), static_cast<Eigen::Index>(cols));
+    return t;
+  };
+  const auto run_task = [&](std::ptrdiff_t task, Scratch& t) {
+    const auto index = static_cast<std::size_t>(task);
+    const std::size_t c = index / blocks, block = index % blocks;
+    const std::size_t l = static_cast<std::size_t>(
+        std::upper_bound(first_block.begin(), first_block.end(), block) - first_block.begin() - 1);
+    if (overflow[c * layers + l]) {
+      task_overflow[index] = 1;
+      return;
+    }
+    const std::vector<float>& s = candidates[c];
+    const MatrixView<const float>& w = weights[l];
+    const LinearParams* tensor_params = tensor ? &shared[c * layers + l] : nullptr;
+    const std::size_t first = (block - first_block[l]) * awq_block_rows;
+    const std::size_t count = std::min(awq_block_rows, w.rows - first);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::span<const float> row = w.row(first + i);
+      std::span<const float> input = row;
+      if (!s.empty()) {
+        bool finite = true;
+        for (std::size_t j = 0; j < cols; ++j) {
+          t.scaled[j] = row[j] * s[j];
+          finite &= std::abs(t.scaled[j]) <= awq_scaled_limit;
+        }
+        if (!finite) {
+          task_overflow[index] = 1;
+          return;
+        }
+        input = t.scaled;
+      }
+      awq_fake_quantize_row(grid, input, tensor_params, t.q.data());
+      float* di = &t.d(static_cast<Eigen::Index>(i), 0);
+      if (s.empty())
+        for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - t.q[j];
+      else
+        for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - t.q[j] / s[j];
+    }
+    awq_row_errors(t.d.topRows(static_cast<Eigen::Index>(count)), r, t.product, t.errors.data());
+    double sum = 0.0;
+    for (std::size_t i = 0; i < count; ++i) sum += t.errors[i];
+    partial[index] = sum;
+  };
+  // Threads by the work of the products, not the size of the weights (see awq_for_tasks).
+  const std::size_t work = count_c * elements * static_cast<std::size_t>(r.rows());
+  awq_for_tasks(static_cast<std::ptrdiff_t>(count_c * blocks), worth_threads(work), make_scratch,
+                run_task);
+
+  std::vector<double> losses(count_c, 0.0);
+  for (std::size_t c = 0; c < count_c; ++c)
+    for (std::size_t l = 0; l < layers; ++l) {
+      double sum = 0.0;
+      for (std::size_t b = first_block[l]; b < first_block[l + 1]; ++b) {
+        if (task_overflow[c * blocks + b]) sum = std::numeric_limits<double>::infinity();
+        sum += partial[c * blocks + b];
+      }
+      if (overflow[c * layers + l]) sum = std::numeric_limits<double>::infinity();
+      losses[c] += sum / (samples * static_cast<double>(weights[l].rows));
+    }
+  return losses;
+}
+
 inline std::vector<float> awq_input_means_unchecked(MatrixView<const float> x) {
   std::vector<double> sum(x.cols, 0.0);
   for (std::size_t t = 0; t < x.rows; ++t) {
@@ -490,74 +650,30 @@ inline AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>>
   const double samples = static_cast<double>(x.rows);
   const std::size_t cols = x.cols;
 
-  std::size_t largest = 0;
-  for (const MatrixView<const float>& w : weights) largest = std::max(largest, w.size());
-  std::vector<float> scaled(largest), q(largest), d(largest);
-  std::vector<double> row_errors;
-
-  // The loss of scales s (s = 1 when empty); +inf when W diag(s) overflows.
-  auto loss = [&](std::span<const float> s) {
-    double total = 0.0;
-    for (const MatrixView<const float>& w : weights) {
-      const auto rows = static_cast<std::ptrdiff_t>(w.rows);
-      const bool threaded = detail::worth_threads(w.size());
-      MatrixView<const float> quantized_input = w;
-      if (!s.empty()) {
-        bool finite = true;
-#pragma omp parallel for schedule(static) reduction(&& : finite) if (threaded)
-        for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
-          const auto i = static_cast<std::size_t>(rr);
-          const std::span<const float> row = w.row(i);
-          float* out = scaled.data() + i * cols;
-          bool row_finite = true;
-          for (std::size_t j = 0; j < cols; ++j) {
-            out[j] = row[j] * s[j];
-            row_finite &= std::abs(out[j]) <= std::numeric_limits<float>::max();
-          }
-          finite = finite && row_finite;
-        }
-        if (!finite) return std::numeric_limits<double>::infinity();
-        quantized_input = MatrixView<const float>(scaled.data(), w.rows, cols);
-      }
-      detail::awq_fake_quantize(grid, quantized_input, {}, q.data());
-#pragma omp parallel for schedule(static) if (threaded)
-      for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
-        const auto i = static_cast<std::size_t>(rr);
-        const std::span<const float> row = w.row(i);
-        const float* qi = q.data() + i * cols;
-        float* di = d.data() + i * cols;
-        if (s.empty())
-          for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - qi[j];
-        else
-          for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - qi[j] / s[j];
-      }
-      row_errors.assign(w.rows, 0.0);
-      detail::awq_add_row_errors(detail::awq_map(MatrixView<const float>(d.data(), w.rows, cols)),
-                                 r, row_errors.data());
-      double sum = 0.0;
-      for (double e : row_errors) sum += e;
-      total += sum / (samples * static_cast<double>(w.rows));
-    }
-    return total;
-  };
+  // Candidate 0 is s = 1 (plain RTN), candidate i + 1 the grid point i.
+  std::vector<std::vector<float>> candidates(1);
+  for (int i = 0; i < options.scale_grid; ++i)
+    candidates.push_back(
+        awq_scales(x_mean, w_mean, static_cast<double>(i) / static_cast<double>(options.scale_grid),
+                   options.duo_scaling));
+  const std::vector<double> losses = detail::awq_losses(grid, weights, candidates, r, samples);
 
   AwqScaleResult result;
-  result.rtn_error = loss({});
+  result.rtn_error = losses[0];
   result.grid_index = -1;
   double best = std::numeric_limits<double>::infinity();
   for (int i = 0; i < options.scale_grid; ++i) {
-    const double ratio = static_cast<double>(i) / static_cast<double>(options.scale_grid);
-    std::vector<float> s = awq_scales(x_mean, w_mean, ratio, options.duo_scaling);
-    const double error = loss(s);
+    const double error = losses[static_cast<std::size_t>(i) + 1];
     result.errors.push_back(error);
     if (error < best) {
       best = error;
       result.grid_index = i;
-      result.ratio = ratio;
+      result.ratio = static_cast<double>(i) / static_cast<double>(options.scale_grid);
       result.error = error;
-      result.scales = std::move(s);
     }
   }
+  if (result.grid_index >= 0)
+    result.scales = std::move(candidates[static_cast<std::size_t>(result.grid_index) + 1]);
   if (result.grid_index < 0) {
     result.scales.assign(cols, 1.0f);
     result.ratio = -1.0;
@@ -592,7 +708,9 @@ inline std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<
   detail::awq_check_inputs(x, w.cols, true, options.tensor_name);
   detail::awq_require_finite(w, "the weight", options.tensor_name);
 
-  const std::vector<float> absmax = detail::awq_group_absmax(w, scheme);
+  const std::vector<ValueRange> ranges = detail::awq_group_ranges(w, scheme);
+  std::vector<float> absmax(ranges.size());
+  for (std::size_t k = 0; k < ranges.size(); ++k) absmax[k] = detail::awq_absmax(ranges[k]);
   std::vector<float> best = absmax;
   const std::size_t rows = w.rows, cols = w.cols;
   if (rows == 0 || cols == 0) return best;
@@ -604,44 +722,95 @@ inline std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<
   const std::size_t group = detail::awq_group_length(scheme, cols);
   const std::size_t groups = (cols + group - 1) / group;
   std::vector<Eigen::MatrixXf> compressed(groups);
-  for (std::size_t g = 0; g < groups; ++g) {
-    const std::size_t start = g * group, length = std::min(group, cols - start);
+  const auto compress_group = [&](std::ptrdiff_t task, int) {
+    const std::size_t start = static_cast<std::size_t>(task) * group;
+    const std::size_t length = std::min(group, cols - start);
     Eigen::MatrixXf xg(static_cast<Eigen::Index>(samples), static_cast<Eigen::Index>(length));
     for (std::size_t t = 0; t < samples; ++t)
       for (std::size_t c = 0; c < length; ++c)
         xg(static_cast<Eigen::Index>(t), static_cast<Eigen::Index>(c)) = x(t * step, start + c);
-    compressed[g] = detail::awq_compress_samples(std::move(xg));
-  }
+    compressed[static_cast<std::size_t>(task)] = detail::awq_compress_samples(std::move(xg));
+  };
+  detail::awq_for_tasks(
+      static_cast<std::ptrdiff_t>(groups), detail::worth_threads(samples * cols * group),
+      [] { return 0; }, compress_group);
 
-  const auto candidates = static_cast<int>(static_cast<double>(options.max_shrink) *
-                                           static_cast<double>(options.clip_grid));
-  const auto erows = static_cast<Eigen::Index>(rows), ecols = static_cast<Eigen::Index>(cols);
-  std::vector<double> best_error(absmax.size(), std::numeric_limits<double>::infinity());
-  std::vector<double> error(absmax.size()), row_errors(rows);
-  std::vector<float> max_values(absmax.size()), q(rows * cols);
-  detail::AwqMatrix d(erows, ecols);
-  const auto w_map = detail::awq_map(w);
-  for (int i = 0; i < candidates; ++i) {
-    for (std::size_t k = 0; k < absmax.size(); ++k)
-      max_values[k] = awq_clip_candidate(absmax[k], i, options.clip_grid);
-    detail::awq_fake_quantize(grid, w, max_values, q.data());
-    d = w_map - Eigen::Map<const detail::AwqMatrix>(q.data(), erows, ecols);
-    std::fill(error.begin(), error.end(), 0.0);
-    for (std::size_t g = 0; g < groups; ++g) {
-      const std::size_t start = g * group, length = std::min(group, cols - start);
-      std::fill(row_errors.begin(), row_errors.end(), 0.0);
-      detail::awq_add_row_errors(
-          d.middleCols(static_cast<Eigen::Index>(start), static_cast<Eigen::Index>(length)),
-          compressed[g], row_errors.data());
-      for (std::size_t r = 0; r < rows; ++r)
-        error[grid_index(scheme.granularity, scale_grid, r, start)] +=
-            row_errors[r] / static_cast<double>(samples);
-    }
-    for (std::size_t k = 0; k < absmax.size(); ++k)
-      if (error[k] < best_error[k]) {
-        best_error[k] = error[k];
-        best[k] = max_values[k];
+  // Tasks: (group of columns, block of rows). Each (row, group) belongs to one task, which keeps
+  // its best candidate; per tensor, the per-row errors of every candidate are summed afterwards.
+  const auto candidates = static_cast<std::size_t>(static_cast<double>(options.max_shrink) *
+                                                   static_cast<double>(options.clip_grid));
+  const bool tensor = scheme.granularity.kind == Granularity::Kind::tensor;
+  std::vector<double> best_error(ranges.size(), std::numeric_limits<double>::infinity());
+  std::vector<double> tensor_errors(tensor ? candidates * rows : 0, 0.0);
+  // With one group of columns, at least two blocks of rows (when there are two rows), so that a
+  // threaded search has two tasks and Eigen never threads a product itself (see awq_for_tasks).
+  const std::size_t block_rows =
+      groups > 1 ? detail::awq_block_rows
+                 : std::clamp<std::size_t>((rows + 1) / 2, 1, detail::awq_block_rows);
+  const std::size_t row_blocks = (rows + block_rows - 1) / block_rows;
+  const auto tasks = static_cast<std::ptrdiff_t>(groups * row_blocks);
+  struct Scratch {
+    detail::AwqMatrix d, product;
+    std::vector<double> errors;
+  };
+  const auto make_scratch = [&] {
+    Scratch t;
+    t.d.resize(static_cast<Eigen::Index>(block_rows),
+               static_cast<Eigen::Index>(std::min(group, cols)));
+    t.errors.resize(block_rows);
+    return t;
+  };
+  const auto run_task = [&](std::ptrdiff_t task, Scratch& t) {
+    const std::size_t g = static_cast<std::size_t>(task) / row_blocks;
+    const std::size_t first = (static_cast<std::size_t>(task) % row_blocks) * block_rows;
+    const std::size_t count = std::min(block_rows, rows - first);
+    const std::size_t start = g * group, length = std::min(group, cols - start);
+    for (std::size_t i = 0; i < candidates; ++i) {
+      const int candidate = static_cast<int>(i);
+      for (std::size_t ii = 0; ii < count; ++ii) {
+        const std::size_t row = first + ii;
+        const std::size_t k = grid_index(scheme.granularity, scale_grid, row, start);
+        const float m = awq_clip_candidate(absmax[k], candidate, options.clip_grid);
+        const LinearParams p = detail::awq_clamped_params(grid, ranges[k], m);
+        for (std::size_t c = 0; c < length; ++c) {
+          const float v = w(row, start + c);
+          t.d(static_cast<Eigen::Index>(ii), static_cast<Eigen::Index>(c)) =
+              v - grid.dequantize(grid.quantize(detail::awq_clamp(v, m), p), p);
+        }
       }
+      detail::awq_row_errors(
+          t.d.topLeftCorner(static_cast<Eigen::Index>(count), static_cast<Eigen::Index>(length)),
+          compressed[g], t.product, t.errors.data());
+      for (std::size_t ii = 0; ii < count; ++ii) {
+        const std::size_t row = first + ii;
+        const double error = t.errors[ii] / static_cast<double>(samples);
+        if (tensor) {
+          tensor_errors[i * rows + row] = error;
+          continue;
+        }
+        const std::size_t k = grid_index(scheme.granularity, scale_grid, row, start);
+        if (error < best_error[k]) {
+          best_error[k] = error;
+          best[k] = awq_clip_candidate(absmax[k], candidate, options.clip_grid);
+        }
+      }
+    }
+  };
+  std::size_t depth = 0;
+  for (const Eigen::MatrixXf& c : compressed)
+    depth = std::max(depth, static_cast<std::size_t>(c.rows()));
+  const std::size_t work = w.size() * depth * std::max<std::size_t>(candidates, 1);
+  detail::awq_for_tasks(tasks, detail::worth_threads(work), make_scratch, run_task);
+  if (tensor) {
+    double least = std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < candidates; ++i) {
+      double total = 0.0;
+      for (std::size_t row = 0; row < rows; ++row) total += tensor_errors[i * rows + row];
+      if (total < least) {
+        least = total;
+        best[0] = awq_clip_candidate(absmax[0], static_cast<int>(i), options.clip_grid);
+      }
+    }
   }
   return best;
 }

@@ -21,10 +21,12 @@ inline constexpr std::string_view quantization_metadata_key = "lowbit.quantizati
 /// A Scheme as compact JSON, e.g. {"element":"uint","bits":4,"granularity":"group",
 /// "group_size":128,"scale_format":"f16","zero_format":"code","pack_order":"low_first"}.
 /// "group_size" appears only for group granularity; "pack_order" is "low_first" or
-/// "awq_interleaved". Element, scale and zero names are those of lowbit::to_string.
+/// "awq_interleaved". Element, scale and zero names are those of lowbit::to_string. A ggml block
+/// layout adds "block_layout": "ggml_q4_0", "ggml_q8_0" or "ggml_q4_k" (absent means "none").
 std::string scheme_to_json(const Scheme& scheme);
 
-/// Parses scheme_to_json's output ("zero_format" defaults to "code", "pack_order" to "low_first").
+/// Parses scheme_to_json's output ("zero_format" defaults to "code", "pack_order" to "low_first",
+/// "block_layout" to "none").
 /// Throws lowbit::invalid_argument naming the bad field, or the Scheme's own validation error.
 Scheme scheme_from_json(std::string_view json);
 
@@ -34,6 +36,8 @@ Scheme scheme_from_json(std::string_view json);
 ///   base + ".scales"   [grid rows, grid cols] in F32/F16/BF16/F8_E4M3 (E8M0 as U8)
 ///   base + ".qzeros"   U32 [grid rows, zero words]  for code zero points, or
 ///   base + ".zeros"    F32/F16/BF16 [grid rows, grid cols] for float zero points.
+/// A ggml block layout has one part only: base + ".qweight", U8 [rows, bytes per row], the blocks
+/// verbatim (invalid_argument when cols is not a multiple of the block's weights).
 std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& scheme,
                                            std::size_t rows, std::size_t cols);
 

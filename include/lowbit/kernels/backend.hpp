@@ -22,6 +22,7 @@
 #include <string_view>
 #include <utility>
 
+#include "lowbit/cpu_features.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quantized_matrix.hpp"
 #include "lowbit/scheme.hpp"

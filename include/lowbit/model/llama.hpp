@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "lowbit/kernels/backend.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quantized_matrix.hpp"
 
@@ -39,22 +41,18 @@ struct NamedTensor {
   std::vector<float> data;
 };
 
-/// What a linear layer does with its input before the multiplication.
-enum class ActivationQuantization : std::uint8_t {
-  none,            // float activations (weight-only quantization)
-  int8_per_token,  // W8A8 (SmoothQuant): int8 per token, integer GEMM (algo/smoothquant.hpp)
-  llm_int8,        // LLM.int8(): int8 per token with float outlier columns (algo/llm_int8.hpp)
-};
+/// What a linear layer does with its input before the multiplication (kernels/backend.hpp).
+using ActivationQuantization = kernels::ActivationQuantization;
 
-/// The weight of a linear layer, [out, in]: float, or a QuantizedMatrix. A weight-only quantized
-/// weight is dequantized once here and cached, so the forward pass stays one simple, exact code
-/// path; a layer that quantizes its activations runs the reference integer GEMM instead.
+/// The weight of a linear layer, [out, in]: float, or a QuantizedMatrix, which is prepared once for
+/// the default kernel backend (kernels/gemm.hpp) and multiplied there: the forward pass runs on
+/// the same kernels an inference engine would use.
 class Linear {
  public:
   Linear() = default;
   Linear(std::vector<float> weights, std::size_t rows, std::size_t cols);
-  /// `activations` other than none needs int8 per-channel weights (w8a8_weight_scheme());
-  /// outlier_threshold is LLM.int8()'s. Throws unsupported otherwise.
+  /// int8_per_token needs integer weights, llm_int8 int8 per-channel weights
+  /// (w8a8_weight_scheme()); outlier_threshold is LLM.int8()'s. Throws unsupported otherwise.
   explicit Linear(QuantizedMatrix quantized,
                   ActivationQuantization activations = ActivationQuantization::none,
                   float outlier_threshold = 6.0f);
@@ -66,14 +64,18 @@ class Linear {
   float outlier_threshold() const noexcept { return outlier_threshold_; }
   /// The QuantizedMatrix this layer was built from, or nullptr for a float layer.
   const QuantizedMatrix* quantized() const noexcept { return quantized_ ? &*quantized_ : nullptr; }
-  /// The float weights actually multiplied (the dequantized ones for a quantized layer).
+  /// The float weights (for a quantized layer, dequantized in the inputs' basis: what calibration
+  /// and inspection read; the kernels multiply the packed ones).
   MatrixView<const float> weights() const { return {weights_.data(), rows_, cols_}; }
+  /// The kernels' copy of a quantized layer, or nullptr for a float layer.
+  const kernels::PreparedMatrix* prepared() const noexcept { return prepared_.get(); }
 
  private:
   std::vector<float> weights_;
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;
   std::optional<QuantizedMatrix> quantized_;
+  std::shared_ptr<const kernels::PreparedMatrix> prepared_;  // immutable, shared by copies
   ActivationQuantization activations_ = ActivationQuantization::none;
   float outlier_threshold_ = 6.0f;
 };

@@ -1,0 +1,174 @@
+// llama.cpp's ggml block formats Q4_0, Q8_0 and Q4_K: the byte layout of one block (as
+// ggml/src/ggml-common.h defines it) and its dequantization, bit for bit as ggml's
+// dequantize_row_q4_0 / _q8_0 / _q4_K compute it. The quantizers are in lowbit/quant/ggml.hpp.
+//
+//   Q4_0  32 weights, 18 bytes: fp16 d, then 16 bytes of nibbles; byte j holds weight j in its low
+//         nibble and weight j + 16 in its high nibble.   value = (q - 8) * d
+//   Q8_0  32 weights, 34 bytes: fp16 d, then 32 int8.     value = q * d
+//   Q4_K  256 weights (8 sub-blocks of 32), 144 bytes: fp16 d, fp16 dmin, 12 bytes of 6-bit
+//         sub-block scales sc and mins m (scale_min_k4 below), then 128 bytes of nibbles: each
+//         64 weights take 32 bytes, the low nibbles the first 32 weights, the high nibbles the
+//         next 32.                                         value = (d * sc) * q - dmin * m
+//
+// All arithmetic is float32, one rounding per operation, in ggml's order ((d * sc) * q - dmin * m
+// is two products and a subtraction: lowbit is built as ISO C++, so the compiler does not contract
+// it into a fused multiply-add). The fp16 fields are IEEE binary16 bits, little-endian as in GGUF
+// files; the structs hold them in host order, which is the same on the little-endian hosts lowbit
+// supports. Every struct has ggml's size and an alignment of 2, so a row of blocks may be read in
+// place from a buffer that starts on an even address.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "lowbit/config.hpp"
+#include "lowbit/format/half.hpp"
+
+namespace lowbit {
+
+/// ggml's numbers for the tensor types lowbit stores (enum ggml_type; GGUF's tensor infos use
+/// them).
+enum class GgmlType : std::uint32_t { q4_0 = 2, q8_0 = 8, q4_k = 12 };
+
+constexpr const char* to_string(GgmlType type) noexcept {
+  switch (type) {
+    case GgmlType::q4_0:
+      return "q4_0";
+    case GgmlType::q8_0:
+      return "q8_0";
+    case GgmlType::q4_k:
+      return "q4_K";
+  }
+  return "?";
+}
+
+namespace ggml {
+
+static_assert(std::endian::native == std::endian::little,
+              "ggml blocks hold their little-endian fp16 fields in host order");
+
+inline constexpr std::size_t qk4_0 = 32;         // weights in a Q4_0 block
+inline constexpr std::size_t qk8_0 = 32;         // weights in a Q8_0 block
+inline constexpr std::size_t qk_k = 256;         // weights in a K-quant super-block
+inline constexpr std::size_t k_scale_size = 12;  // bytes of packed 6-bit scales and mins in Q4_K
+
+struct block_q4_0 {
+  std::uint16_t d;             // fp16 bits
+  std::uint8_t qs[qk4_0 / 2];  // nibbles: weight j low, weight j + 16 high
+};
+static_assert(sizeof(block_q4_0) == 18 && alignof(block_q4_0) == 2);
+
+struct block_q8_0 {
+  std::uint16_t d;  // fp16 bits
+  std::int8_t qs[qk8_0];
+};
+static_assert(sizeof(block_q8_0) == 34 && alignof(block_q8_0) == 2);
+
+struct block_q4_k {
+  std::uint16_t d;                    // fp16 bits: the scale of the sub-block scales
+  std::uint16_t dmin;                 // fp16 bits: the scale of the sub-block mins
+  std::uint8_t scales[k_scale_size];  // 8 scales and 8 mins of 6 bits (scale_min_k4)
+  std::uint8_t qs[qk_k / 2];          // nibbles, 32 bytes per 64 weights
+};
+static_assert(sizeof(block_q4_k) == 144 && alignof(block_q4_k) == 2);
+
+/// The block type of each GgmlType and back.
+template <GgmlType Type>
+struct block_of;
+template <>
+struct block_of<GgmlType::q4_0> {
+  using type = block_q4_0;
+};
+template <>
+struct block_of<GgmlType::q8_0> {
+  using type = block_q8_0;
+};
+template <>
+struct block_of<GgmlType::q4_k> {
+  using type = block_q4_k;
+};
+template <class Block>
+struct type_of;
+template <>
+struct type_of<block_q4_0> {
+  static constexpr GgmlType value = GgmlType::q4_0;
+};
+template <>
+struct type_of<block_q8_0> {
+  static constexpr GgmlType value = GgmlType::q8_0;
+};
+template <>
+struct type_of<block_q4_k> {
+  static constexpr GgmlType value = GgmlType::q4_k;
+};
+
+/// Weights in one block of `type`.
+constexpr std::size_t block_weights(GgmlType type) noexcept {
+  return type == GgmlType::q4_k ? qk_k : 32;
+}
+/// Bytes of one block of `type`.
+constexpr std::size_t block_bytes(GgmlType type) noexcept {
+  switch (type) {
+    case GgmlType::q4_0:
+      return sizeof(block_q4_0);
+    case GgmlType::q8_0:
+      return sizeof(block_q8_0);
+    case GgmlType::q4_k:
+      return sizeof(block_q4_k);
+  }
+  return 0;
+}
+
+/// fp16 bits to float (exact).
+LOWBIT_HOST_DEVICE constexpr float fp16_to_float(std::uint16_t bits) noexcept {
+  return float16::from_bits(bits).to_float();
+}
+
+/// The 6-bit scale and min of sub-block j (0..7) of a Q4_K block (ggml's get_scale_min_k4):
+/// sub-blocks 0..3 keep their scale in the low 6 bits of scales[j] and their min in the low 6
+/// bits of scales[j + 4]; sub-blocks 4..7 keep the low 4 bits of scale and min in the low and high
+/// nibble of scales[j + 4] and their top 2 bits in the top 2 bits of scales[j - 4] and scales[j].
+struct ScaleMin {
+  std::uint8_t scale;
+  std::uint8_t min;
+};
+LOWBIT_HOST_DEVICE constexpr ScaleMin scale_min_k4(int j, const std::uint8_t* scales) noexcept {
+  if (j < 4)
+    return {static_cast<std::uint8_t>(scales[j] & 63),
+            static_cast<std::uint8_t>(scales[j + 4] & 63)};
+  return {static_cast<std::uint8_t>((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4)),
+          static_cast<std::uint8_t>((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4))};
+}
+
+/// The 32 weights of a Q4_0 block, as dequantize_row_q4_0.
+LOWBIT_HOST_DEVICE inline void dequantize_block(const block_q4_0& b, float* y) noexcept {
+  const float d = fp16_to_float(b.d);
+  for (std::size_t j = 0; j < qk4_0 / 2; ++j) {
+    y[j] = static_cast<float>((b.qs[j] & 0x0F) - 8) * d;
+    y[j + qk4_0 / 2] = static_cast<float>((b.qs[j] >> 4) - 8) * d;
+  }
+}
+
+/// The 32 weights of a Q8_0 block, as dequantize_row_q8_0.
+LOWBIT_HOST_DEVICE inline void dequantize_block(const block_q8_0& b, float* y) noexcept {
+  const float d = fp16_to_float(b.d);
+  for (std::size_t j = 0; j < qk8_0; ++j) y[j] = static_cast<float>(b.qs[j]) * d;
+}
+
+/// The 256 weights of a Q4_K block, as dequantize_row_q4_K.
+LOWBIT_HOST_DEVICE inline void dequantize_block(const block_q4_k& b, float* y) noexcept {
+  const float d = fp16_to_float(b.d);
+  const float dmin = fp16_to_float(b.dmin);
+  const std::uint8_t* q = b.qs;
+  for (int j = 0; j < 8; j += 2, q += 32, y += 64) {
+    const ScaleMin low = scale_min_k4(j, b.scales), high = scale_min_k4(j + 1, b.scales);
+    const float d1 = d * static_cast<float>(low.scale), m1 = dmin * static_cast<float>(low.min);
+    const float d2 = d * static_cast<float>(high.scale), m2 = dmin * static_cast<float>(high.min);
+    for (std::size_t l = 0; l < 32; ++l) y[l] = d1 * static_cast<float>(q[l] & 0xF) - m1;
+    for (std::size_t l = 0; l < 32; ++l) y[l + 32] = d2 * static_cast<float>(q[l] >> 4) - m2;
+  }
+}
+
+}  // namespace ggml
+}  // namespace lowbit
