@@ -8,12 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/algo/hqq.hpp"
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/algo/smoothquant.hpp"
 #include "lowbit/cpu_features.hpp"
 #include "lowbit/kernels/gemm.hpp"
 #include "lowbit/kernels/reference.hpp"
+#include "lowbit/quant/codebook.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quant/nf4.hpp"
 
 using lowbit::Granularity;
@@ -55,10 +58,17 @@ std::vector<double> error_bounds(const QuantizedMatrix& q, MatrixView<const floa
       for (std::size_t k = 0; k < q.cols(); ++k) {
         const std::size_t index = q.scale_index(o, k);
         const double s = std::abs(static_cast<double>(q.scale(index)) * q.tensor_scale());
-        const double level = scheme.is_integer()
-                                 ? std::abs(static_cast<double>(values[q.code(o, k)])) + offset
-                                 : 0.0;
-        const double zero = std::abs(static_cast<double>(q.zero(index))) + offset;
+        // |value of the code| and |zero|, as the kernel sums them (integer levels unsigned).
+        double level = 0.0, zero = 0.0;
+        if (scheme.is_codebook()) {
+          level = std::abs(q.codebook_value(q.codebook_index(o, k), q.code(o, k), 0));
+        } else {
+          level = std::abs(static_cast<double>(values[q.code(o, k)]));
+          if (scheme.is_integer()) {
+            level += offset;
+            zero = std::abs(static_cast<double>(q.zero(index))) + offset;
+          }
+        }
         magnitude += s * (level + zero) * std::abs(static_cast<double>(xr[k]));
       }
       bounds[b * q.rows() + o] = gamma * magnitude + 1e-30;
@@ -102,7 +112,8 @@ TEST_CASE("every backend's GEMM matches the reference on ragged shapes", "[kerne
       Scheme::asymmetric_int(4, Granularity::per_tensor(), lowbit::ScalarFormat::f32),
       Scheme::symmetric_int(8, Granularity::per_channel(), lowbit::ScalarFormat::f32),
       Scheme::asymmetric_int(8, Granularity::per_group(32)),
-      Scheme::asymmetric_int(3, Granularity::per_group(32)),  // no CPU kernel: falls back
+      Scheme::asymmetric_int(3, Granularity::per_group(32)),  // 4-bit slots through a table
+      Scheme::symmetric_int(2, Granularity::per_group(64)),
   };
   struct Shape {
     std::size_t rows, cols;
@@ -119,7 +130,51 @@ TEST_CASE("every backend's GEMM matches the reference on ragged shapes", "[kerne
     }
 }
 
-TEST_CASE("GEMM handles rotations, NF4 fallback and fractional zeros", "[kernels]") {
+TEST_CASE("every backend runs the table and minifloat formats like the reference", "[kernels]") {
+  std::uint32_t seed = 200;
+  for (const std::size_t cols : {32u, 48u, 100u, 256u}) {
+    const std::size_t rows = 11;
+    const auto w = lowbit::test::weights_with_outliers(rows, cols, seed++);
+    const MatrixView<const float> view(w.data(), rows, cols);
+    std::vector<QuantizedMatrix> matrices;
+    matrices.push_back(lowbit::quantize_mxfp4(view));
+    matrices.push_back(lowbit::quantize_nvfp4(view));  // groups of 16, a tensor scale
+    matrices.push_back(lowbit::quantize_mxfp8(view));  // E4M3
+    lowbit::Nf4Options nf4;
+    nf4.block = 64;
+    nf4.double_quant = true;
+    nf4.double_quant_block = 4;
+    matrices.push_back(lowbit::quantize_nf4(view, nf4));
+    for (const Granularity g : {Granularity::per_tensor(), Granularity::per_channel()}) {
+      const Scheme codebook{.element = lowbit::ElementFormat::codebook,
+                            .bits = 4,
+                            .granularity = Granularity::none(),
+                            .codebook_granularity = g,
+                            .codebook_format = lowbit::ScalarFormat::f16};
+      matrices.push_back(lowbit::quantize_codebook(view, codebook));
+    }
+    for (const QuantizedMatrix& q : matrices) {
+      for (const kernels::Backend* backend : backends())
+        if (backend != &kernels::reference_backend()) CHECK(backend->supports(q.scheme(), {}));
+      for (std::size_t batch : {1u, 4u, 9u}) check_against_reference(q, batch, seed++);
+    }
+  }
+  // An E4M3 NaN code cannot be decoded by the fast path: the reference runs that matrix.
+  const auto w = lowbit::test::gaussian(4 * 32, 210);
+  QuantizedMatrix q = lowbit::quantize_mxfp8(MatrixView<const float>(w.data(), 4, 32));
+  q.set_code(2, 5, 0x7F);
+  for (const kernels::Backend* backend : backends()) {
+    const auto prepared = kernels::prepare(q, {}, *backend);
+    CHECK(prepared->fallback() == (backend != &kernels::reference_backend()));
+    std::vector<float> x(32, 1.0f), y(4);
+    kernels::gemm(*prepared, MatrixView<const float>(x.data(), 1, 32),
+                  MatrixView<float>(y.data(), 1, 4));
+    CHECK(std::isnan(y[2]));
+    CHECK(!std::isnan(y[1]));
+  }
+}
+
+TEST_CASE("GEMM handles rotations, fallbacks and fractional zeros", "[kernels]") {
   const std::size_t rows = 12, cols = 96;
   const auto w = lowbit::test::weights_with_outliers(rows, cols, 50);
   const MatrixView<const float> view(w.data(), rows, cols);
@@ -129,11 +184,21 @@ TEST_CASE("GEMM handles rotations, NF4 fallback and fractional zeros", "[kernels
       view, {48, 3, true},
       [&](MatrixView<const float> m) { return lowbit::quantize_linear(m, scheme); });
   check_against_reference(rotated, 5, 51);
-  // NF4 has no CPU kernel yet: the reference runs it.
+  // NF4 through the table kernel; a vector codebook has no CPU kernel: the reference runs it.
   lowbit::Nf4Options nf4;
   nf4.block = 32;
-  const QuantizedMatrix q_nf4 = lowbit::quantize_nf4(view, nf4);
-  check_against_reference(q_nf4, 3, 52);
+  check_against_reference(lowbit::quantize_nf4(view, nf4), 3, 52);
+  const Scheme vector_codebook{.element = lowbit::ElementFormat::codebook,
+                               .bits = 4,
+                               .granularity = Granularity::none(),
+                               .vector_dim = 2,
+                               .codebook_granularity = Granularity::per_tensor(),
+                               .codebook_format = lowbit::ScalarFormat::f16};
+  check_against_reference(lowbit::quantize_codebook(view, vector_codebook), 3, 54);
+  // HQQ's fractional zero points.
+  lowbit::HqqOptions hqq;
+  hqq.group_size = 32;
+  check_against_reference(lowbit::quantize_hqq(view, 4, hqq), 2, 55);
   // The reference against the plain float product of the dequantized weights.
   const std::vector<float> xv = activations(2, cols, 53);
   std::vector<float> y(2 * rows);

@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "../../kernels/cpu/int_weights.hpp"
+#include "../../kernels/cpu/packed_weights.hpp"
 #include "lowbit/cpu_features.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/kernels/backend.hpp"
@@ -105,19 +106,50 @@ class ReferenceBackend final : public Backend {
 
 // --- cpu ---
 
-/// Whether the integer kernel runs `scheme` with float activations.
-bool int_kernel_runs(const Scheme& scheme, const PrepareOptions& options) {
-  if (options.activations != ActivationQuantization::none) return false;
-  if (!scheme.is_integer() || (scheme.bits != 4 && scheme.bits != 8) || !scheme.has_scales())
-    return false;
-  return scheme.granularity.kind != Granularity::Kind::group ||
-         scheme.granularity.group_size % cpu::block_size == 0;
+/// How the CPU kernels decode a Scheme's codes, when they can (see kernels/cpu/packed_weights.hpp).
+std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
+  if (scheme.block_layout != BlockLayout::none || scheme.vector_dim != 1) return std::nullopt;
+  switch (scheme.element) {
+    case ElementFormat::int_signed:
+    case ElementFormat::int_unsigned:
+      if (scheme.bits == 8) return cpu::Decode::int8;
+      if (scheme.bits == 4) return cpu::Decode::int4;
+      return scheme.bits < 4 ? std::optional(cpu::Decode::lut4) : std::nullopt;
+    case ElementFormat::nf4:
+    case ElementFormat::fp4_e2m1:
+      return cpu::Decode::lut4;
+    case ElementFormat::codebook:
+      if (scheme.bits > 4 || scheme.codebook_granularity.kind == Granularity::Kind::group)
+        return std::nullopt;
+      return cpu::Decode::lut4;
+    case ElementFormat::fp8_e4m3:
+      return cpu::Decode::e4m3;
+    default:
+      return std::nullopt;
+  }
 }
 
-cpu::IntWeights pack_int_weights(const QuantizedMatrix& q) {
+/// Whether the CPU kernels run `scheme` with these activations.
+bool cpu_kernel_runs(const Scheme& scheme, const PrepareOptions& options) {
+  if (options.activations != ActivationQuantization::none || !cpu_decode(scheme)) return false;
+  if (scheme.granularity.kind == Granularity::Kind::group)
+    return scheme.granularity.group_size % cpu::half_block == 0;
+  return scheme.granularity.kind != Granularity::Kind::none || scheme.is_codebook();
+}
+
+/// Whether w's codes hold a value the kernel does not decode (E4M3 NaN).
+bool has_undecodable_codes(const QuantizedMatrix& w) {
+  if (w.scheme().element != ElementFormat::fp8_e4m3) return false;
+  for (std::size_t r = 0; r < w.rows(); ++r)
+    for (std::size_t c = 0; c < w.cols(); ++c)
+      if ((w.code(r, c) & 0x7F) == 0x7F) return true;
+  return false;
+}
+
+cpu::PackedWeights pack_weights(const QuantizedMatrix& q) {
   const Scheme& scheme = q.scheme();
-  cpu::IntWeights w;
-  w.bits = scheme.bits;
+  cpu::PackedWeights w;
+  w.decode = *cpu_decode(scheme);
   w.rows = q.rows();
   w.cols = q.cols();
   w.padded_cols = (q.cols() + cpu::block_size - 1) / cpu::block_size * cpu::block_size;
@@ -125,50 +157,74 @@ cpu::IntWeights pack_int_weights(const QuantizedMatrix& q) {
                                                                 : w.padded_cols;
   w.group = std::min(w.group, w.padded_cols);
   w.groups = w.padded_cols == 0 ? 0 : (w.padded_cols + w.group - 1) / w.group;
+  w.has_bias = scheme.is_integer();
   w.codes.assign(w.rows * w.row_bytes(), 0);
   w.scales.assign(w.rows * w.groups, 0.0f);
-  w.biases.assign(w.rows * w.groups, 0.0f);
+  if (w.has_bias) w.biases.assign(w.rows * w.groups, 0.0f);
+
+  // Integer codes become unsigned levels: a signed v is stored as v + 2^(b-1) (4- and 8-bit), or
+  // as its code with the table giving v + 2^(b-1) (narrower).
   const bool is_signed = scheme.element == ElementFormat::int_signed;
-  const int offset = is_signed ? 1 << (scheme.bits - 1) : 0;  // signed v -> unsigned v + offset
+  const int offset = is_signed ? 1 << (scheme.bits - 1) : 0;
+  auto level = [&](std::uint8_t code) -> std::uint8_t {
+    if (!scheme.is_integer() || scheme.bits < 4) return code;
+    return static_cast<std::uint8_t>(is_signed ? from_code(code, scheme.bits, true) + offset
+                                               : static_cast<int>(code));
+  };
+  if (w.decode == cpu::Decode::lut4) {
+    if (scheme.is_codebook()) {
+      w.table_per_row = scheme.codebook_granularity.kind == Granularity::Kind::channel;
+      const std::size_t tables = w.table_per_row ? w.rows : 1;
+      w.tables.assign(tables * 16, 0.0f);
+      for (std::size_t t = 0; t < tables; ++t)
+        for (std::size_t e = 0; e < scheme.codebook_entries(); ++e)
+          w.tables[t * 16 + e] = q.codebook_value(q.codebook_index(t, 0), e, 0);
+    } else {
+      const std::vector<float> values = element_values(scheme);
+      w.tables.assign(16, 0.0f);
+      for (std::size_t e = 0; e < values.size(); ++e)
+        w.tables[e] = values[e] + static_cast<float>(offset);  // offset is 0 unless signed
+    }
+  }
+  // E4M3 codes decode to value / 2^8: the scales carry the 2^8.
+  const float decode_scale = w.decode == cpu::Decode::e4m3 ? 256.0f : 1.0f;
   const float tensor_scale = q.tensor_scale();
   for (std::size_t r = 0; r < w.rows; ++r) {
     std::uint8_t* row = w.codes.data() + r * w.row_bytes();
     for (std::size_t c = 0; c < w.cols; ++c) {
-      const std::uint8_t code = q.code(r, c);
-      const auto level = static_cast<std::uint8_t>(
-          is_signed ? from_code(code, scheme.bits, true) + offset : static_cast<int>(code));
+      const std::uint8_t u = level(q.code(r, c));
       const std::size_t block = c / cpu::block_size, i = c % cpu::block_size;
-      if (w.bits == 8) {
-        row[c] = level;
+      if (w.bits() == 8) {
+        row[c] = u;
       } else {
         std::uint8_t& byte = row[block * 16 + i % 16];
-        byte = static_cast<std::uint8_t>(byte | (i < 16 ? level : level << 4));
+        byte = static_cast<std::uint8_t>(byte | (i < 16 ? u : u << 4));
       }
     }
     for (std::size_t g = 0; g < w.groups; ++g) {
-      const std::size_t first = g * w.group;
-      const std::size_t index = q.scale_index(r, std::min(first, w.cols == 0 ? 0 : w.cols - 1));
-      const float scale = q.scale(index) * tensor_scale;
-      const float zero = q.zero(index) + static_cast<float>(offset);
+      const std::size_t first = std::min(g * w.group, w.cols == 0 ? 0 : w.cols - 1);
+      const std::size_t index = q.scale_index(r, first);
+      const float scale = q.scale(index) * tensor_scale * decode_scale;
       w.scales[r * w.groups + g] = scale;
-      w.biases[r * w.groups + g] = -zero * scale;
+      if (w.has_bias)
+        w.biases[r * w.groups + g] = -(q.zero(index) + static_cast<float>(offset)) * scale;
     }
   }
   return w;
 }
 
-using IntKernel = void (*)(const cpu::IntGemmArgs&);
+using Kernel = void (*)(const cpu::GemmArgs&);
 
-IntKernel int_kernel(Isa isa) noexcept {
+Kernel cpu_kernel(Isa isa) noexcept {
   switch (isa) {
     case Isa::avx512:
-      return cpu::int_gemm_avx512;
+      return cpu::dequant_gemm_avx512;
     case Isa::avx2:
-      return cpu::int_gemm_avx2;
+      return cpu::dequant_gemm_avx2;
     case Isa::scalar:
-      return cpu::int_gemm_scalar;
+      return cpu::dequant_gemm_scalar;
   }
-  return cpu::int_gemm_scalar;
+  return cpu::dequant_gemm_scalar;
 }
 
 class CpuPrepared final : public PreparedMatrix {
@@ -176,8 +232,8 @@ class CpuPrepared final : public PreparedMatrix {
   CpuPrepared(std::shared_ptr<const QuantizedMatrix> w, const PrepareOptions& options,
               const Backend& backend, Isa isa)
       : PreparedMatrix(std::move(w), options, backend, false),
-        weights_(pack_int_weights(source())),
-        kernel_(int_kernel(isa)) {}
+        weights_(pack_weights(source())),
+        kernel_(cpu_kernel(isa)) {}
 
   void gemm(MatrixView<const float> x, MatrixView<float> y) const {
     const QuantizedMatrix& w = source();
@@ -192,7 +248,7 @@ class CpuPrepared final : public PreparedMatrix {
       w.rotate_input(std::span<float>(row, w.cols()));
       for (std::size_t c = 0; c < w.cols(); ++c) sums[b * groups + c / weights_.group] += row[c];
     }
-    cpu::IntGemmArgs args;
+    cpu::GemmArgs args;
     args.w = &weights_;
     args.x = xp.data();
     args.x_sums = sums.data();
@@ -206,8 +262,8 @@ class CpuPrepared final : public PreparedMatrix {
   }
 
  private:
-  cpu::IntWeights weights_;
-  IntKernel kernel_;
+  cpu::PackedWeights weights_;
+  Kernel kernel_;
 };
 
 class CpuBackend final : public Backend {
@@ -215,13 +271,13 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(Isa isa) : isa_(isa) {}
   std::string name() const override { return std::string("cpu/") + lowbit::to_string(isa_); }
   bool supports(const Scheme& scheme, const PrepareOptions& options) const override {
-    return int_kernel_runs(scheme, options);
+    return cpu_kernel_runs(scheme, options);
   }
   std::unique_ptr<PreparedMatrix> prepare(std::shared_ptr<const QuantizedMatrix> w,
                                           const PrepareOptions& options) const override {
     if (!w) throw invalid_argument("prepare: no matrix");
     check_activation_mode(*w, options);
-    if (!supports(w->scheme(), options))  // documented fallback: the reference kernels
+    if (!supports(w->scheme(), options) || has_undecodable_codes(*w))  // the reference runs it
       return std::make_unique<ReferencePrepared>(std::move(w), options, *this, true);
     return std::make_unique<CpuPrepared>(std::move(w), options, *this, isa_);
   }

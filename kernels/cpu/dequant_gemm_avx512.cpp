@@ -1,11 +1,11 @@
-// The integer-weight GEMM for AVX-512 (F, BW, DQ, VL), compiled with those flags only here.
+// The dequantize-GEMM for AVX-512 (F, BW, DQ, VL), compiled with those flags only here.
 #include <immintrin.h>
 
 #define LOWBIT_KERNEL_AVX512 1
 #define LOWBIT_KERNEL_NAMESPACE avx512
 #define LOWBIT_KERNEL_ARCH xsimd::avx512bw
-#include "int_gemm_impl.hpp"
+#include "dequant_gemm_impl.hpp"
 
 namespace lowbit::kernels::cpu {
-void int_gemm_avx512(const IntGemmArgs& args) { avx512::int_gemm(args); }
+void dequant_gemm_avx512(const GemmArgs& args) { avx512::dequant_gemm(args); }
 }  // namespace lowbit::kernels::cpu

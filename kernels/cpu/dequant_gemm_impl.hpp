@@ -1,0 +1,280 @@
+// The CPU dequantize-GEMM kernel (see packed_weights.hpp for the layout), written once over an
+// xsimd architecture and instantiated per instruction set by dequant_gemm_<isa>.cpp. Each of those
+// wraps this file in its own namespace (LOWBIT_KERNEL_NAMESPACE), so no inline function compiled
+// with AVX-512 flags can stand in for the AVX2 or scalar build's copy at link time.
+//
+// Per output row, per group: the 32-weight blocks are decoded to floats (the ISA-specific part:
+// unpack<Decode>) and multiplied into a group accumulator with FMA; at the group's end the
+// accumulator is scaled into the row's total. A tile of T activation rows shares each decoded
+// block (T = 1 is the batch-1 GEMV, bound by memory; larger T amortizes the decoding over the
+// batch). Output rows run in parallel (OpenMP).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#if !defined(LOWBIT_KERNEL_SCALAR)
+#include <xsimd/xsimd.hpp>
+#endif
+
+#include "packed_weights.hpp"
+
+namespace lowbit::kernels::cpu::LOWBIT_KERNEL_NAMESPACE {
+
+#if defined(LOWBIT_KERNEL_SCALAR)
+// xsimd 8.1 has no one-lane architecture: a float is the batch.
+using Batch = float;
+inline constexpr std::size_t lanes = 1;
+inline Batch load(const float* p) noexcept { return *p; }
+inline Batch splat(float x) noexcept { return x; }
+inline Batch multiply_add(Batch a, Batch b, Batch c) noexcept { return a * b + c; }
+inline float sum_lanes(Batch b) noexcept { return b; }
+#else
+using Batch = xsimd::batch<float, LOWBIT_KERNEL_ARCH>;
+inline constexpr std::size_t lanes = Batch::size;
+inline Batch load(const float* p) noexcept { return Batch::load_unaligned(p); }
+inline Batch splat(float x) noexcept { return Batch(x); }
+inline Batch multiply_add(Batch a, Batch b, Batch c) noexcept { return xsimd::fma(a, b, c); }
+inline float sum_lanes(Batch b) noexcept { return xsimd::hadd(b); }
+#endif
+inline constexpr std::size_t per_block = block_size / lanes;  // float vectors per 32 weights
+inline constexpr std::size_t per_half = per_block / 2;        // and per 16
+
+/// A lut4 table held in registers.
+struct Table {
+#if defined(LOWBIT_KERNEL_AVX512)
+  __m512 values;
+  explicit Table(const float* t) noexcept : values(_mm512_loadu_ps(t)) {}
+#elif defined(LOWBIT_KERNEL_AVX2)
+  __m256 low, high;
+  explicit Table(const float* t) noexcept : low(_mm256_loadu_ps(t)), high(_mm256_loadu_ps(t + 8)) {}
+#else
+  const float* values;
+  explicit Table(const float* t) noexcept : values(t) {}
+#endif
+};
+
+/// Decodes one block of 32 codes to floats, in column order.
+template <Decode D>
+inline void unpack(const std::uint8_t* block, const Table& table, Batch* out) noexcept;
+
+#if defined(LOWBIT_KERNEL_AVX512)
+inline void nibbles(const std::uint8_t* block, __m512i& low, __m512i& high) noexcept {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  low = _mm512_cvtepu8_epi32(_mm_and_si128(bytes, mask));
+  high = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask));
+}
+template <>
+inline void unpack<Decode::int4>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  __m512i low, high;
+  nibbles(block, low, high);
+  out[0] = _mm512_cvtepi32_ps(low);
+  out[1] = _mm512_cvtepi32_ps(high);
+}
+template <>
+inline void unpack<Decode::lut4>(const std::uint8_t* block, const Table& table,
+                                 Batch* out) noexcept {
+  __m512i low, high;
+  nibbles(block, low, high);
+  out[0] = _mm512_permutexvar_ps(low, table.values);
+  out[1] = _mm512_permutexvar_ps(high, table.values);
+}
+template <>
+inline void unpack<Decode::int8>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 2; ++j) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * j));
+    out[j] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
+  }
+}
+template <>
+inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 2; ++j) {
+    const __m256i b =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * j)));
+    // FP16 bits: sign to bit 15, exponent and mantissa shifted under it (the value / 2^8).
+    const __m256i half =
+        _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
+                        _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7F)), 7));
+    out[j] = _mm512_cvtph_ps(half);
+  }
+}
+#elif defined(LOWBIT_KERNEL_AVX2)
+inline void nibbles(const std::uint8_t* block, __m128i& low, __m128i& high) noexcept {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  low = _mm_and_si128(bytes, mask);
+  high = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+}
+template <>
+inline void unpack<Decode::int4>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  __m128i low, high;
+  nibbles(block, low, high);
+  out[0] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(low));
+  out[1] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(low, 8)));
+  out[2] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(high));
+  out[3] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(high, 8)));
+}
+/// 8 codes (0..15, in 32-bit lanes) through the 16-entry table: two 8-entry permutes and a blend
+/// on bit 3.
+inline __m256 lookup(__m256i index, const Table& table) noexcept {
+  const __m256 a = _mm256_permutevar8x32_ps(table.low, index);
+  const __m256 b = _mm256_permutevar8x32_ps(table.high, index);
+  const __m256i upper = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(7));
+  return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(upper));
+}
+template <>
+inline void unpack<Decode::lut4>(const std::uint8_t* block, const Table& table,
+                                 Batch* out) noexcept {
+  __m128i low, high;
+  nibbles(block, low, high);
+  out[0] = lookup(_mm256_cvtepu8_epi32(low), table);
+  out[1] = lookup(_mm256_cvtepu8_epi32(_mm_srli_si128(low, 8)), table);
+  out[2] = lookup(_mm256_cvtepu8_epi32(high), table);
+  out[3] = lookup(_mm256_cvtepu8_epi32(_mm_srli_si128(high, 8)), table);
+}
+template <>
+inline void unpack<Decode::int8>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 4; ++j) {
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 8 * j));
+    out[j] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+  }
+}
+template <>
+inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 4; ++j) {
+    const __m128i b =
+        _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 8 * j)));
+    const __m128i half = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8),
+                                      _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7F)), 7));
+    out[j] = _mm256_cvtph_ps(half);
+  }
+}
+#else
+template <>
+inline void unpack<Decode::int4>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t i = 0; i < 16; ++i) {
+    out[i] = static_cast<float>(block[i] & 0x0F);
+    out[i + 16] = static_cast<float>(block[i] >> 4);
+  }
+}
+template <>
+inline void unpack<Decode::lut4>(const std::uint8_t* block, const Table& table,
+                                 Batch* out) noexcept {
+  for (std::size_t i = 0; i < 16; ++i) {
+    out[i] = table.values[block[i] & 0x0F];
+    out[i + 16] = table.values[block[i] >> 4];
+  }
+}
+template <>
+inline void unpack<Decode::int8>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t i = 0; i < 32; ++i) out[i] = static_cast<float>(block[i]);
+}
+/// E4M3 / 2^8, exactly (what the vector builds get from the FP16 bit trick).
+inline float e4m3_over_256(std::uint8_t code) noexcept {
+  const int exponent = (code >> 3) & 0x0F, mantissa = code & 0x07;
+  // 2^-9 and 2^-15 / 8 as exact float constants: normal (8 + m) 2^(e - 18), subnormal m 2^-17.
+  float magnitude = static_cast<float>(exponent == 0 ? mantissa : 8 + mantissa) * 0x1p-17f;
+  for (int e = 1; e < exponent; ++e) magnitude *= 2.0f;
+  return (code & 0x80) ? -magnitude : magnitude;
+}
+template <>
+inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t i = 0; i < 32; ++i) out[i] = e4m3_over_256(block[i]);
+}
+#endif
+
+/// Output row `row` for activation rows [b0, b0 + T). HalfGroups: groups of 16 (two per block).
+template <Decode D, std::size_t T, bool HalfGroups>
+inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
+  const PackedWeights& w = *a.w;
+  const std::uint8_t* codes = w.row_codes(row);
+  const float* scales = w.scales.data() + row * w.groups;
+  constexpr std::size_t block_bytes = D == Decode::int4 || D == Decode::lut4 ? 16 : 32;
+  const std::size_t blocks_per_row = w.padded_cols / block_size;
+  const Table table(D == Decode::lut4 ? w.table(row) : w.tables.data());
+  Batch total[T], group_sum[T], unpacked[per_block];
+  for (std::size_t t = 0; t < T; ++t) total[t] = splat(0.0f);
+  auto multiply = [&](std::size_t blk, std::size_t first, std::size_t count) {
+    for (std::size_t t = 0; t < T; ++t) {
+      const float* x = a.x + (b0 + t) * w.padded_cols + blk * block_size + first * lanes;
+      for (std::size_t j = 0; j < count; ++j)
+        group_sum[t] = multiply_add(unpacked[first + j], load(x + j * lanes), group_sum[t]);
+    }
+  };
+  auto flush = [&](std::size_t g) {
+    const Batch scale = splat(scales[g]);
+    for (std::size_t t = 0; t < T; ++t) total[t] = multiply_add(group_sum[t], scale, total[t]);
+  };
+  if constexpr (HalfGroups) {
+    for (std::size_t blk = 0; blk < blocks_per_row; ++blk) {
+      unpack<D>(codes + blk * block_bytes, table, unpacked);
+      for (std::size_t half = 0; half < 2; ++half) {
+        for (std::size_t t = 0; t < T; ++t) group_sum[t] = splat(0.0f);
+        multiply(blk, half * per_half, per_half);
+        flush(2 * blk + half);
+      }
+    }
+  } else {
+    const std::size_t blocks_per_group = w.group / block_size;
+    for (std::size_t g = 0; g < w.groups; ++g) {
+      for (std::size_t t = 0; t < T; ++t) group_sum[t] = splat(0.0f);
+      // The last group of a row may be shorter (a ragged row: the Scheme's last group).
+      const std::size_t first_block = g * blocks_per_group;
+      const std::size_t end_block = first_block + blocks_per_group < blocks_per_row
+                                        ? first_block + blocks_per_group
+                                        : blocks_per_row;
+      for (std::size_t blk = first_block; blk < end_block; ++blk) {
+        unpack<D>(codes + blk * block_bytes, table, unpacked);
+        multiply(blk, 0, per_block);
+      }
+      flush(g);
+    }
+  }
+  for (std::size_t t = 0; t < T; ++t) {
+    float bias = 0.0f;
+    if (w.has_bias) {
+      const float* biases = w.biases.data() + row * w.groups;
+      const float* sums = a.x_sums + (b0 + t) * w.groups;
+      for (std::size_t g = 0; g < w.groups; ++g) bias += biases[g] * sums[g];
+    }
+    a.y[(b0 + t) * a.y_stride + row] = sum_lanes(total[t]) + bias;
+  }
+}
+
+template <Decode D, bool HalfGroups>
+inline void gemm(const GemmArgs& a) noexcept {
+  constexpr std::size_t wide = lanes >= 16 ? 8 : 4;  // activation rows per tile
+  const auto rows = static_cast<std::ptrdiff_t>(a.w->rows);
+#pragma omp parallel for schedule(static) num_threads(a.threads)
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const auto row = static_cast<std::size_t>(r);
+    std::size_t b = 0;
+    for (; b + wide <= a.batch; b += wide) tile<D, wide, HalfGroups>(a, row, b);
+    for (; b + 2 <= a.batch; b += 2) tile<D, 2, HalfGroups>(a, row, b);
+    for (; b < a.batch; ++b) tile<D, 1, HalfGroups>(a, row, b);
+  }
+}
+
+template <Decode D>
+inline void gemm_groups(const GemmArgs& a) noexcept {
+  if (a.w->group % block_size == 0)
+    gemm<D, false>(a);
+  else
+    gemm<D, true>(a);
+}
+
+inline void dequant_gemm(const GemmArgs& a) noexcept {
+  switch (a.w->decode) {
+    case Decode::int4:
+      return gemm_groups<Decode::int4>(a);
+    case Decode::lut4:
+      return gemm_groups<Decode::lut4>(a);
+    case Decode::int8:
+      return gemm_groups<Decode::int8>(a);
+    case Decode::e4m3:
+      return gemm_groups<Decode::e4m3>(a);
+  }
+}
+
+}  // namespace lowbit::kernels::cpu::LOWBIT_KERNEL_NAMESPACE

@@ -1,0 +1,82 @@
+// Weights repacked for the CPU dequantize-GEMM kernels (the `cpu` backend's prepare step), and the
+// entry point of each instruction set's kernel. Internal to lowbit::lowbit: no public header
+// includes this file.
+//
+// Codes, per row, in blocks of 32 columns (the row padded with zero codes to whole blocks):
+//   4-bit: 16 bytes per block, byte i = c[i] | c[i + 16] << 4 (llama.cpp's Q4_0 nibble order: one
+//          AND and one shift split a block into two runs of 16 consecutive weights);
+//   8-bit: 32 bytes per block, byte i = c[i].
+// How a code becomes a number (Decode):
+//   int4, int8  the code is an unsigned level u (a signed level v is stored as u = v + 2^(b-1),
+//               the zero point raised alike);
+//   lut4        table[code], a 16-entry float table per matrix or per row (NF4, FP4 E2M1, a
+//               scalar codebook);
+//   e4m3        the FP8 E4M3 code, decoded by moving its bits into an FP16 (exact, including
+//               subnormals; the value is then 2^-8 of the code's: the scales carry the 2^8).
+//               Codes 0x7F / 0xFF (NaN) are not allowed: prepare falls back to the reference.
+// Per (row, group) a float scale s (the Scheme's scale times the tensor scale, times 2^8 for e4m3)
+// and, for integer codes with a zero point, a float bias -z * s, so that for activations x:
+//   y = sum_g s_g * sum_{k in g} value(c_k) x_k + bias_g * sum_{k in g} x_k.
+// Groups are multiples of 16 columns (16: NVFP4; 32: MX; per channel and per tensor are one
+// group per row).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lowbit::kernels::cpu {
+
+inline constexpr std::size_t block_size = 32;
+inline constexpr std::size_t half_block = 16;
+
+enum class Decode : std::uint8_t { int4, lut4, int8, e4m3 };
+
+struct PackedWeights {
+  Decode decode = Decode::int4;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::size_t padded_cols = 0;  // cols rounded up to a multiple of block_size
+  std::size_t group = 0;        // columns per group, a multiple of half_block
+  std::size_t groups = 0;       // groups per row
+  bool has_bias = false;        // integer codes with a zero point
+  bool table_per_row = false;   // lut4: one table per row (else one for the matrix)
+  std::vector<std::uint8_t> codes;
+  std::vector<float> scales;  // [rows, groups]
+  std::vector<float> biases;  // [rows, groups] when has_bias
+  std::vector<float> tables;  // lut4: 16 floats per table
+
+  int bits() const noexcept { return decode == Decode::int4 || decode == Decode::lut4 ? 4 : 8; }
+  std::size_t row_bytes() const noexcept {
+    return padded_cols * static_cast<std::size_t>(bits()) / 8;
+  }
+  const std::uint8_t* row_codes(std::size_t row) const noexcept {
+    return codes.data() + row * row_bytes();
+  }
+  const float* table(std::size_t row) const noexcept {
+    return tables.data() + (table_per_row ? row * 16 : 0);
+  }
+  /// Bytes a GEMV streams: codes, scales, biases, tables.
+  std::size_t bytes() const noexcept {
+    return codes.size() + (scales.size() + biases.size() + tables.size()) * sizeof(float);
+  }
+};
+
+/// One GEMM call: x [batch, padded_cols] (zero-padded), x_sums [batch, groups] (the sum of x over
+/// each group; read only when has_bias), y [batch, rows] with row stride y_stride.
+struct GemmArgs {
+  const PackedWeights* w = nullptr;
+  const float* x = nullptr;
+  const float* x_sums = nullptr;
+  std::size_t batch = 0;
+  float* y = nullptr;
+  std::size_t y_stride = 0;
+  int threads = 1;  // OpenMP threads over output rows
+};
+
+// One per instruction set, each in its own translation unit compiled with its own flags.
+void dequant_gemm_scalar(const GemmArgs& args);
+void dequant_gemm_avx2(const GemmArgs& args);
+void dequant_gemm_avx512(const GemmArgs& args);
+
+}  // namespace lowbit::kernels::cpu
