@@ -248,13 +248,86 @@ TEST_CASE("the reference int8 GEMM is W8A8 and W4A8", "[kernels]") {
       CHECK(std::abs(y[b * rows + o] - exact) <= bound * 1.0001 + 1e-6);
     }
   }
-  // Every backend runs the int8 modes (the CPU one through the reference for now).
-  for (const kernels::Backend* backend : backends()) {
-    const auto prepared = kernels::prepare(q4, int8, *backend);
-    std::vector<float> z(batch * rows);
-    kernels::gemm(*prepared, x, MatrixView<float>(z.data(), batch, rows));
-    CHECK(z == y);
+}
+
+namespace {
+
+/// |kernel - reference| bound for the int8 modes: the integer sums are exact, so only float
+/// arithmetic counts: (2 cols + 8) * 2^-24 times sum_k |s| (|u| + |z|) (|x_k| + x_scale), which
+/// covers the int8 part (|xq| x_scale <= |x| + x_scale / 2) and LLM.int8()'s float part alike.
+void check_int8_mode(const QuantizedMatrix& q, std::size_t batch,
+                     const kernels::PrepareOptions& options, std::uint32_t seed,
+                     float outlier_scale = 1.0f) {
+  std::vector<float> xv = activations(batch, q.cols(), seed);
+  for (std::size_t c = 3; c < q.cols(); c += 17)  // a few outlier columns for LLM.int8()
+    xv[(c % batch) * q.cols() + c] *= outlier_scale;
+  const MatrixView<const float> x(xv.data(), batch, q.cols());
+  std::vector<float> expected(batch * q.rows());
+  kernels::reference_gemm(q, x, MatrixView<float>(expected.data(), batch, q.rows()), options);
+  const Scheme& scheme = q.scheme();
+  const int offset =
+      scheme.element == lowbit::ElementFormat::int_signed ? 1 << (scheme.bits - 1) : 0;
+  const std::vector<float> values = lowbit::element_values(scheme);
+  const double gamma = (2.0 * static_cast<double>(q.cols()) + 8.0) * std::ldexp(1.0, -24);
+  std::vector<double> bounds(batch * q.rows());
+  for (std::size_t b = 0; b < batch; ++b) {
+    float absmax = 0.0f;
+    for (std::size_t k = 0; k < q.cols(); ++k)
+      absmax = std::max(absmax, std::abs(xv[b * q.cols() + k]));
+    const double x_scale = absmax / 127.0;
+    for (std::size_t o = 0; o < q.rows(); ++o) {
+      double magnitude = 0.0;
+      for (std::size_t k = 0; k < q.cols(); ++k) {
+        const std::size_t index = q.scale_index(o, k);
+        const double s = std::abs(static_cast<double>(q.scale(index)));
+        const double u = std::abs(static_cast<double>(values[q.code(o, k)])) + offset;
+        const double z = std::abs(static_cast<double>(q.zero(index))) + offset;
+        // Every |x| counts whole: it is either quantized (|xq| x_scale <= |x| + x_scale / 2) or,
+        // for LLM.int8(), multiplied in float.
+        magnitude += s * (u + z) * (std::abs(xv[b * q.cols() + k]) + x_scale);
+      }
+      bounds[b * q.rows() + o] = gamma * magnitude + 1e-30;
+    }
   }
+  for (const kernels::Backend* backend : backends()) {
+    const auto prepared = kernels::prepare(q, options, *backend);
+    CHECK(!prepared->fallback());
+    std::vector<float> y(batch * q.rows());
+    kernels::gemm(*prepared, x, MatrixView<float>(y.data(), batch, q.rows()));
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < y.size(); ++i)
+      bad += !(std::abs(static_cast<double>(y[i]) - expected[i]) <= bounds[i]);
+    INFO(backend->name() << " " << scheme.to_string() << " "
+                         << kernels::to_string(options.activations) << " [" << q.rows() << ", "
+                         << q.cols() << "] batch " << batch);
+    CHECK(bad == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every backend runs W8A8, W4A8 and LLM.int8() like the reference", "[kernels]") {
+  kernels::PrepareOptions int8;
+  int8.activations = kernels::ActivationQuantization::int8_per_token;
+  kernels::PrepareOptions llm_int8;
+  llm_int8.activations = kernels::ActivationQuantization::llm_int8;
+  llm_int8.outlier_threshold = 3.0f;
+  std::uint32_t seed = 300;
+  for (const std::size_t cols : {32u, 33u, 100u, 256u})
+    for (const std::size_t rows : {1u, 9u}) {
+      const auto w = lowbit::test::weights_with_outliers(rows, cols, seed++);
+      const MatrixView<const float> view(w.data(), rows, cols);
+      const QuantizedMatrix q8 = lowbit::quantize_w8a8_weights(view);
+      for (std::size_t batch : {1u, 3u, 4u, 9u}) {
+        check_int8_mode(q8, batch, int8, seed++);
+        check_int8_mode(q8, batch, llm_int8, seed++, 10.0f);
+        for (const Scheme& scheme : {Scheme::asymmetric_int(4, Granularity::per_group(32)),
+                                     Scheme::symmetric_int(4, Granularity::per_group(64)),
+                                     Scheme::asymmetric_int(8, Granularity::per_channel()),
+                                     Scheme::asymmetric_int(3, Granularity::per_group(32))})
+          check_int8_mode(lowbit::quantize_linear(view, scheme), batch, int8, seed++);
+      }
+    }
 }
 
 TEST_CASE("GEMM reports what it cannot do", "[kernels]") {

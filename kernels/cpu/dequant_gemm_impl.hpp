@@ -231,15 +231,21 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
       flush(g);
     }
   }
-  for (std::size_t t = 0; t < T; ++t) {
-    float bias = 0.0f;
-    if (w.has_bias) {
-      const float* biases = w.biases.data() + row * w.groups;
+  // The zero points: sum_g bias_g * (sum of x over g), a dot product over the row's groups.
+  if (w.has_bias) {
+    const float* biases = w.biases.data() + row * w.groups;
+    for (std::size_t t = 0; t < T; ++t) {
       const float* sums = a.x_sums + (b0 + t) * w.groups;
-      for (std::size_t g = 0; g < w.groups; ++g) bias += biases[g] * sums[g];
+      std::size_t g = 0;
+      for (; g + lanes <= w.groups; g += lanes)
+        total[t] = multiply_add(load(biases + g), load(sums + g), total[t]);
+      float rest = 0.0f;
+      for (; g < w.groups; ++g) rest += biases[g] * sums[g];
+      a.y[(b0 + t) * a.y_stride + row] = sum_lanes(total[t]) + rest;
     }
-    a.y[(b0 + t) * a.y_stride + row] = sum_lanes(total[t]) + bias;
+    return;
   }
+  for (std::size_t t = 0; t < T; ++t) a.y[(b0 + t) * a.y_stride + row] = sum_lanes(total[t]);
 }
 
 template <Decode D, bool HalfGroups>

@@ -74,9 +74,27 @@ struct GemmArgs {
   int threads = 1;  // OpenMP threads over output rows
 };
 
+/// One GEMM call with int8 activations (int4 or int8 codes only): xq [batch, padded_cols] int8
+/// codes (zero-padded) with one scale per row, x_sums [batch, groups] the sums of the codes over
+/// each group (exact integers, as floats), y [batch, rows]:
+///   y = x_scale * (sum_g s_g * sum_{k in g} u_k xq_k + bias_g * x_sum_g).
+struct Int8GemmArgs {
+  const PackedWeights* w = nullptr;
+  const std::int8_t* xq = nullptr;
+  const float* x_scales = nullptr;
+  const float* x_sums = nullptr;
+  std::size_t batch = 0;
+  float* y = nullptr;
+  std::size_t y_stride = 0;
+  int threads = 1;
+};
+
 // One per instruction set, each in its own translation unit compiled with its own flags.
 void dequant_gemm_scalar(const GemmArgs& args);
 void dequant_gemm_avx2(const GemmArgs& args);
 void dequant_gemm_avx512(const GemmArgs& args);
+void int8_gemm_scalar(const Int8GemmArgs& args);
+void int8_gemm_avx2(const Int8GemmArgs& args);        // maddubs / madd
+void int8_gemm_avx512vnni(const Int8GemmArgs& args);  // vpdpbusd on 256-bit vectors
 
 }  // namespace lowbit::kernels::cpu

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -111,10 +112,8 @@ std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
   if (scheme.block_layout != BlockLayout::none || scheme.vector_dim != 1) return std::nullopt;
   switch (scheme.element) {
     case ElementFormat::int_signed:
-    case ElementFormat::int_unsigned:
-      if (scheme.bits == 8) return cpu::Decode::int8;
-      if (scheme.bits == 4) return cpu::Decode::int4;
-      return scheme.bits < 4 ? std::optional(cpu::Decode::lut4) : std::nullopt;
+    case ElementFormat::int_unsigned:  // unsigned levels, in 4-bit slots up to 4 bits
+      return scheme.bits <= 4 ? cpu::Decode::int4 : cpu::Decode::int8;
     case ElementFormat::nf4:
     case ElementFormat::fp4_e2m1:
       return cpu::Decode::lut4;
@@ -129,12 +128,17 @@ std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
   }
 }
 
-/// Whether the CPU kernels run `scheme` with these activations.
+/// Whether the CPU kernels run `scheme` with these activations: float activations for every
+/// format cpu_decode knows (groups of 16 or more in steps of 16); int8 activations for integer
+/// weights in groups of 32 or more in steps of 32, or per channel / tensor.
 bool cpu_kernel_runs(const Scheme& scheme, const PrepareOptions& options) {
-  if (options.activations != ActivationQuantization::none || !cpu_decode(scheme)) return false;
-  if (scheme.granularity.kind == Granularity::Kind::group)
-    return scheme.granularity.group_size % cpu::half_block == 0;
-  return scheme.granularity.kind != Granularity::Kind::none || scheme.is_codebook();
+  if (!cpu_decode(scheme)) return false;
+  const Granularity& g = scheme.granularity;
+  if (options.activations != ActivationQuantization::none)
+    return scheme.is_integer() && g.kind != Granularity::Kind::none &&
+           (g.kind != Granularity::Kind::group || g.group_size % cpu::block_size == 0);
+  if (g.kind == Granularity::Kind::group) return g.group_size % cpu::half_block == 0;
+  return g.kind != Granularity::Kind::none || scheme.is_codebook();
 }
 
 /// Whether w's codes hold a value the kernel does not decode (E4M3 NaN).
@@ -162,12 +166,11 @@ cpu::PackedWeights pack_weights(const QuantizedMatrix& q) {
   w.scales.assign(w.rows * w.groups, 0.0f);
   if (w.has_bias) w.biases.assign(w.rows * w.groups, 0.0f);
 
-  // Integer codes become unsigned levels: a signed v is stored as v + 2^(b-1) (4- and 8-bit), or
-  // as its code with the table giving v + 2^(b-1) (narrower).
+  // Integer codes become unsigned levels: a signed v is stored as v + 2^(b-1).
   const bool is_signed = scheme.element == ElementFormat::int_signed;
   const int offset = is_signed ? 1 << (scheme.bits - 1) : 0;
   auto level = [&](std::uint8_t code) -> std::uint8_t {
-    if (!scheme.is_integer() || scheme.bits < 4) return code;
+    if (!scheme.is_integer()) return code;
     return static_cast<std::uint8_t>(is_signed ? from_code(code, scheme.bits, true) + offset
                                                : static_cast<int>(code));
   };
@@ -182,8 +185,7 @@ cpu::PackedWeights pack_weights(const QuantizedMatrix& q) {
     } else {
       const std::vector<float> values = element_values(scheme);
       w.tables.assign(16, 0.0f);
-      for (std::size_t e = 0; e < values.size(); ++e)
-        w.tables[e] = values[e] + static_cast<float>(offset);  // offset is 0 unless signed
+      std::copy(values.begin(), values.end(), w.tables.begin());
     }
   }
   // E4M3 codes decode to value / 2^8: the scales carry the 2^8.
@@ -227,43 +229,117 @@ Kernel cpu_kernel(Isa isa) noexcept {
   return cpu::dequant_gemm_scalar;
 }
 
+using Int8Kernel = void (*)(const cpu::Int8GemmArgs&);
+
+Int8Kernel cpu_int8_kernel(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::avx512:  // VNNI where the CPU has it (Ice Lake, Zen 4 and later), else AVX2's
+      return cpu_features().avx512_vnni ? cpu::int8_gemm_avx512vnni : cpu::int8_gemm_avx2;
+    case Isa::avx2:
+      return cpu::int8_gemm_avx2;
+    case Isa::scalar:
+      return cpu::int8_gemm_scalar;
+  }
+  return cpu::int8_gemm_scalar;
+}
+
 class CpuPrepared final : public PreparedMatrix {
  public:
   CpuPrepared(std::shared_ptr<const QuantizedMatrix> w, const PrepareOptions& options,
               const Backend& backend, Isa isa)
       : PreparedMatrix(std::move(w), options, backend, false),
         weights_(pack_weights(source())),
-        kernel_(cpu_kernel(isa)) {}
+        kernel_(cpu_kernel(isa)),
+        int8_kernel_(cpu_int8_kernel(isa)) {}
 
   void gemm(MatrixView<const float> x, MatrixView<float> y) const {
     const QuantizedMatrix& w = source();
     detail::check_gemm_shapes(w.rows(), w.cols(), x, y, "gemm");
-    // Activations: rotated when the weights carry a rotation, zero-padded to whole blocks, and
-    // summed per group (for the zero points).
+    // Activations: rotated when the weights carry a rotation, zero-padded to whole blocks.
     const std::size_t padded = weights_.padded_cols, groups = weights_.groups;
-    std::vector<float> xp(x.rows * padded, 0.0f), sums(x.rows * groups, 0.0f);
+    std::vector<float> xp(x.rows * padded, 0.0f);
     for (std::size_t b = 0; b < x.rows; ++b) {
       float* row = xp.data() + b * padded;
       std::copy(x.row(b).begin(), x.row(b).end(), row);
       w.rotate_input(std::span<float>(row, w.cols()));
-      for (std::size_t c = 0; c < w.cols(); ++c) sums[b * groups + c / weights_.group] += row[c];
     }
-    cpu::GemmArgs args;
-    args.w = &weights_;
-    args.x = xp.data();
-    args.x_sums = sums.data();
-    args.batch = x.rows;
-    args.y = y.data;
-    args.y_stride = y.row_stride;
     // Threads only where there is work to share: a fork-join costs microseconds.
     const std::size_t work = x.rows * w.rows() * padded;
-    args.threads = work >= (std::size_t{1} << 18) ? threads_to_use() : 1;
-    kernel_(args);
+    const int threads = work >= (std::size_t{1} << 18) ? threads_to_use() : 1;
+    std::vector<float> sums(x.rows * groups, 0.0f);
+    if (options().activations == ActivationQuantization::none) {
+      if (weights_.has_bias)  // the zero points need the sum of x over each group
+        for (std::size_t b = 0; b < x.rows; ++b)
+          for (std::size_t c = 0; c < w.cols(); ++c)
+            sums[b * groups + c / weights_.group] += xp[b * padded + c];
+      cpu::GemmArgs args{&weights_, xp.data(), sums.data(), x.rows, y.data, y.row_stride, threads};
+      kernel_(args);
+      return;
+    }
+    int8_gemm(xp, sums, x.rows, y, threads);
   }
 
  private:
+  /// W8A8 / W4A8, and LLM.int8(): its outlier columns leave the int8 part and are multiplied by
+  /// the dequantized weights in float afterwards.
+  void int8_gemm(std::vector<float>& xp, std::vector<float>& sums, std::size_t batch,
+                 MatrixView<float> y, int threads) const {
+    const std::size_t padded = weights_.padded_cols, groups = weights_.groups;
+    const std::size_t cols = source().cols();
+    std::vector<std::size_t> outliers;
+    std::vector<float> outlier_values;  // [batch, outliers]
+    if (options().activations == ActivationQuantization::llm_int8) {
+      require_finite(xp, batch);
+      for (std::size_t c = 0; c < cols; ++c)
+        for (std::size_t b = 0; b < batch; ++b)
+          if (std::abs(xp[b * padded + c]) > options().outlier_threshold) {
+            outliers.push_back(c);
+            break;
+          }
+      outlier_values.resize(batch * outliers.size());
+      for (std::size_t b = 0; b < batch; ++b)
+        for (std::size_t j = 0; j < outliers.size(); ++j) {
+          float& v = xp[b * padded + outliers[j]];
+          outlier_values[b * outliers.size() + j] = v;
+          v = 0.0f;
+        }
+    } else {
+      require_finite(xp, batch);
+    }
+    std::vector<std::int8_t> xq(batch * padded, 0);
+    std::vector<float> x_scales(batch);
+    for (std::size_t b = 0; b < batch; ++b) {
+      x_scales[b] =
+          lowbit::detail::quantize_int8_row(std::span<const float>(xp.data() + b * padded, cols),
+                                            std::span<std::int8_t>(xq.data() + b * padded, cols));
+      for (std::size_t c = 0; c < cols; ++c)
+        sums[b * groups + c / weights_.group] += static_cast<float>(xq[b * padded + c]);
+    }
+    cpu::Int8GemmArgs args{&weights_, xq.data(), x_scales.data(), sums.data(),
+                           batch,     y.data,    y.row_stride,    threads};
+    int8_kernel_(args);
+    if (outliers.empty()) return;
+    // The float part: w[o, k] = s_o u + bias_o (int8 per channel: one group per row).
+    for (std::size_t b = 0; b < batch; ++b)
+      for (std::size_t o = 0; o < weights_.rows; ++o) {
+        const std::uint8_t* u = weights_.row_codes(o);
+        const float s = weights_.scales[o * groups], bias = weights_.biases[o * groups];
+        float sum = 0.0f;
+        for (std::size_t j = 0; j < outliers.size(); ++j)
+          sum += outlier_values[b * outliers.size() + j] *
+                 (s * static_cast<float>(u[outliers[j]]) + bias);
+        y(b, o) += sum;
+      }
+  }
+
+  void require_finite(const std::vector<float>& xp, std::size_t batch) const {
+    lowbit::detail::require_finite_input(
+        MatrixView<const float>(xp.data(), batch, source().cols(), weights_.padded_cols), "gemm");
+  }
+
   cpu::PackedWeights weights_;
   Kernel kernel_;
+  Int8Kernel int8_kernel_;
 };
 
 class CpuBackend final : public Backend {
