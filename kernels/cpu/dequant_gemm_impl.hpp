@@ -59,26 +59,30 @@ template <Decode D>
 inline void unpack(const std::uint8_t* block, const Table& table, Batch* out) noexcept;
 
 #if defined(LOWBIT_KERNEL_AVX512)
-inline void nibbles(const std::uint8_t* block, __m512i& low, __m512i& high) noexcept {
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
-  const __m128i mask = _mm_set1_epi8(0x0F);
-  low = _mm512_cvtepu8_epi32(_mm_and_si128(bytes, mask));
-  high = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask));
+/// The 16 bytes of a 4-bit block, byte j zero-extended into 32-bit lane j: broadcast to the four
+/// 128-bit lanes and one in-lane byte shuffle (cheaper than a cross-lane vpmovzxbd). The low
+/// nibble of lane j is weight j, its high nibble weight j + 16.
+inline __m512i block_bytes_in_lanes(const std::uint8_t* block) noexcept {
+  const __m512i spread = _mm512_set_epi32(
+      -0x7f7f7ff1, -0x7f7f7ff2, -0x7f7f7ff3, -0x7f7f7ff4, -0x7f7f7ff5, -0x7f7f7ff6, -0x7f7f7ff7,
+      -0x7f7f7ff8, -0x7f7f7ff9, -0x7f7f7ffa, -0x7f7f7ffb, -0x7f7f7ffc, -0x7f7f7ffd, -0x7f7f7ffe,
+      -0x7f7f7fff, -0x7f7f8000);  // 0x808080jj: byte jj of the lane's copy, then three zeros
+  return _mm512_shuffle_epi8(
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block))), spread);
 }
 template <>
 inline void unpack<Decode::int4>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
-  __m512i low, high;
-  nibbles(block, low, high);
-  out[0] = _mm512_cvtepi32_ps(low);
-  out[1] = _mm512_cvtepi32_ps(high);
+  const __m512i bytes = block_bytes_in_lanes(block);
+  out[0] = _mm512_cvtepi32_ps(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0F)));
+  out[1] = _mm512_cvtepi32_ps(_mm512_srli_epi32(bytes, 4));
 }
 template <>
 inline void unpack<Decode::lut4>(const std::uint8_t* block, const Table& table,
                                  Batch* out) noexcept {
-  __m512i low, high;
-  nibbles(block, low, high);
-  out[0] = _mm512_permutexvar_ps(low, table.values);
-  out[1] = _mm512_permutexvar_ps(high, table.values);
+  // vpermps reads only the low four bits of each index: no mask needed.
+  const __m512i bytes = block_bytes_in_lanes(block);
+  out[0] = _mm512_permutexvar_ps(bytes, table.values);
+  out[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table.values);
 }
 template <>
 inline void unpack<Decode::int8>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
@@ -184,50 +188,84 @@ inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch*
 }
 #endif
 
+template <std::size_t T, std::size_t Chains>
+using Accumulators = Batch[T][Chains];
+
+/// acc[t][Chain + j] += decoded vector j of the block times x_t's: every index a constant, so the
+/// accumulators stay in registers.
+template <Decode D, std::size_t T, std::size_t Chains, std::size_t Chain, std::size_t First,
+          std::size_t Count>
+inline void multiply_block(const std::uint8_t* block, const Table& table, const float* x,
+                           std::size_t x_stride, Accumulators<T, Chains>& acc) noexcept {
+  Batch unpacked[per_block];
+  unpack<D>(block, table, unpacked);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t j = 0; j < Count; ++j)
+      acc[t][Chain + j] = multiply_add(
+          unpacked[First + j], load(x + t * x_stride + (First + j) * lanes), acc[t][Chain + j]);
+}
+
 /// Output row `row` for activation rows [b0, b0 + T). HalfGroups: groups of 16 (two per block).
+/// Each vector position of a block (and, for T <= 2, each of two consecutive blocks) has its own
+/// accumulator: a single chain of dependent FMAs would wait on the FMA latency at every block.
 template <Decode D, std::size_t T, bool HalfGroups>
 inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
   const PackedWeights& w = *a.w;
   const std::uint8_t* codes = w.row_codes(row);
   const float* scales = w.scales.data() + row * w.groups;
   constexpr std::size_t block_bytes = D == Decode::int4 || D == Decode::lut4 ? 16 : 32;
+  constexpr std::size_t copies = T <= 2 && !HalfGroups ? 2 : 1;  // blocks in flight
+  constexpr std::size_t chains = per_block * copies;
   const std::size_t blocks_per_row = w.padded_cols / block_size;
+  const std::size_t stride = w.padded_cols;
+  const float* x0 = a.x + b0 * stride;
   const Table table(D == Decode::lut4 ? w.table(row) : w.tables.data());
-  Batch total[T], group_sum[T], unpacked[per_block];
+  Batch total[T];
+  Accumulators<T, chains> acc;
   for (std::size_t t = 0; t < T; ++t) total[t] = splat(0.0f);
-  auto multiply = [&](std::size_t blk, std::size_t first, std::size_t count) {
-    for (std::size_t t = 0; t < T; ++t) {
-      const float* x = a.x + (b0 + t) * w.padded_cols + blk * block_size + first * lanes;
-      for (std::size_t j = 0; j < count; ++j)
-        group_sum[t] = multiply_add(unpacked[first + j], load(x + j * lanes), group_sum[t]);
-    }
+  auto clear = [&acc] {
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t c = 0; c < chains; ++c) acc[t][c] = splat(0.0f);
   };
-  auto flush = [&](std::size_t g) {
+  auto flush = [&acc, &total, scales](std::size_t g) {
     const Batch scale = splat(scales[g]);
-    for (std::size_t t = 0; t < T; ++t) total[t] = multiply_add(group_sum[t], scale, total[t]);
+    for (std::size_t t = 0; t < T; ++t) {
+      Batch sum = acc[t][0];
+      for (std::size_t c = 1; c < chains; ++c) sum = sum + acc[t][c];
+      total[t] = multiply_add(sum, scale, total[t]);
+    }
   };
   if constexpr (HalfGroups) {
     for (std::size_t blk = 0; blk < blocks_per_row; ++blk) {
-      unpack<D>(codes + blk * block_bytes, table, unpacked);
-      for (std::size_t half = 0; half < 2; ++half) {
-        for (std::size_t t = 0; t < T; ++t) group_sum[t] = splat(0.0f);
-        multiply(blk, half * per_half, per_half);
-        flush(2 * blk + half);
-      }
+      const std::uint8_t* block = codes + blk * block_bytes;
+      const float* x = x0 + blk * block_size;
+      clear();
+      multiply_block<D, T, chains, 0, 0, per_half>(block, table, x, stride, acc);
+      flush(2 * blk);
+      clear();
+      multiply_block<D, T, chains, 0, per_half, per_half>(block, table, x, stride, acc);
+      flush(2 * blk + 1);
     }
   } else {
     const std::size_t blocks_per_group = w.group / block_size;
     for (std::size_t g = 0; g < w.groups; ++g) {
-      for (std::size_t t = 0; t < T; ++t) group_sum[t] = splat(0.0f);
+      clear();
       // The last group of a row may be shorter (a ragged row: the Scheme's last group).
       const std::size_t first_block = g * blocks_per_group;
       const std::size_t end_block = first_block + blocks_per_group < blocks_per_row
                                         ? first_block + blocks_per_group
                                         : blocks_per_row;
-      for (std::size_t blk = first_block; blk < end_block; ++blk) {
-        unpack<D>(codes + blk * block_bytes, table, unpacked);
-        multiply(blk, 0, per_block);
-      }
+      std::size_t blk = first_block;
+      if constexpr (copies == 2)
+        for (; blk + 2 <= end_block; blk += 2) {
+          multiply_block<D, T, chains, 0, 0, per_block>(codes + blk * block_bytes, table,
+                                                        x0 + blk * block_size, stride, acc);
+          multiply_block<D, T, chains, per_block, 0, per_block>(
+              codes + (blk + 1) * block_bytes, table, x0 + (blk + 1) * block_size, stride, acc);
+        }
+      for (; blk < end_block; ++blk)
+        multiply_block<D, T, chains, 0, 0, per_block>(codes + blk * block_bytes, table,
+                                                      x0 + blk * block_size, stride, acc);
       flush(g);
     }
   }

@@ -19,6 +19,7 @@ namespace lowbit::kernels::cpu::LOWBIT_KERNEL_NAMESPACE {
 using Acc = __m256i;  // 8 int32 lanes
 using Sum = __m256;   // 8 float lanes
 inline Acc acc_zero() noexcept { return _mm256_setzero_si256(); }
+inline Acc add(Acc a, Acc b) noexcept { return _mm256_add_epi32(a, b); }
 inline Sum sum_zero() noexcept { return _mm256_setzero_ps(); }
 inline constexpr std::size_t sum_lanes_count = 8;
 inline Sum scale_into(Acc acc, float scale, Sum total) noexcept {
@@ -73,6 +74,7 @@ inline Acc dot_block(__m256i u, const std::int8_t* x, Acc acc) noexcept {
 using Acc = std::int32_t;
 using Sum = float;
 inline Acc acc_zero() noexcept { return 0; }
+inline Acc add(Acc a, Acc b) noexcept { return a + b; }
 inline Sum sum_zero() noexcept { return 0.0f; }
 inline constexpr std::size_t sum_lanes_count = 1;
 inline Sum scale_into(Acc acc, float scale, Sum total) noexcept {
@@ -116,25 +118,45 @@ inline void tile(const Int8GemmArgs& a, std::size_t row, std::size_t b0) noexcep
   const std::size_t blocks_per_row = w.padded_cols / block_size;
   Sum total[T];
   for (std::size_t t = 0; t < T; ++t) total[t] = sum_zero();
+  // Two accumulators per activation row for T <= 2 (blocks alternate between them), so that
+  // consecutive vpdpbusd do not wait on each other's latency.
+  constexpr std::size_t copies = T <= 2 ? 2 : 1;
   for (std::size_t g = 0; g < w.groups; ++g) {
-    Acc acc[T];
-    for (std::size_t t = 0; t < T; ++t) acc[t] = acc_zero();
+    Acc acc[T][copies];
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t c = 0; c < copies; ++c) acc[t][c] = acc_zero();
     const std::size_t first_block = g * blocks_per_group;
     const std::size_t end_block = first_block + blocks_per_group < blocks_per_row
                                       ? first_block + blocks_per_group
                                       : blocks_per_row;
-    for (std::size_t blk = first_block; blk < end_block; ++blk) {
+    std::size_t blk = first_block;
+    if constexpr (copies == 2)
+      for (; blk + 2 <= end_block; blk += 2) {
+        const auto u0 = levels<Bits>(codes + blk * block_bytes);
+        const auto u1 = levels<Bits>(codes + (blk + 1) * block_bytes);
+        for (std::size_t t = 0; t < T; ++t) {
+          const std::int8_t* x = a.xq + (b0 + t) * w.padded_cols + blk * block_size;
+          acc[t][0] = dot_block<Bits>(u0, x, acc[t][0]);
+          acc[t][1] = dot_block<Bits>(u1, x + block_size, acc[t][1]);
+        }
+      }
+    for (; blk < end_block; ++blk) {
       const auto u = levels<Bits>(codes + blk * block_bytes);
       for (std::size_t t = 0; t < T; ++t)
-        acc[t] = dot_block<Bits>(u, a.xq + (b0 + t) * w.padded_cols + blk * block_size, acc[t]);
+        acc[t][0] =
+            dot_block<Bits>(u, a.xq + (b0 + t) * w.padded_cols + blk * block_size, acc[t][0]);
     }
-    for (std::size_t t = 0; t < T; ++t) total[t] = scale_into(acc[t], scales[g], total[t]);
+    for (std::size_t t = 0; t < T; ++t) {
+      Acc sum = acc[t][0];
+      if constexpr (copies == 2) sum = add(sum, acc[t][1]);
+      total[t] = scale_into(sum, scales[g], total[t]);
+    }
   }
   for (std::size_t t = 0; t < T; ++t) {
     const float* sums = a.x_sums + (b0 + t) * w.groups;
     float rest = 0.0f;
     std::size_t g = 0;
-    if (Bits == 8 && level_shift_8bit != 0.0f) {
+    if constexpr (Bits == 8 && level_shift_8bit != 0.0f) {
       for (; g < w.groups; ++g) rest += (biases[g] + level_shift_8bit * scales[g]) * sums[g];
     } else {
       for (; g + sum_lanes_count <= w.groups; g += sum_lanes_count)
