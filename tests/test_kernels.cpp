@@ -40,8 +40,9 @@ std::vector<float> activations(std::size_t batch, std::size_t cols, std::uint32_
 }
 
 /// The bound on |kernel - exact| for float summation in any order: (terms + 4) * 2^-24 times the
-/// sum of the magnitudes of everything summed. A kernel sums s (u - z) x as s u x and -z s x
-/// separately (see kernels/cpu/int_weights.hpp), so both magnitudes count.
+/// sum of the magnitudes of everything summed. A kernel sums an integer weight's s (u - z) x as
+/// s u x and -z s x separately (see kernels/cpu/packed_weights.hpp), so both magnitudes count;
+/// other formats contribute |dequantized weight| |x|.
 std::vector<double> error_bounds(const QuantizedMatrix& q, MatrixView<const float> x) {
   const Scheme& scheme = q.scheme();
   std::vector<double> bounds(x.rows * q.rows());
@@ -49,6 +50,7 @@ std::vector<double> error_bounds(const QuantizedMatrix& q, MatrixView<const floa
       scheme.element == lowbit::ElementFormat::int_signed ? 1 << (scheme.bits - 1) : 0;
   const std::vector<float> values = lowbit::element_values(scheme);
   const double gamma = (static_cast<double>(q.cols()) + 4.0) * std::ldexp(1.0, -24);
+  const std::vector<float> back = q.dequantize();  // in the stored (rotated) basis
   std::vector<float> xr(x.cols);
   for (std::size_t b = 0; b < x.rows; ++b) {
     std::copy(x.row(b).begin(), x.row(b).end(), xr.begin());
@@ -56,19 +58,16 @@ std::vector<double> error_bounds(const QuantizedMatrix& q, MatrixView<const floa
     for (std::size_t o = 0; o < q.rows(); ++o) {
       double magnitude = 0.0;
       for (std::size_t k = 0; k < q.cols(); ++k) {
+        if (!scheme.is_integer()) {  // |scaled value|: the decoded value times its scale
+          magnitude += std::abs(static_cast<double>(back[o * q.cols() + k])) *
+                       std::abs(static_cast<double>(xr[k]));
+          continue;
+        }
+        // Integer levels unsigned, as the kernel sums them: s (u + z) |x|.
         const std::size_t index = q.scale_index(o, k);
         const double s = std::abs(static_cast<double>(q.scale(index)) * q.tensor_scale());
-        // |value of the code| and |zero|, as the kernel sums them (integer levels unsigned).
-        double level = 0.0, zero = 0.0;
-        if (scheme.is_codebook()) {
-          level = std::abs(q.codebook_value(q.codebook_index(o, k), q.code(o, k), 0));
-        } else {
-          level = std::abs(static_cast<double>(values[q.code(o, k)]));
-          if (scheme.is_integer()) {
-            level += offset;
-            zero = std::abs(static_cast<double>(q.zero(index))) + offset;
-          }
-        }
+        const double level = std::abs(static_cast<double>(values[q.code(o, k)])) + offset;
+        const double zero = std::abs(static_cast<double>(q.zero(index))) + offset;
         magnitude += s * (level + zero) * std::abs(static_cast<double>(xr[k]));
       }
       bounds[b * q.rows() + o] = gamma * magnitude + 1e-30;

@@ -219,7 +219,8 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
   const std::size_t blocks_per_row = w.padded_cols / block_size;
   const std::size_t stride = w.padded_cols;
   const float* x0 = a.x + b0 * stride;
-  const Table table(D == Decode::lut4 ? w.table(row) : w.tables.data());
+  alignas(64) static constexpr float no_table[16] = {};  // read by no decoder but lut4
+  const Table table(D == Decode::lut4 ? w.table(row) : no_table);
   Batch total[T];
   Accumulators<T, chains> acc;
   for (std::size_t t = 0; t < T; ++t) total[t] = splat(0.0f);
