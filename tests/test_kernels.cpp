@@ -117,7 +117,9 @@ TEST_CASE("every backend's GEMM matches the reference on ragged shapes", "[kerne
   struct Shape {
     std::size_t rows, cols;
   };
-  const std::vector<Shape> shapes = {{1, 1}, {5, 31}, {3, 33}, {17, 100}, {64, 257}, {9, 512}};
+  // 6200 columns: rows longer than the kernels keep in L1 (batch 1 then runs rows in tiles).
+  const std::vector<Shape> shapes = {{1, 1},    {5, 31},  {3, 33},  {17, 100},
+                                     {64, 257}, {9, 512}, {7, 6200}};
   std::uint32_t seed = 1;
   for (const Scheme& scheme : schemes)
     for (const Shape& shape : shapes) {
@@ -131,7 +133,7 @@ TEST_CASE("every backend's GEMM matches the reference on ragged shapes", "[kerne
 
 TEST_CASE("every backend runs the table and minifloat formats like the reference", "[kernels]") {
   std::uint32_t seed = 200;
-  for (const std::size_t cols : {32u, 48u, 100u, 256u}) {
+  for (const std::size_t cols : {32u, 48u, 100u, 256u, 6200u}) {
     const std::size_t rows = 11;
     const auto w = lowbit::test::weights_with_outliers(rows, cols, seed++);
     const MatrixView<const float> view(w.data(), rows, cols);

@@ -287,10 +287,82 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
   for (std::size_t t = 0; t < T; ++t) a.y[(b0 + t) * a.y_stride + row] = sum_lanes(total[t]);
 }
 
+/// Batch 1, rows [row, row + R): each activation vector is loaded once for R rows. Used when a
+/// row's activations do not fit in L1: a single-row GEMV would reload them from L2 for every
+/// output row (8 bytes of x per byte of 4-bit codes, more than L2 delivers).
+template <Decode D, std::size_t R>
+inline void gemv_rows(const GemmArgs& a, std::size_t row) noexcept {
+  const PackedWeights& w = *a.w;
+  constexpr std::size_t block_bytes = D == Decode::int4 || D == Decode::lut4 ? 16 : 32;
+  const std::size_t blocks_per_row = w.padded_cols / block_size;
+  const std::size_t blocks_per_group = w.group / block_size;
+  alignas(64) static constexpr float no_table[16] = {};  // read by no decoder but lut4
+  const std::uint8_t* codes[R];
+  const float* scales[R];
+  Batch total[R], acc[R][per_block];
+  for (std::size_t r = 0; r < R; ++r) {
+    codes[r] = w.row_codes(row + r);
+    scales[r] = w.scales.data() + (row + r) * w.groups;
+    total[r] = splat(0.0f);
+  }
+  for (std::size_t g = 0; g < w.groups; ++g) {
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t j = 0; j < per_block; ++j) acc[r][j] = splat(0.0f);
+    const std::size_t first_block = g * blocks_per_group;
+    const std::size_t end_block = first_block + blocks_per_group < blocks_per_row
+                                      ? first_block + blocks_per_group
+                                      : blocks_per_row;
+    for (std::size_t blk = first_block; blk < end_block; ++blk) {
+      Batch x[per_block];
+      for (std::size_t j = 0; j < per_block; ++j) x[j] = load(a.x + blk * block_size + j * lanes);
+      for (std::size_t r = 0; r < R; ++r) {
+        const Table table(D == Decode::lut4 ? w.table(row + r) : no_table);
+        Batch unpacked[per_block];
+        unpack<D>(codes[r] + blk * block_bytes, table, unpacked);
+        for (std::size_t j = 0; j < per_block; ++j)
+          acc[r][j] = multiply_add(unpacked[j], x[j], acc[r][j]);
+      }
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      Batch sum = acc[r][0];
+      for (std::size_t j = 1; j < per_block; ++j) sum = sum + acc[r][j];
+      total[r] = multiply_add(sum, splat(scales[r][g]), total[r]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) {
+    float rest = 0.0f;
+    if (w.has_bias) {
+      const float* biases = w.biases.data() + (row + r) * w.groups;
+      std::size_t g = 0;
+      for (; g + lanes <= w.groups; g += lanes)
+        total[r] = multiply_add(load(biases + g), load(a.x_sums + g), total[r]);
+      for (; g < w.groups; ++g) rest += biases[g] * a.x_sums[g];
+    }
+    a.y[row + r] = sum_lanes(total[r]) + rest;
+  }
+}
+
+/// Rows per batch-1 step of gemv_rows: what the registers hold (accumulators, a decoded block, x).
+inline constexpr std::size_t row_tile = lanes >= 16 ? 4 : (lanes >= 8 ? 2 : 1);
+
+/// Activations longer than this (in floats) leave L1 during a row: batch 1 then shares each load
+/// over row_tile rows. Below it, one row at a time is faster (fewer concurrent weight streams).
+inline constexpr std::size_t l1_resident_cols = 6144;
+
 template <Decode D, bool HalfGroups>
 inline void gemm(const GemmArgs& a) noexcept {
   constexpr std::size_t wide = lanes >= 16 ? 8 : 4;  // activation rows per tile
   const auto rows = static_cast<std::ptrdiff_t>(a.w->rows);
+  if (a.batch == 1 && !HalfGroups && row_tile > 1 && a.w->padded_cols > l1_resident_cols) {
+    const std::ptrdiff_t tiles = rows / static_cast<std::ptrdiff_t>(row_tile);
+#pragma omp parallel for schedule(static) num_threads(a.threads)
+    for (std::ptrdiff_t t = 0; t < tiles; ++t)
+      gemv_rows<D, row_tile>(a, static_cast<std::size_t>(t) * row_tile);
+    for (std::size_t row = static_cast<std::size_t>(tiles) * row_tile;
+         row < static_cast<std::size_t>(rows); ++row)
+      tile<D, 1, HalfGroups>(a, row, 0);
+    return;
+  }
 #pragma omp parallel for schedule(static) num_threads(a.threads)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     const auto row = static_cast<std::size_t>(r);
