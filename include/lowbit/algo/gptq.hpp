@@ -1,6 +1,8 @@
 // GPTQ (Frantar, Ashkboos, Hoefler, Alistarh 2022), as the reference implementation
 // (IST-DASLab/gptq, gptq.py `GPTQ.fasterquant`) runs it, over any lowbit grid that can quantize one
-// value given its group's parameters (GptqGrid: the linear integer grid, NF4, ...).
+// value given its group's parameters (GptqGrid: the linear integer grid, NF4, FP4/FP8 with MX,
+// NVFP4 or float scales, scalar k-means codebooks). GptqOptions::hadamard first rotates the
+// input side (GPTQ+Hadamard, as QuIP#/QuaRot do before GPTQ): W R^T with the Hessian R H R^T.
 //
 // Given W [out, in] and the input Hessian H = 2/n sum x x^T [in, in] (InputStatistics):
 //   1. dead inputs (H_jj == 0): H_jj = 1 and column j of W = 0;
