@@ -1,8 +1,8 @@
-// `lowbit quality --calibrated`: table 3 of docs/quality.md. The calibration-based methods
-// (GPTQ, AWQ, GPTQ+Hadamard, SmoothQuant W8A8, LLM.int8()) against round-to-nearest on the real
-// model, all calibrated on the first 80% of the text and evaluated on the last 20%; then, per
-// layer, GPTQ's and AWQ's output error next to RTN's on held-out calibration inputs, which says
-// where the methods win or lose.
+// `lowbit quality --calibrated`: tables 3 and 4 of docs/quality.md. Table 3: the calibration-based
+// methods (GPTQ, AWQ, GPTQ+Hadamard, SmoothQuant W8A8, LLM.int8()) against round-to-nearest on the
+// real model, all calibrated on the first 80% of the text and evaluated on the last 20%. Table 4,
+// per layer at 3 bits g32: GPTQ's output error next to RTN's on held-out tokens, and AWQ's search
+// loss next to RTN's per layer group, which says where the methods win or lose.
 #include <chrono>
 #include <cmath>
 #include <functional>
