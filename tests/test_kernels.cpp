@@ -12,9 +12,11 @@
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/algo/smoothquant.hpp"
 #include "lowbit/cpu_features.hpp"
+#include "lowbit/format/ggml_blocks.hpp"
 #include "lowbit/kernels/gemm.hpp"
 #include "lowbit/kernels/reference.hpp"
 #include "lowbit/quant/codebook.hpp"
+#include "lowbit/quant/ggml.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quant/nf4.hpp"
@@ -362,4 +364,59 @@ TEST_CASE("GEMM reports what it cannot do", "[kernels]") {
       kernels::prepare(lowbit::quantize_nf4(MatrixView<const float>(w.data(), 4, 32), nf4), int8),
       lowbit::unsupported);
   CHECK(kernels::cpu_backend().name().rfind("cpu/", 0) == 0);
+}
+
+TEST_CASE("llama.cpp's Q4_0, Q8_0 and Q4_K run on every backend like the reference", "[kernels]") {
+  // Each weight is s u + b (format/ggml_blocks.hpp); the kernels sum s u x and b x apart, so the
+  // bound counts |s u| <= |w| + |b| and |b|: (terms + 4) 2^-24 sum (|w| + 2 |b|) |x|.
+  for (const lowbit::GgmlType type :
+       {lowbit::GgmlType::q4_0, lowbit::GgmlType::q8_0, lowbit::GgmlType::q4_k})
+    for (const std::size_t cols : {256u, 512u}) {
+      const std::size_t rows = 5;
+      const auto w = lowbit::test::weights_with_outliers(rows, cols, 400 + static_cast<int>(type));
+      const QuantizedMatrix q =
+          lowbit::quantize_ggml(MatrixView<const float>(w.data(), rows, cols), type);
+      std::vector<double> bias(rows * cols);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) {
+          double b = 0;
+          if (type == lowbit::GgmlType::q4_0)
+            b = 8.0 *
+                lowbit::ggml::fp16_to_float(q.row_blocks<lowbit::ggml::block_q4_0>(r)[c / 32].d);
+          else if (type == lowbit::GgmlType::q8_0)
+            b = 128.0 *
+                lowbit::ggml::fp16_to_float(q.row_blocks<lowbit::ggml::block_q8_0>(r)[c / 32].d);
+          else {
+            const auto& block = q.row_blocks<lowbit::ggml::block_q4_k>(r)[c / 256];
+            b = lowbit::ggml::fp16_to_float(block.dmin) *
+                lowbit::ggml::scale_min_k4(static_cast<int>(c % 256 / 32), block.scales).min;
+          }
+          bias[r * cols + c] = std::abs(b);
+        }
+      const std::vector<float> back = q.dequantize();
+      for (std::size_t batch : {1u, 3u, 8u}) {
+        const std::vector<float> xv = activations(batch, cols, 410);
+        const MatrixView<const float> x(xv.data(), batch, cols);
+        std::vector<float> expected(batch * rows);
+        kernels::reference_gemm(q, x, MatrixView<float>(expected.data(), batch, rows));
+        for (const kernels::Backend* backend : backends()) {
+          const auto prepared = kernels::prepare(q, {}, *backend);
+          CHECK(!prepared->fallback());
+          std::vector<float> y(batch * rows);
+          kernels::gemm(*prepared, x, MatrixView<float>(y.data(), batch, rows));
+          for (std::size_t b = 0; b < batch; ++b)
+            for (std::size_t o = 0; o < rows; ++o) {
+              double magnitude = 0;
+              for (std::size_t k = 0; k < cols; ++k)
+                magnitude += (std::abs(back[o * cols + k]) + 2.0 * bias[o * cols + k]) *
+                             std::abs(xv[b * cols + k]);
+              const double bound =
+                  (static_cast<double>(cols) + 4.0) * std::ldexp(1.0, -24) * magnitude;
+              INFO(backend->name() << " " << q.scheme().to_string() << " batch " << batch);
+              CHECK(std::abs(static_cast<double>(y[b * rows + o]) - expected[b * rows + o]) <=
+                    bound);
+            }
+        }
+      }
+    }
 }

@@ -14,6 +14,7 @@
 #include "../../kernels/cpu/packed_weights.hpp"
 #include "lowbit/cpu_features.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/format/ggml_blocks.hpp"
 #include "lowbit/kernels/backend.hpp"
 #include "lowbit/kernels/reference.hpp"
 
@@ -108,7 +109,16 @@ class ReferenceBackend final : public Backend {
 
 /// How the CPU kernels decode a Scheme's codes, when they can (see kernels/cpu/packed_weights.hpp).
 std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
-  if (scheme.block_layout != BlockLayout::none || scheme.vector_dim != 1) return std::nullopt;
+  switch (scheme.block_layout) {  // llama.cpp's blocks: integer levels with a scale and bias
+    case BlockLayout::ggml_q4_0:
+    case BlockLayout::ggml_q4_k:
+      return cpu::Decode::int4;
+    case BlockLayout::ggml_q8_0:
+      return cpu::Decode::int8;
+    case BlockLayout::none:
+      break;
+  }
+  if (scheme.vector_dim != 1) return std::nullopt;
   switch (scheme.element) {
     case ElementFormat::int_signed:
     case ElementFormat::int_unsigned:  // unsigned levels, in 4-bit slots up to 4 bits
@@ -132,6 +142,8 @@ std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
 /// weights in groups of 32 or more in steps of 32, or per channel / tensor.
 bool cpu_kernel_runs(const Scheme& scheme, const PrepareOptions& options) {
   if (!cpu_decode(scheme)) return false;
+  if (scheme.block_layout != BlockLayout::none)
+    return options.activations == ActivationQuantization::none;
   const Granularity& g = scheme.granularity;
   if (options.activations != ActivationQuantization::none)
     return scheme.is_integer() && g.kind != Granularity::Kind::none &&
@@ -149,8 +161,92 @@ bool has_undecodable_codes(const QuantizedMatrix& w) {
   return false;
 }
 
+/// Sets the level of weight c of a packed row (4-bit: byte i holds weights i and i + 16 of each
+/// block of 32; 8-bit: one byte per weight).
+void put_level(cpu::PackedWeights& w, std::uint8_t* row, std::size_t c, std::uint8_t u) {
+  if (w.bits() == 8) {
+    row[c] = u;
+    return;
+  }
+  const std::size_t block = c / cpu::block_size, i = c % cpu::block_size;
+  std::uint8_t& byte = row[block * 16 + i % 16];
+  byte = static_cast<std::uint8_t>(byte | (i < 16 ? u : u << 4));
+}
+
+/// llama.cpp's Q4_0, Q8_0 and Q4_K as groups of 32 integer levels u with a scale s and a bias b,
+/// each weight s u + b (format/ggml_blocks.hpp):
+///   Q4_0: u = nibble, s = d, b = -8 d;   Q8_0: u = q + 128, s = d, b = -128 d;
+///   Q4_K: sub-block j: u = nibble, s = d sc_j, b = -dmin m_j.
+cpu::PackedWeights pack_ggml_weights(const QuantizedMatrix& q) {
+  cpu::PackedWeights w;
+  w.decode = *cpu_decode(q.scheme());
+  w.rows = q.rows();
+  w.cols = q.cols();
+  w.padded_cols = q.cols();  // whole blocks of 32 (256 for Q4_K) by construction
+  w.group = cpu::block_size;
+  w.groups = w.padded_cols / w.group;
+  w.has_bias = true;
+  w.codes.assign(w.rows * w.row_bytes(), 0);
+  w.scales.assign(w.rows * w.groups, 0.0f);
+  w.biases.assign(w.rows * w.groups, 0.0f);
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    std::uint8_t* row = w.codes.data() + r * w.row_bytes();
+    float* scales = w.scales.data() + r * w.groups;
+    float* biases = w.biases.data() + r * w.groups;
+    switch (q.scheme().block_layout) {
+      case BlockLayout::ggml_q4_0: {
+        std::size_t g = 0;
+        for (const ggml::block_q4_0& b : q.row_blocks<ggml::block_q4_0>(r)) {
+          const float d = ggml::fp16_to_float(b.d);
+          for (std::size_t j = 0; j < 16; ++j) {
+            put_level(w, row, g * 32 + j, static_cast<std::uint8_t>(b.qs[j] & 0x0F));
+            put_level(w, row, g * 32 + j + 16, static_cast<std::uint8_t>(b.qs[j] >> 4));
+          }
+          scales[g] = d;
+          biases[g] = -8.0f * d;
+          ++g;
+        }
+        break;
+      }
+      case BlockLayout::ggml_q8_0: {
+        std::size_t g = 0;
+        for (const ggml::block_q8_0& b : q.row_blocks<ggml::block_q8_0>(r)) {
+          const float d = ggml::fp16_to_float(b.d);
+          for (std::size_t j = 0; j < 32; ++j)
+            put_level(w, row, g * 32 + j, static_cast<std::uint8_t>(b.qs[j] + 128));
+          scales[g] = d;
+          biases[g] = -128.0f * d;
+          ++g;
+        }
+        break;
+      }
+      case BlockLayout::ggml_q4_k: {
+        std::size_t g = 0;
+        for (const ggml::block_q4_k& b : q.row_blocks<ggml::block_q4_k>(r)) {
+          const float d = ggml::fp16_to_float(b.d), dmin = ggml::fp16_to_float(b.dmin);
+          for (int j = 0; j < 8; ++j, ++g) {
+            const ggml::ScaleMin sm = ggml::scale_min_k4(j, b.scales);
+            // Sub-blocks 2k and 2k + 1 share 32 bytes: low nibbles, then high nibbles.
+            const std::uint8_t* qs = b.qs + (j / 2) * 32;
+            for (std::size_t l = 0; l < 32; ++l)
+              put_level(w, row, g * 32 + l,
+                        static_cast<std::uint8_t>(j % 2 == 0 ? qs[l] & 0x0F : qs[l] >> 4));
+            scales[g] = d * static_cast<float>(sm.scale);
+            biases[g] = -(dmin * static_cast<float>(sm.min));
+          }
+        }
+        break;
+      }
+      case BlockLayout::none:
+        break;
+    }
+  }
+  return w;
+}
+
 cpu::PackedWeights pack_weights(const QuantizedMatrix& q) {
   const Scheme& scheme = q.scheme();
+  if (scheme.block_layout != BlockLayout::none) return pack_ggml_weights(q);
   cpu::PackedWeights w;
   w.decode = *cpu_decode(scheme);
   w.rows = q.rows();
