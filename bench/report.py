@@ -28,7 +28,8 @@ GEMV_NAME = re.compile(
     r"^BM_gemv(?P<l3>_l3)?/(?P<format>[^/]+)/(?P<out>\d+)x(?P<inp>\d+)/batch:(?P<batch>\d+)"
     r"/isa:(?P<isa>[^/]+)/threads:(?P<threads>\d+)"
 )
-BANDWIDTH_NAME = re.compile(r"^BM_(?P<kernel>triad|read)/threads:(?P<threads>\d+)")
+BANDWIDTH_NAME = re.compile(
+    r"^BM_(?P<kernel>triad|read)/threads:(?P<threads>\d+)(/streams:(?P<streams>\d+))?")
 ISA_ORDER = ["eigen", "avx512", "avx2", "scalar"]
 FORMAT_LABELS = {
     "fp32": "fp32 (Eigen, baseline)",
@@ -94,14 +95,22 @@ def is_contended(entry):
 
 
 def parse_bandwidth(entries):
+    """GB/s by (kernel, threads) and, for the read kernel, ("read", threads, streams); ("read",
+    threads) is the best of the stream counts: the reference the GEMV fractions are taken of."""
     bandwidth = {}
     for name, entry in entries.items():
         m = BANDWIDTH_NAME.match(name)
         if m and not entry.get("error_occurred"):
             key = (m["kernel"], int(m["threads"]))
+            if m["streams"]:
+                key += (int(m["streams"]),)
             bandwidth[key] = entry["bytes_per_second"] / GB
             if is_contended(entry):
                 contended.add(key)
+    for key in [k for k in bandwidth if len(k) == 3]:
+        best = max(v for k, v in bandwidth.items() if len(k) == 3 and k[1] == key[1])
+        if bandwidth.get(key[:2], 0) < best:
+            bandwidth[key[:2]] = best
     return bandwidth
 
 
@@ -155,12 +164,18 @@ def star(*keys):
 
 def bandwidth_table(bandwidth):
     lines = ["| kernel (bytes counted) | 1 thread GB/s | 2 threads GB/s |", "|---|---:|---:|"]
-    labels = {"triad": "triad a = b + s*c (24 B per element, as STREAM counts)",
-              "read": "read: sum of one array (8 B per element)"}
-    for kernel in ("triad", "read"):
-        cells = [f"{bandwidth[(kernel, t)]:.1f}{star((kernel, t))}" if (kernel, t) in bandwidth
-                 else "-" for t in (1, 2)]
-        lines.append(f"| {labels[kernel]} | {cells[0]} | {cells[1]} |")
+    streams = sorted({k[2] for k in bandwidth if len(k) == 3})
+    rows = [(("triad",), "triad a = b + s*c (24 B per element, as STREAM counts)")]
+    rows += [(("read", n), f"read: sum of one array, {n} stream{'s' * (n > 1)} per thread")
+             for n in streams]
+    rows.append((("read",), "read: sum of one array (8 B per element)" +
+                 (", best of the above: the reference" if streams else "")))
+    for kernel, label in rows:
+        cells = []
+        for t in (1, 2):
+            key = (kernel[0], t) + kernel[1:]
+            cells.append(f"{bandwidth[key]:.1f}{star(key)}" if key in bandwidth else "-")
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -258,8 +273,8 @@ def svg_plot(gemv, bandwidth, path):
     peak = max([v for v in bandwidth.values()] +
                [v[0] for v in gemv.values() if not isinstance(v, str)] + [1.0])
     top = (int(peak / 5) + 1) * 5
-    panel_w, panel_h, left, right, head, foot = 420, 300, 50, 10, 70, 130
-    width = max(left + len(shapes) * (panel_w + right) + 10, 720)
+    panel_w, panel_h, left, right, head, foot = 420, 300, 50, 10, 70, 160
+    width = max(left + len(shapes) * (panel_w + right) + 90, 720)
     height = head + panel_h + foot
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11">',
@@ -272,7 +287,8 @@ def svg_plot(gemv, bandwidth, path):
            f'<text x="{left + 94}" y="37">2 threads</text>',
            f'<line x1="{left + 170}" y1="33" x2="{left + 195}" y2="33" stroke="black" '
            'stroke-dasharray="5,3"/>'
-           f'<text x="{left + 199}" y="37">read bandwidth, 1 / 2 threads (bench_bandwidth)</text>']
+           f'<text x="{left + 199}" y="37">read bandwidth of 1 / 2 threads (bench_bandwidth, dashed in the '
+           'bar colours)</text>']
 
     def y_of(value):
         return head + panel_h - value / top * panel_h
