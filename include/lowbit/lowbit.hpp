@@ -46,4 +46,3 @@
 #include "lowbit/quant/nf4.hpp"
 #include "lowbit/quantized_matrix.hpp"
 #include "lowbit/scheme.hpp"
-
