@@ -611,14 +611,7 @@ inline GptqResult quantize_gptq(MatrixView<const float> weights, const Eigen::Ma
   detail::require_finite(weights, options.tensor_name);
   if (!hessian.allFinite()) throw invalid_value("GPTQ: the Hessian holds NaN or Inf");
   const HadamardRotation rotation = incoherence_rotation(weights.cols, *options.hadamard);
-  std::vector<float> rotated(weights.rows * weights.cols);
-  for (std::size_t r = 0; r < weights.rows; ++r)
-    std::copy(weights.row(r).begin(), weights.row(r).end(),
-              rotated.begin() + static_cast<std::ptrdiff_t>(r * weights.cols));
-  for (std::size_t start = 0; start < weights.cols; start += rotation.size)
-    rotate_input_side(
-        MatrixView<float>(rotated.data() + start, weights.rows, rotation.size, weights.cols),
-        rotation);
+  const std::vector<float> rotated = rotated_copy(weights, rotation);
   GptqOptions plain = options;
   plain.hadamard.reset();
   GptqResult result = detail::quantize_gptq_unrotated(

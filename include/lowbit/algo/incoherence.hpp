@@ -36,12 +36,10 @@ inline HadamardRotation incoherence_rotation(std::size_t cols, const Incoherence
   return HadamardRotation{block, options.seed, options.randomized};
 }
 
-/// Rotates `weights` blockwise on the input side, quantizes the result with `quantize`
-/// (MatrixView<const float> -> QuantizedMatrix) and records the rotation in it.
-template <class Quantize>
-QuantizedMatrix quantize_incoherent(MatrixView<const float> weights,
-                                    const IncoherenceOptions& options, Quantize&& quantize) {
-  const HadamardRotation rotation = incoherence_rotation(weights.cols, options);
+/// W R^T for the block-diagonal rotation R (blocks of rotation.size inputs), as a dense row-major
+/// copy [rows, cols].
+inline std::vector<float> rotated_copy(MatrixView<const float> weights,
+                                       const HadamardRotation& rotation) {
   std::vector<float> rotated(weights.rows * weights.cols);
   for (std::size_t r = 0; r < weights.rows; ++r)
     std::copy(weights.row(r).begin(), weights.row(r).end(),
@@ -50,6 +48,16 @@ QuantizedMatrix quantize_incoherent(MatrixView<const float> weights,
     rotate_input_side(
         MatrixView<float>(rotated.data() + start, weights.rows, rotation.size, weights.cols),
         rotation);
+  return rotated;
+}
+
+/// Rotates `weights` blockwise on the input side, quantizes the result with `quantize`
+/// (MatrixView<const float> -> QuantizedMatrix) and records the rotation in it.
+template <class Quantize>
+QuantizedMatrix quantize_incoherent(MatrixView<const float> weights,
+                                    const IncoherenceOptions& options, Quantize&& quantize) {
+  const HadamardRotation rotation = incoherence_rotation(weights.cols, options);
+  const std::vector<float> rotated = rotated_copy(weights, rotation);
   QuantizedMatrix q = std::forward<Quantize>(quantize)(
       MatrixView<const float>(rotated.data(), weights.rows, weights.cols));
   q.set_input_rotation(rotation);
