@@ -33,7 +33,7 @@
 //                     the prepared matrix's bytes per call (weight_bytes)
 //   flops_per_second  2 * out * in * batch per call, in powers of 1000 (console "G/s" = GFLOP/s)
 //   weight_bytes      bytes per call: fp32 4 per weight; the CPU kernels' packed layout (codes,
-//                     float scales, biases and tables: see prepared_bytes)
+//                     float scales, biases and tables: PreparedMatrix::bytes)
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -67,7 +67,6 @@ struct Shape {
 constexpr Shape kShapes[] = {{4096, 4096}, {4096, 11008}, {11008, 4096}};
 constexpr std::size_t kLargeBatches[] = {8, 32, 128};           // for the first shape only
 constexpr std::size_t kRotationBytes = std::size_t{128} << 20;  // 4x the 32 MiB L3
-constexpr std::size_t kKernelBlock = 32;  // columns per block of the CPU integer kernels
 
 /// A quantized weight format: its Scheme (none for a format lowbit has no Scheme for yet), how a
 /// float matrix is quantized to it, and what the GEMM does with the activations.
@@ -115,29 +114,6 @@ const std::vector<float>& float_weights() {
 
 lowbit::MatrixView<const float> weight_view(Shape shape) {
   return {float_weights().data(), shape.out, shape.in};
-}
-
-/// Bytes a call streams from the weights of a matrix the CPU backend runs natively: its layout
-/// (kernels/cpu/packed_weights.hpp, PackedWeights::bytes, which the public API does not expose):
-/// codes in 4-bit slots (integers up to 4 bits, NF4, FP4) or bytes (wider integers, FP8), rows
-/// padded to 32 columns; a float scale per group, a float bias per group for integer codes (the
-/// zero point), a 16-float table for the 4-bit float formats and codebooks (one per row for
-/// per-channel codebooks).
-std::size_t prepared_bytes(const lowbit::QuantizedMatrix& q) {
-  using lowbit::Granularity;
-  const lowbit::Scheme& scheme = q.scheme();
-  const std::size_t padded = (q.cols() + kKernelBlock - 1) / kKernelBlock * kKernelBlock;
-  const std::size_t group = scheme.granularity.kind == Granularity::Kind::group
-                                ? std::min(scheme.granularity.group_size, padded)
-                                : padded;
-  const std::size_t groups = group == 0 ? 0 : (padded + group - 1) / group;
-  const bool four_bit = scheme.bits <= 4;
-  const bool table = four_bit && !scheme.is_integer();
-  const bool table_per_row =
-      scheme.is_codebook() && scheme.codebook_granularity.kind == Granularity::Kind::channel;
-  const std::size_t floats = q.rows() * groups * (scheme.is_integer() ? 2 : 1) +
-                             (table ? 16 * (table_per_row ? q.rows() : 1) : 0);
-  return q.rows() * padded / (four_bit ? 2 : 1) + floats * sizeof(float);
 }
 
 std::size_t copies_for(std::size_t bytes) {
@@ -188,8 +164,9 @@ const std::vector<std::unique_ptr<lowbit::kernels::PreparedMatrix>>& prepared_co
         std::make_shared<const lowbit::QuantizedMatrix>(format.quantize(weight_view(shape)));
     quantized_cache.key = qkey;
   }
-  const std::size_t count = copies_for(prepared_bytes(*quantized_cache.matrix));
-  for (std::size_t i = 0; i < count; ++i)
+  prepared_cache.copies.push_back(backend.prepare(quantized_cache.matrix, format.options));
+  const std::size_t count = copies_for(prepared_cache.copies.front()->bytes());
+  while (prepared_cache.copies.size() < count)
     prepared_cache.copies.push_back(backend.prepare(quantized_cache.matrix, format.options));
   prepared_cache.key = pkey;
   return prepared_cache.copies;
@@ -285,7 +262,7 @@ void BM_gemv(benchmark::State& state, const Format& format, Shape shape, std::si
       benchmark::ClobberMemory();
       if (!resident) next = next + 1 == copies.size() ? 0 : next + 1;
     }
-    report(state, shape, batch, prepared_bytes(copies.front()->source()));
+    report(state, shape, batch, copies.front()->bytes());
   } catch (const std::exception& error) {
     state.SkipWithError(error.what());
   }

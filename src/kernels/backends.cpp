@@ -70,6 +70,12 @@ class ReferencePrepared final : public PreparedMatrix {
     if (options.activations == ActivationQuantization::none) dequantized_ = source().dequantize();
   }
 
+  std::size_t bytes() const noexcept override {
+    return options().activations == ActivationQuantization::none
+               ? dequantized_.size() * sizeof(float)
+               : source().storage_bytes();
+  }
+
   void gemm(MatrixView<const float> x, MatrixView<float> y) const {
     const QuantizedMatrix& w = source();
     detail::check_gemm_shapes(w.rows(), w.cols(), x, y, "gemm");
@@ -346,6 +352,8 @@ class CpuPrepared final : public PreparedMatrix {
         weights_(pack_weights(source())),
         kernel_(cpu_kernel(isa)),
         int8_kernel_(cpu_int8_kernel(isa)) {}
+
+  std::size_t bytes() const noexcept override { return weights_.bytes(); }
 
   void gemm(MatrixView<const float> x, MatrixView<float> y) const {
     const QuantizedMatrix& w = source();

@@ -62,6 +62,9 @@ class PreparedMatrix {
   const Backend& backend() const noexcept { return *backend_; }
   /// True when the backend had no kernel for this Scheme and runs the reference kernels instead.
   bool fallback() const noexcept { return fallback_; }
+  /// Bytes of weight data one gemm call reads in this backend's layout (codes, scales, zero-point
+  /// biases, tables; the reference backend's dequantized floats): what a bandwidth figure divides.
+  virtual std::size_t bytes() const noexcept = 0;
 
  protected:
   PreparedMatrix(std::shared_ptr<const QuantizedMatrix> source, const PrepareOptions& options,
