@@ -16,6 +16,7 @@
 #include "lowbit/kernels/gemm.hpp"
 #include "lowbit/kernels/reference.hpp"
 #include "lowbit/quant/codebook.hpp"
+#include "lowbit/quant/fp8.hpp"
 #include "lowbit/quant/ggml.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "lowbit/quant/microscaling.hpp"
@@ -143,6 +144,11 @@ TEST_CASE("every backend runs the table and minifloat formats like the reference
     matrices.push_back(lowbit::quantize_mxfp4(view));
     matrices.push_back(lowbit::quantize_nvfp4(view));  // groups of 16, a tensor scale
     matrices.push_back(lowbit::quantize_mxfp8(view));  // E4M3
+    // E4M3 with float scales per channel, and in 2-D blocks (4 x 64 crosses block rows here).
+    matrices.push_back(lowbit::quantize_fp8(view, {}));
+    matrices.push_back(lowbit::quantize_fp8(view, {.granularity = Granularity::per_block(4, 64)}));
+    matrices.push_back(lowbit::quantize_fp8(view, {.granularity = Granularity::per_block(128, 128),
+                                                   .scale_format = lowbit::ScalarFormat::bf16}));
     lowbit::Nf4Options nf4;
     nf4.block = 64;
     nf4.double_quant = true;

@@ -42,6 +42,7 @@
 #include "lowbit/quant/ggml.hpp"
 #include "lowbit/quant/kmeans.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/fp8.hpp"
 #include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quant/nf4.hpp"
 #include "lowbit/quantized_matrix.hpp"

@@ -350,9 +350,7 @@ class QuantizedMatrix {
       return;
     }
     const std::vector<float> values = element_values(scheme_);
-    const std::size_t group = scheme_.granularity.kind == Granularity::Kind::group
-                                  ? scheme_.granularity.group_size
-                                  : (cols_ == 0 ? 1 : cols_);
+    const std::size_t group = scheme_.granularity.row_span(cols_);
 #pragma omp parallel if (detail::worth_threads(rows_ * cols_))
     {
       std::vector<std::uint8_t> codes(cols_);

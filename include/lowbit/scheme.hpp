@@ -146,17 +146,29 @@ constexpr GgmlType ggml_type(BlockLayout layout) noexcept {
 
 /// Which elements share one scale (and zero point), or one codebook. Groups run along the input
 /// dimension (a row of the [out, in] weight matrix); the last group of a row is shorter when
-/// group_size does not divide the row. `none` means no such parameter at all (a codebook scheme
-/// without scales).
+/// group_size does not divide the row. Blocks are 2-D: block_rows x group_size tiles of the matrix
+/// (DeepSeek-V3's FP8 weights: 128 x 128), cut short at the bottom and right edges. `none` means no
+/// such parameter at all (a codebook scheme without scales).
 struct Granularity {
-  enum class Kind : std::uint8_t { tensor, channel, group, none };
+  enum class Kind : std::uint8_t { tensor, channel, group, none, block };
   Kind kind = Kind::group;
-  std::size_t group_size = 128;  // only for Kind::group
+  std::size_t group_size = 128;  // Kind::group; the columns of a Kind::block
+  std::size_t block_rows = 0;    // only for Kind::block
 
   static constexpr Granularity none() noexcept { return {Kind::none, 0}; }
   static constexpr Granularity per_tensor() noexcept { return {Kind::tensor, 0}; }
   static constexpr Granularity per_channel() noexcept { return {Kind::channel, 0}; }
   static constexpr Granularity per_group(std::size_t size) noexcept { return {Kind::group, size}; }
+  static constexpr Granularity per_block(std::size_t rows, std::size_t cols) noexcept {
+    return {Kind::block, cols, rows};
+  }
+
+  /// Consecutive columns of one row that share a parameter: the group (or block) width, else the
+  /// whole row (at least 1, so that a loop stepping by it ends).
+  constexpr std::size_t row_span(std::size_t cols) const noexcept {
+    if (kind == Kind::group || kind == Kind::block) return group_size;
+    return cols > 0 ? cols : 1;
+  }
 
   friend constexpr bool operator==(const Granularity&, const Granularity&) = default;
 };
@@ -178,6 +190,8 @@ struct ScaleGrid {
         return {rows, 1};
       case Granularity::Kind::group:
         return {rows, (cols + g.group_size - 1) / g.group_size};
+      case Granularity::Kind::block:
+        return {(rows + g.block_rows - 1) / g.block_rows, (cols + g.group_size - 1) / g.group_size};
     }
     return {};
   }
@@ -187,8 +201,10 @@ struct ScaleGrid {
 /// serves element (row, col) of the matrix.
 inline std::size_t grid_index(const Granularity& g, const ScaleGrid& grid, std::size_t row,
                               std::size_t col) noexcept {
-  const std::size_t grid_row = grid.rows == 1 ? 0 : row;
-  const std::size_t grid_col = g.kind == Granularity::Kind::group ? col / g.group_size : 0;
+  const bool blocks = g.kind == Granularity::Kind::block;
+  const std::size_t grid_row = blocks ? row / g.block_rows : (grid.rows == 1 ? 0 : row);
+  const std::size_t grid_col =
+      blocks || g.kind == Granularity::Kind::group ? col / g.group_size : 0;
   return grid_row * grid.cols + grid_col;
 }
 
@@ -316,8 +332,19 @@ struct Scheme {
            std::to_string(fixed_element_bits(element)) + " bits");
     }
     for (const Granularity* g : {&granularity, &codebook_granularity})
-      if (g->kind == Granularity::Kind::group && g->group_size == 0)
+      if ((g->kind == Granularity::Kind::group || g->kind == Granularity::Kind::block) &&
+          g->group_size == 0)
         fail("group size must be at least 1");
+    if (granularity.kind == Granularity::Kind::block) {
+      // Every quantizer of another format computes its parameters one row at a time.
+      if (element != ElementFormat::fp8_e4m3 && element != ElementFormat::fp8_e5m2)
+        fail("2-D block scales are for FP8 elements (quant/fp8.hpp)");
+      if (granularity.block_rows == 0) fail("blocks need at least 1 row");
+      if (scale_format == ScalarFormat::e8m0 || scale_format == ScalarFormat::e4m3)
+        fail("2-D block scales are stored in f32, f16 or bf16");
+    }
+    if (codebook_granularity.kind == Granularity::Kind::block)
+      fail("codebooks are per tensor, channel or group, not per 2-D block");
     if (!has_scales() && !is_codebook()) fail("only codebook elements can go without scales");
     if (vector_dim == 0) fail("vector_dim must be at least 1");
     if (vector_dim > 1) {
@@ -391,6 +418,13 @@ struct Scheme {
           return std::string("tensor");
         case Granularity::Kind::channel:
           return std::string("channel");
+        case Granularity::Kind::block: {
+          std::string text = "b";
+          text.append(std::to_string(g.block_rows))
+              .append("x")
+              .append(std::to_string(g.group_size));
+          return text;
+        }
         case Granularity::Kind::group:
           break;
       }

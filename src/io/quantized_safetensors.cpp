@@ -46,8 +46,9 @@ constexpr std::array<std::pair<ElementFormat, std::string_view>, 8> element_name
     {ElementFormat::fp4_e2m1, "e2m1"},
     {ElementFormat::nf4, "nf4"},
 }};
-constexpr std::array<std::pair<Granularity::Kind, std::string_view>, 4> granularity_names{{
+constexpr std::array<std::pair<Granularity::Kind, std::string_view>, 5> granularity_names{{
     {Granularity::Kind::none, "none"},
+    {Granularity::Kind::block, "block"},
     {Granularity::Kind::tensor, "tensor"},
     {Granularity::Kind::channel, "channel"},
     {Granularity::Kind::group, "group"},
@@ -82,6 +83,10 @@ json scheme_object(const Scheme& s) {
   j["bits"] = s.bits;
   j["granularity"] = name_of(granularity_names, s.granularity.kind);
   if (s.granularity.kind == Granularity::Kind::group) j["group_size"] = s.granularity.group_size;
+  if (s.granularity.kind == Granularity::Kind::block) {
+    j["block_rows"] = s.granularity.block_rows;
+    j["block_cols"] = s.granularity.group_size;
+  }
   j["scale_format"] = name_of(scale_names, s.scale_format);
   j["zero_format"] = name_of(zero_names, s.zero_format);
   j["pack_order"] = name_of(pack_names, s.pack_order);
@@ -139,7 +144,13 @@ Granularity granularity_field(const json& j, const char* kind_field, const char*
                               std::optional<Granularity::Kind> fallback) {
   Granularity g;
   g.kind = enum_field(j, kind_field, granularity_names, fallback);
-  if (g.kind == Granularity::Kind::group) {
+  if (g.kind == Granularity::Kind::block) {
+    // Only scale granularities have 2-D blocks (Scheme::validate refuses block codebooks).
+    if (!j.contains("block_rows") || !j.contains("block_cols"))
+      bad_field("block_rows", "block_rows and block_cols are needed for block granularity");
+    g.block_rows = positive_field(j, "block_rows", 0);
+    g.group_size = positive_field(j, "block_cols", 0);
+  } else if (g.kind == Granularity::Kind::group) {
     if (!j.contains(size_field)) bad_field(size_field, "missing for group granularity");
     g.group_size = positive_field(j, size_field, 0);
   } else {
@@ -178,20 +189,11 @@ Scheme scheme_from_object(const json& j) {
   s.block_layout = enum_field(j, "block_layout", block_layout_names,
                               std::optional<BlockLayout>{BlockLayout::none});
   for (const auto& [key, value] : j.items()) {
-    static constexpr std::array<std::string_view, 14> known{"element",
-                                                            "bits",
-                                                            "granularity",
-                                                            "group_size",
-                                                            "scale_format",
-                                                            "zero_format",
-                                                            "pack_order",
-                                                            "vector_dim",
-                                                            "codebook_granularity",
-                                                            "codebook_group_size",
-                                                            "codebook_format",
-                                                            "tensor_scale",
-                                                            "double_quant_block",
-                                                            "block_layout"};
+    static constexpr std::array<std::string_view, 16> known{
+        "element",         "bits",         "granularity",          "group_size",
+        "block_rows",      "block_cols",   "scale_format",         "zero_format",
+        "pack_order",      "vector_dim",   "codebook_granularity", "codebook_group_size",
+        "codebook_format", "tensor_scale", "double_quant_block",   "block_layout"};
     if (std::find(known.begin(), known.end(), key) == known.end()) bad_field(key, "unknown field");
   }
   s.validate();

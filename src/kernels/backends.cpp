@@ -154,7 +154,8 @@ bool cpu_kernel_runs(const Scheme& scheme, const PrepareOptions& options) {
   if (options.activations != ActivationQuantization::none)
     return scheme.is_integer() && g.kind != Granularity::Kind::none &&
            (g.kind != Granularity::Kind::group || g.group_size % cpu::block_size == 0);
-  if (g.kind == Granularity::Kind::group) return g.group_size % cpu::half_block == 0;
+  if (g.kind == Granularity::Kind::group || g.kind == Granularity::Kind::block)
+    return g.group_size % cpu::half_block == 0;
   return g.kind != Granularity::Kind::none || scheme.is_codebook();
 }
 
@@ -258,8 +259,11 @@ cpu::PackedWeights pack_weights(const QuantizedMatrix& q) {
   w.rows = q.rows();
   w.cols = q.cols();
   w.padded_cols = (q.cols() + cpu::block_size - 1) / cpu::block_size * cpu::block_size;
-  w.group = scheme.granularity.kind == Granularity::Kind::group ? scheme.granularity.group_size
-                                                                : w.padded_cols;
+  // (2-D blocks become per-row groups of the block's width: each row gets its block's scale.)
+  w.group = scheme.granularity.kind == Granularity::Kind::group ||
+                    scheme.granularity.kind == Granularity::Kind::block
+                ? scheme.granularity.group_size
+                : w.padded_cols;
   w.group = std::min(w.group, w.padded_cols);
   w.groups = w.padded_cols == 0 ? 0 : (w.padded_cols + w.group - 1) / w.group;
   w.has_bias = scheme.is_integer();

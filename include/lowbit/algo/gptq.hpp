@@ -460,6 +460,9 @@ inline GptqResult quantize_gptq_unrotated(MatrixView<const float> weights,
   if (scheme.element == ElementFormat::higgs || scheme.vector_dim != 1)
     throw unsupported("GPTQ quantizes one weight per code, not " + scheme.to_string());
   Granularity::Kind kind = scheme.granularity.kind;
+  if (kind == Granularity::Kind::block)  // its columns' scales would depend on rows not yet seen
+    throw unsupported("GPTQ quantizes with per-row scales, not 2-D blocks (" + scheme.to_string() +
+                      ")");
   if (kind == Granularity::Kind::none) {
     if (!scheme.is_codebook()) throw unsupported("GPTQ needs a scheme with scales");
     kind = Granularity::Kind::tensor;  // one (unit) parameter for the whole matrix

@@ -107,9 +107,7 @@ inline void reference_gemm_int8(const QuantizedMatrix& w, MatrixView<const float
     throw unsupported(std::string(who).append(": more than 2^17 inputs would overflow int32"));
   const Int8Rows xq = quantize_per_token_int8(x);
   const std::vector<std::int32_t> levels = detail::integer_levels(scheme);
-  const std::size_t group = scheme.granularity.kind == Granularity::Kind::group
-                                ? scheme.granularity.group_size
-                                : w.cols();
+  const std::size_t group = scheme.granularity.row_span(w.cols());
   const double tensor_scale = w.tensor_scale();
   for (std::size_t b = 0; b < x.rows; ++b) {
     const std::span<const std::int8_t> xrow = xq.row(b);

@@ -210,9 +210,7 @@ void quantize_row(const LinearGrid& grid, std::span<const float> row, std::size_
                   QuantizedMatrix& q, std::vector<std::uint8_t>& codes, ParamsOf&& params_of) {
   const Scheme& scheme = grid.scheme();
   const std::size_t cols = row.size();
-  const std::size_t group = scheme.granularity.kind == Granularity::Kind::group
-                                ? scheme.granularity.group_size
-                                : std::max<std::size_t>(cols, 1);
+  const std::size_t group = scheme.granularity.row_span(cols);
   for (std::size_t start = 0; start < cols; start += group) {
     const std::size_t length = std::min(group, cols - start);
     const LinearParams p = params_of(row.subspan(start, length), q.scale_index(row_index, start));
