@@ -5,7 +5,7 @@ include(CMakePackageConfigHelpers)
 set(LOWBIT_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/lowbit")
 
 install(DIRECTORY include/lowbit DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-install(TARGETS lowbit_headers lowbit EXPORT lowbitTargets
+install(TARGETS lowbit_headers lowbit lowbit_cuda EXPORT lowbitTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(EXPORT lowbitTargets NAMESPACE lowbit:: DESTINATION "${LOWBIT_CMAKE_DIR}")
