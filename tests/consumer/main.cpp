@@ -1,5 +1,6 @@
 // Quantizes a small matrix through the installed package and checks the result, so that a broken
 // package (missing header, target or dependency) fails CI.
+#include <lowbit/kernels/cuda.hpp>
 #include <lowbit/lowbit.hpp>
 
 #include <cmath>
@@ -20,9 +21,10 @@ int main() {
   for (std::size_t i = 0; i < weights.size(); ++i)
     worst = std::fmax(worst, std::fabs(weights[i] - back[i]));
   const float half_step = 0.5f * 0.05f / 7.0f * 1.01f;
-  std::printf("lowbit %d.%d: %s, %.3f bits/weight, max error %.5f, cpu isa %s\n",
+  std::printf("lowbit %d.%d: %s, %.3f bits/weight, max error %.5f, cpu isa %s, cuda %s\n",
               LOWBIT_VERSION_MAJOR, LOWBIT_VERSION_MINOR, scheme.to_string().c_str(),
               q.bits_per_weight(), static_cast<double>(worst),
-              lowbit::to_string(lowbit::best_isa()));
+              lowbit::to_string(lowbit::best_isa()),
+              lowbit::kernels::cuda_available() ? "available" : "not available");
   return worst <= half_step ? 0 : 1;
 }
