@@ -11,7 +11,8 @@
 //              translation units, chosen once at run time from CPUID, LOWBIT_ISA=scalar|avx2|avx512
 //              forces one). A Scheme it has no kernel for is prepared for the reference kernels
 //              instead: PreparedMatrix::fallback() says so; supports() says it up front.
-//   cuda       the slot for the CUDA backend (lowbit::cuda), when it is built.
+//   cuda       NVIDIA GPUs, fp16/bf16 activations (kernels/cuda.hpp, lowbit::cuda); falls back to
+//              the reference kernels as the cpu backend does.
 #pragma once
 
 #include <cstddef>
