@@ -506,3 +506,69 @@ TEST_CASE("ggml matrices with the rest of lowbit", "[ggml]") {
       CHECK(y[b * 8 + o] == Approx(sum).margin(1e-5));
     }
 }
+
+TEST_CASE("ggml F16 and BF16: one weight per block, ggml's conversions", "[ggml][f16]") {
+  STATIC_REQUIRE(sizeof(ggml::block_f16) == 2);
+  STATIC_REQUIRE(sizeof(ggml::block_bf16) == 2);
+  CHECK(static_cast<int>(GgmlType::f16) == 1);
+  CHECK(static_cast<int>(GgmlType::bf16) == 30);
+  for (const GgmlType type : {GgmlType::f16, GgmlType::bf16}) {
+    const Scheme s = Scheme::ggml_blocks(type);
+    INFO(s.to_string());
+    CHECK_NOTHROW(s.validate());
+    CHECK(ggml::block_weights(type) == 1);
+    CHECK(s.bits_per_weight(3, 100) == 16.0);
+    CHECK(io::scheme_from_json(io::scheme_to_json(s)) == s);
+  }
+  CHECK(Scheme::ggml_blocks(GgmlType::bf16).to_string() == "ggml_bf16");
+
+  // Ties to even, subnormals kept, the largest finite values (as ggml's conversions).
+  const std::vector<float> x = {1.0f,
+                                1.0f + 0x1p-11f,  // F16 tie: to 1.0
+                                1.0f + 0x1p-8f,   // BF16 tie: to 1.0
+                                1.0f + 3 * 0x1p-8f,
+                                -0x1p-24f,  // F16's smallest subnormal
+                                0x1p-130f,  // a BF16 subnormal
+                                65504.0f,
+                                -0.0f};
+  const QuantizedMatrix f16 = quantize_ggml(MatrixView<const float>(x.data(), 1, 8), GgmlType::f16);
+  const QuantizedMatrix bf16 =
+      quantize_ggml(MatrixView<const float>(x.data(), 1, 8), GgmlType::bf16);
+  const auto f16_bits = f16.row_blocks<ggml::block_f16>(0);
+  const auto bf16_bits = bf16.row_blocks<ggml::block_bf16>(0);
+  const std::vector<std::uint16_t> f16_want = {0x3C00, 0x3C00, 0x3C04, 0x3C0C,
+                                               0x8001, 0x0000, 0x7BFF, 0x8000};
+  const std::vector<std::uint16_t> bf16_want = {0x3F80, 0x3F80, 0x3F80, 0x3F82,
+                                                0xB380, 0x0008, 0x4780, 0x8000};
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    INFO(i);
+    CHECK(f16_bits[i].bits == f16_want[i]);
+    CHECK(bf16_bits[i].bits == bf16_want[i]);
+  }
+  CHECK(bf16.dequantize()[5] == 0x1p-130f);
+
+  // Beyond F16's range is an error naming the weight; BF16 takes every finite float but the top.
+  std::vector<float> big(2 * 8, 1.0f);
+  big[8 + 3] = 70000.0f;
+  require_error_mentioning(
+      [&] { (void)quantize_ggml(MatrixView<const float>(big.data(), 2, 8), GgmlType::f16); },
+      "row 1, columns 3..3");
+  CHECK_NOTHROW(quantize_ggml(MatrixView<const float>(big.data(), 2, 8), GgmlType::bf16));
+
+  // Any number of columns; safetensors keeps the raw bits.
+  test::TempDir dir;
+  const auto path = dir.path / "f16.safetensors";
+  const std::vector<float> w = test::gaussian(3 * 37, 12);
+  const QuantizedMatrix q = quantize_ggml(MatrixView<const float>(w.data(), 3, 37), GgmlType::bf16);
+  {
+    std::map<std::string, std::string> metadata;
+    io::add_quantization_metadata(metadata, "w", q.scheme(), 3, 37);
+    io::SafetensorsWriter writer(path, io::quantized_layout("w", q.scheme(), 3, 37), metadata);
+    io::write_quantized(writer, "w", q);
+    writer.finish();
+  }
+  const io::SafetensorsFile file(path);
+  const QuantizedMatrix back = io::read_quantized(file, "w");
+  CHECK(bytes_of(back) == bytes_of(q));
+  CHECK(back.dequantize() == q.dequantize());
+}

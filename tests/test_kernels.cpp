@@ -372,12 +372,17 @@ TEST_CASE("GEMM reports what it cannot do", "[kernels]") {
   CHECK(kernels::cpu_backend().name().rfind("cpu/", 0) == 0);
 }
 
-TEST_CASE("llama.cpp's Q4_0, Q8_0 and Q4_K run on every backend like the reference", "[kernels]") {
-  // Each weight is s u + b (format/ggml_blocks.hpp); the kernels sum s u x and b x apart, so the
-  // bound counts |s u| <= |w| + |b| and |b|: (terms + 4) 2^-24 sum (|w| + 2 |b|) |x|.
+TEST_CASE("llama.cpp's Q4_0, Q8_0, Q4_K, F16 and BF16 run on every backend like the reference",
+          "[kernels]") {
+  // Each weight is s u + b (format/ggml_blocks.hpp; F16 and BF16: b = 0); the kernels sum s u x
+  // and b x apart, so the bound counts |s u| <= |w| + |b| and |b|: (terms + 4) 2^-24 sum
+  // (|w| + 2 |b|) |x|.
   for (const lowbit::GgmlType type :
-       {lowbit::GgmlType::q4_0, lowbit::GgmlType::q8_0, lowbit::GgmlType::q4_k})
-    for (const std::size_t cols : {256u, 512u}) {
+       {lowbit::GgmlType::q4_0, lowbit::GgmlType::q8_0, lowbit::GgmlType::q4_k,
+        lowbit::GgmlType::f16, lowbit::GgmlType::bf16})
+    for (const std::size_t cols : {100u, 256u, 512u}) {
+      const bool float16 = type == lowbit::GgmlType::f16 || type == lowbit::GgmlType::bf16;
+      if (cols % lowbit::ggml::block_weights(type) != 0) continue;  // ragged: 16-bit floats only
       const std::size_t rows = 5;
       const auto w = lowbit::test::weights_with_outliers(rows, cols, 400 + static_cast<int>(type));
       const QuantizedMatrix q =
@@ -392,7 +397,7 @@ TEST_CASE("llama.cpp's Q4_0, Q8_0 and Q4_K run on every backend like the referen
           else if (type == lowbit::GgmlType::q8_0)
             b = 128.0 *
                 lowbit::ggml::fp16_to_float(q.row_blocks<lowbit::ggml::block_q8_0>(r)[c / 32].d);
-          else {
+          else if (!float16) {
             const auto& block = q.row_blocks<lowbit::ggml::block_q4_k>(r)[c / 256];
             b = lowbit::ggml::fp16_to_float(block.dmin) *
                 lowbit::ggml::scale_min_k4(static_cast<int>(c % 256 / 32), block.scales).min;

@@ -408,6 +408,12 @@ class QuantizedMatrix {
       case BlockLayout::ggml_q4_k:
         dequantize_rows_of<ggml::block_q4_k>(out);
         return;
+      case BlockLayout::ggml_f16:
+        dequantize_rows_of<ggml::block_f16>(out);
+        return;
+      case BlockLayout::ggml_bf16:
+        dequantize_rows_of<ggml::block_bf16>(out);
+        return;
       case BlockLayout::none:
         return;
     }

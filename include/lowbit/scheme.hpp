@@ -3,7 +3,8 @@
 // packing order of the codes.
 //
 // A Scheme may instead name a block layout: one of llama.cpp's ggml block types (Q4_0, Q8_0,
-// Q4_K), whose blocks carry their own scales and are stored verbatim (format/ggml_blocks.hpp).
+// Q4_K), whose blocks carry their own scales, or its 16-bit floats F16 and BF16 (blocks of one
+// weight: unquantized checkpoints), stored verbatim (format/ggml_blocks.hpp).
 // Such a Scheme is made by Scheme::ggml_blocks and has fixed values in every other field (validate
 // refuses any other), so that equality and the JSON form stay unambiguous; is_integer(),
 // has_scales() and has_zero_point() are false for it, as nothing outside the blocks is stored.
@@ -104,7 +105,14 @@ constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
 
 /// How a QuantizedMatrix stores its rows: lowbit's own layout (`none`: packed codes, with scales
 /// and zero points in grids of their own), or the blocks of a ggml type, scales inside, verbatim.
-enum class BlockLayout : std::uint8_t { none, ggml_q4_0, ggml_q8_0, ggml_q4_k };
+enum class BlockLayout : std::uint8_t {
+  none,
+  ggml_q4_0,
+  ggml_q8_0,
+  ggml_q4_k,
+  ggml_f16,
+  ggml_bf16
+};
 
 constexpr const char* to_string(BlockLayout layout) noexcept {
   switch (layout) {
@@ -116,6 +124,10 @@ constexpr const char* to_string(BlockLayout layout) noexcept {
       return "ggml_q8_0";
     case BlockLayout::ggml_q4_k:
       return "ggml_q4_k";
+    case BlockLayout::ggml_f16:
+      return "ggml_f16";
+    case BlockLayout::ggml_bf16:
+      return "ggml_bf16";
   }
   return "?";
 }
@@ -128,6 +140,10 @@ constexpr BlockLayout block_layout(GgmlType type) noexcept {
       return BlockLayout::ggml_q8_0;
     case GgmlType::q4_k:
       return BlockLayout::ggml_q4_k;
+    case GgmlType::f16:
+      return BlockLayout::ggml_f16;
+    case GgmlType::bf16:
+      return BlockLayout::ggml_bf16;
   }
   return BlockLayout::none;
 }
@@ -139,6 +155,10 @@ constexpr GgmlType ggml_type(BlockLayout layout) noexcept {
       return GgmlType::q8_0;
     case BlockLayout::ggml_q4_k:
       return GgmlType::q4_k;
+    case BlockLayout::ggml_f16:
+      return GgmlType::f16;
+    case BlockLayout::ggml_bf16:
+      return GgmlType::bf16;
     default:
       return GgmlType::q4_0;
   }
@@ -247,15 +267,17 @@ struct Scheme {
     return scheme;
   }
 
-  /// llama.cpp's Q4_0, Q8_0 or Q4_K blocks, stored verbatim. The other fields are fixed: the
-  /// element and width of the block's codes (uint4 for Q4_0, whose zero point is the constant 8,
-  /// and for Q4_K; int8 for Q8_0), f16 scales, Granularity::none() (the scales are in the blocks),
-  /// the defaults elsewhere.
+  /// llama.cpp's Q4_0, Q8_0, Q4_K, F16 or BF16 blocks, stored verbatim. The other fields are
+  /// fixed: the element and width of the block's codes (uint4 for Q4_0, whose zero point is the
+  /// constant 8, and for Q4_K; int8 for Q8_0; uint16 for the raw bits of F16 and BF16), f16
+  /// scales, Granularity::none() (any scales are in the blocks), the defaults elsewhere.
   static Scheme ggml_blocks(GgmlType type) noexcept {
     Scheme scheme;
     scheme.element =
         type == GgmlType::q8_0 ? ElementFormat::int_signed : ElementFormat::int_unsigned;
-    scheme.bits = type == GgmlType::q8_0 ? 8 : 4;
+    scheme.bits = type == GgmlType::q8_0                            ? 8
+                  : type == GgmlType::f16 || type == GgmlType::bf16 ? 16
+                                                                    : 4;
     scheme.granularity = Granularity::none();
     scheme.block_layout = lowbit::block_layout(type);
     return scheme;
@@ -302,9 +324,7 @@ struct Scheme {
       throw invalid_argument("scheme " + to_string() + ": " + reason);
     };
     if (has_block_layout()) {
-      const bool known = block_layout == BlockLayout::ggml_q4_0 ||
-                         block_layout == BlockLayout::ggml_q8_0 ||
-                         block_layout == BlockLayout::ggml_q4_k;
+      const bool known = lowbit::block_layout(ggml_type(block_layout)) == block_layout;
       if (!known) fail("unknown block layout");
       if (*this != ggml_blocks(ggml_type(block_layout)))
         fail(

@@ -17,6 +17,7 @@
 #include <xsimd/xsimd.hpp>
 #endif
 
+#include "lowbit/format/half.hpp"
 #include "packed_weights.hpp"
 
 namespace lowbit::kernels::cpu::LOWBIT_KERNEL_NAMESPACE {
@@ -103,6 +104,19 @@ inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch*
     out[j] = _mm512_cvtph_ps(half);
   }
 }
+template <>
+inline void unpack<Decode::f16>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 2; ++j)
+    out[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32 * j)));
+}
+template <>
+inline void unpack<Decode::bf16>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  // A BF16 is the top half of a float32.
+  for (std::size_t j = 0; j < 2; ++j)
+    out[j] = _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32 * j))),
+        16));
+}
 #elif defined(LOWBIT_KERNEL_AVX2)
 inline void nibbles(const std::uint8_t* block, __m128i& low, __m128i& high) noexcept {
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
@@ -154,6 +168,18 @@ inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch*
     out[j] = _mm256_cvtph_ps(half);
   }
 }
+template <>
+inline void unpack<Decode::f16>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 4; ++j)
+    out[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * j)));
+}
+template <>
+inline void unpack<Decode::bf16>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t j = 0; j < 4; ++j)
+    out[j] = _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * j))),
+        16));
+}
 #else
 template <>
 inline void unpack<Decode::int4>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
@@ -186,6 +212,19 @@ template <>
 inline void unpack<Decode::e4m3>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
   for (std::size_t i = 0; i < 32; ++i) out[i] = e4m3_over_256(block[i]);
 }
+inline std::uint16_t bits16(const std::uint8_t* p) noexcept {
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
+template <>
+inline void unpack<Decode::f16>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t i = 0; i < 32; ++i)
+    out[i] = float16::from_bits(bits16(block + 2 * i)).to_float();
+}
+template <>
+inline void unpack<Decode::bf16>(const std::uint8_t* block, const Table&, Batch* out) noexcept {
+  for (std::size_t i = 0; i < 32; ++i)
+    out[i] = bfloat16::from_bits(bits16(block + 2 * i)).to_float();
+}
 #endif
 
 template <std::size_t T, std::size_t Chains>
@@ -213,7 +252,7 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
   const PackedWeights& w = *a.w;
   const std::uint8_t* codes = w.row_codes(row);
   const float* scales = w.scales.data() + row * w.groups;
-  constexpr std::size_t block_bytes = D == Decode::int4 || D == Decode::lut4 ? 16 : 32;
+  constexpr std::size_t code_bytes = cpu::block_bytes(D);
   constexpr std::size_t copies = T <= 2 && !HalfGroups ? 2 : 1;  // blocks in flight
   constexpr std::size_t chains = per_block * copies;
   const std::size_t blocks_per_row = w.padded_cols / block_size;
@@ -238,7 +277,7 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
   };
   if constexpr (HalfGroups) {
     for (std::size_t blk = 0; blk < blocks_per_row; ++blk) {
-      const std::uint8_t* block = codes + blk * block_bytes;
+      const std::uint8_t* block = codes + blk * code_bytes;
       const float* x = x0 + blk * block_size;
       clear();
       multiply_block<D, T, chains, 0, 0, per_half>(block, table, x, stride, acc);
@@ -259,13 +298,13 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
       std::size_t blk = first_block;
       if constexpr (copies == 2)
         for (; blk + 2 <= end_block; blk += 2) {
-          multiply_block<D, T, chains, 0, 0, per_block>(codes + blk * block_bytes, table,
+          multiply_block<D, T, chains, 0, 0, per_block>(codes + blk * code_bytes, table,
                                                         x0 + blk * block_size, stride, acc);
           multiply_block<D, T, chains, per_block, 0, per_block>(
-              codes + (blk + 1) * block_bytes, table, x0 + (blk + 1) * block_size, stride, acc);
+              codes + (blk + 1) * code_bytes, table, x0 + (blk + 1) * block_size, stride, acc);
         }
       for (; blk < end_block; ++blk)
-        multiply_block<D, T, chains, 0, 0, per_block>(codes + blk * block_bytes, table,
+        multiply_block<D, T, chains, 0, 0, per_block>(codes + blk * code_bytes, table,
                                                       x0 + blk * block_size, stride, acc);
       flush(g);
     }
@@ -293,7 +332,7 @@ inline void tile(const GemmArgs& a, std::size_t row, std::size_t b0) noexcept {
 template <Decode D, std::size_t R>
 inline void gemv_rows(const GemmArgs& a, std::size_t row) noexcept {
   const PackedWeights& w = *a.w;
-  constexpr std::size_t block_bytes = D == Decode::int4 || D == Decode::lut4 ? 16 : 32;
+  constexpr std::size_t code_bytes = cpu::block_bytes(D);
   const std::size_t blocks_per_row = w.padded_cols / block_size;
   const std::size_t blocks_per_group = w.group / block_size;
   alignas(64) static constexpr float no_table[16] = {};  // read by no decoder but lut4
@@ -318,7 +357,7 @@ inline void gemv_rows(const GemmArgs& a, std::size_t row) noexcept {
       for (std::size_t r = 0; r < R; ++r) {
         const Table table(D == Decode::lut4 ? w.table(row + r) : no_table);
         Batch unpacked[per_block];
-        unpack<D>(codes[r] + blk * block_bytes, table, unpacked);
+        unpack<D>(codes[r] + blk * code_bytes, table, unpacked);
         for (std::size_t j = 0; j < per_block; ++j)
           acc[r][j] = multiply_add(unpacked[j], x[j], acc[r][j]);
       }
@@ -391,6 +430,10 @@ inline void dequant_gemm(const GemmArgs& a) noexcept {
       return gemm_groups<Decode::int8>(a);
     case Decode::e4m3:
       return gemm_groups<Decode::e4m3>(a);
+    case Decode::f16:
+      return gemm_groups<Decode::f16>(a);
+    case Decode::bf16:
+      return gemm_groups<Decode::bf16>(a);
   }
 }
 

@@ -5,7 +5,8 @@
 // Codes, per row, in blocks of 32 columns (the row padded with zero codes to whole blocks):
 //   4-bit: 16 bytes per block, byte i = c[i] | c[i + 16] << 4 (llama.cpp's Q4_0 nibble order: one
 //          AND and one shift split a block into two runs of 16 consecutive weights);
-//   8-bit: 32 bytes per block, byte i = c[i].
+//   8-bit: 32 bytes per block, byte i = c[i];
+//   16-bit: 64 bytes per block, the little-endian F16 or BF16 bits of each weight.
 // How a code becomes a number (Decode):
 //   int4, int8  the code is an unsigned level u (a signed level v is stored as u = v + 2^(b-1),
 //               the zero point raised alike);
@@ -14,6 +15,7 @@
 //   e4m3        the FP8 E4M3 code, decoded by moving its bits into an FP16 (exact, including
 //               subnormals; the value is then 2^-8 of the code's: the scales carry the 2^8).
 //               Codes 0x7F / 0xFF (NaN) are not allowed: prepare falls back to the reference.
+//   f16, bf16   the weight itself (ggml's F16 and BF16 tensors): one group per row, scale 1.
 // Per (row, group) a float scale s (the Scheme's scale times the tensor scale, times 2^8 for e4m3)
 // and, for integer codes with a zero point, a float bias -z * s, so that for activations x:
 //   y = sum_g s_g * sum_{k in g} value(c_k) x_k + bias_g * sum_{k in g} x_k.
@@ -30,7 +32,23 @@ namespace lowbit::kernels::cpu {
 inline constexpr std::size_t block_size = 32;
 inline constexpr std::size_t half_block = 16;
 
-enum class Decode : std::uint8_t { int4, lut4, int8, e4m3 };
+enum class Decode : std::uint8_t { int4, lut4, int8, e4m3, f16, bf16 };
+
+/// Bytes of one block of 32 codes.
+constexpr std::size_t block_bytes(Decode decode) noexcept {
+  switch (decode) {
+    case Decode::int4:
+    case Decode::lut4:
+      return 16;
+    case Decode::int8:
+    case Decode::e4m3:
+      return 32;
+    case Decode::f16:
+    case Decode::bf16:
+      return 64;
+  }
+  return 0;
+}
 
 struct PackedWeights {
   Decode decode = Decode::int4;
@@ -46,10 +64,8 @@ struct PackedWeights {
   std::vector<float> biases;  // [rows, groups] when has_bias
   std::vector<float> tables;  // lut4: 16 floats per table
 
-  int bits() const noexcept { return decode == Decode::int4 || decode == Decode::lut4 ? 4 : 8; }
-  std::size_t row_bytes() const noexcept {
-    return padded_cols * static_cast<std::size_t>(bits()) / 8;
-  }
+  int bits() const noexcept { return static_cast<int>(block_bytes(decode) * 8 / block_size); }
+  std::size_t row_bytes() const noexcept { return padded_cols / block_size * block_bytes(decode); }
   const std::uint8_t* row_codes(std::size_t row) const noexcept {
     return codes.data() + row * row_bytes();
   }

@@ -70,11 +70,13 @@ constexpr std::array<std::pair<PackOrder, std::string_view>, 2> pack_names{{
     {PackOrder::low_first, "low_first"},
     {PackOrder::awq_interleaved, "awq_interleaved"},
 }};
-constexpr std::array<std::pair<BlockLayout, std::string_view>, 4> block_layout_names{{
+constexpr std::array<std::pair<BlockLayout, std::string_view>, 6> block_layout_names{{
     {BlockLayout::none, "none"},
     {BlockLayout::ggml_q4_0, "ggml_q4_0"},
     {BlockLayout::ggml_q8_0, "ggml_q8_0"},
     {BlockLayout::ggml_q4_k, "ggml_q4_k"},
+    {BlockLayout::ggml_f16, "ggml_f16"},
+    {BlockLayout::ggml_bf16, "ggml_bf16"},
 }};
 
 json scheme_object(const Scheme& s) {

@@ -121,6 +121,10 @@ std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
       return cpu::Decode::int4;
     case BlockLayout::ggml_q8_0:
       return cpu::Decode::int8;
+    case BlockLayout::ggml_f16:
+      return cpu::Decode::f16;
+    case BlockLayout::ggml_bf16:
+      return cpu::Decode::bf16;
     case BlockLayout::none:
       break;
   }
@@ -184,7 +188,30 @@ void put_level(cpu::PackedWeights& w, std::uint8_t* row, std::size_t c, std::uin
 /// each weight s u + b (format/ggml_blocks.hpp):
 ///   Q4_0: u = nibble, s = d, b = -8 d;   Q8_0: u = q + 128, s = d, b = -128 d;
 ///   Q4_K: sub-block j: u = nibble, s = d sc_j, b = -dmin m_j.
+/// ggml's F16 and BF16: the 16-bit weights as they are, rows padded with zeros to whole blocks;
+/// one group per row with scale 1.
+cpu::PackedWeights pack_float16_weights(const QuantizedMatrix& q) {
+  cpu::PackedWeights w;
+  w.decode = *cpu_decode(q.scheme());
+  w.rows = q.rows();
+  w.cols = q.cols();
+  w.padded_cols = (q.cols() + cpu::block_size - 1) / cpu::block_size * cpu::block_size;
+  w.group = w.padded_cols;
+  w.groups = w.padded_cols == 0 ? 0 : 1;
+  w.codes.assign(w.rows * w.row_bytes(), 0);
+  w.scales.assign(w.rows * w.groups, 1.0f);
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    const std::span<const std::uint8_t> row = q.row_bytes(r);
+    std::copy(row.begin(), row.end(),
+              w.codes.begin() + static_cast<std::ptrdiff_t>(r * w.row_bytes()));
+  }
+  return w;
+}
+
 cpu::PackedWeights pack_ggml_weights(const QuantizedMatrix& q) {
+  if (q.scheme().block_layout == BlockLayout::ggml_f16 ||
+      q.scheme().block_layout == BlockLayout::ggml_bf16)
+    return pack_float16_weights(q);
   cpu::PackedWeights w;
   w.decode = *cpu_decode(q.scheme());
   w.rows = q.rows();
@@ -244,6 +271,8 @@ cpu::PackedWeights pack_ggml_weights(const QuantizedMatrix& q) {
         }
         break;
       }
+      case BlockLayout::ggml_f16:
+      case BlockLayout::ggml_bf16:
       case BlockLayout::none:
         break;
     }

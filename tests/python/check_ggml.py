@@ -1,5 +1,5 @@
-"""Bit-exact check of lowbit's ggml blocks (Q4_0, Q8_0, Q4_K) against gguf-py, llama.cpp's Python
-package (gguf.quants.quantize / dequantize).
+"""Bit-exact check of lowbit's ggml blocks (Q4_0, Q8_0, Q4_K, and F16 / BF16 as blocks of one weight)
+against gguf-py, llama.cpp's Python package (gguf.quants.quantize / dequantize).
 
 - Q4_0, Q8_0: lowbit's quantized bytes equal gguf-py's, block for block, and lowbit's dequantized
   values equal gguf-py's dequantization of them, bit for bit.
@@ -7,11 +7,14 @@ package (gguf.quants.quantize / dequantize).
   ggml's quantize_row_q4_K_ref below (float32 throughout, one rounding per operation, as ggml
   computes without FMA contraction); the dequantization is compared with gguf-py's bit for bit.
 - Dequantization of random blocks (every byte random, the fp16 scales random finite values
-  including subnormals) against gguf-py, for all three types.
+  including subnormals) against gguf-py, for the three block types; for F16 and BF16, every one of
+  the 65,536 bit patterns, NaN and Inf included.
+- F16, BF16: the conversions of the same test matrices (those within F16's range for F16).
 
-One known divergence is accounted for: an all-zero Q4_0 block whose first element is -0.0 gets
-d = +0 from gguf-py (it takes the sign of the first largest element) and d = -0 from ggml, whose
-max starts at +0.0; lowbit follows ggml.
+Two known divergences are accounted for. An F16 signaling NaN dequantizes to a quiet float32 NaN
+in lowbit, as in ggml on x86 (F16C's conversion), while numpy keeps the quiet bit clear. And an
+all-zero Q4_0 block whose first element is -0.0 gets d = +0 from gguf-py (it takes the sign of the
+first largest element) and d = -0 from ggml, whose max starts at +0.0; lowbit follows ggml.
 
 Usage: check_ggml.py path/to/lowbit_ggml_blocks"""
 import importlib.metadata
@@ -25,7 +28,8 @@ from gguf import GGMLQuantizationType as T
 from gguf import quants
 
 F32 = np.float32
-TYPES = {"q4_0": (T.Q4_0, 32, 18), "q8_0": (T.Q8_0, 32, 34), "q4_k": (T.Q4_K, 256, 144)}
+TYPES = {"q4_0": (T.Q4_0, 32, 18), "q8_0": (T.Q8_0, 32, 34), "q4_k": (T.Q4_K, 256, 144),
+         "f16": (T.F16, 1, 2), "bf16": (T.BF16, 1, 2)}
 
 
 def run(tool, mode, name, rows, cols, payload):
@@ -197,20 +201,22 @@ def main():
     rng = np.random.default_rng(0)
     failures = 0
     report = lambda ok, text: print(f"{'ok      ' if ok else 'MISMATCH'} {text}")
-    for name in ["q4_0", "q8_0", "q4_k"]:
+    for name in ["q4_0", "q8_0", "q4_k", "f16", "bf16"]:
         qtype, block, size = TYPES[name]
         blocks_total = bad_total = 0
-        for kind, w in matrices(block, rng).items():
+        for kind, w in matrices(max(block, 32), rng).items():
+            if name == "f16" and np.abs(w).max() >= 65520:  # Inf in F16: lowbit refuses it
+                continue
             got, got_values = lowbit_quantize(tool, name, w)
             if name == "q4_k":
                 want = quantize_q4_k(w)
             else:
                 with np.errstate(all="ignore"):
-                    want = quants.quantize(w, qtype).reshape(got.shape).copy()
+                    want = quants.quantize(w, qtype).view(np.uint8).reshape(got.shape).copy()
                 if name == "q4_0":  # the known divergence (see the top of this file)
                     want[first_zero_is_negative(w), 1] = 0x80
             bad = np.nonzero(np.any(got != want, axis=1))[0]
-            dq = quants.dequantize(got, qtype).reshape(w.shape)
+            dq = quants.dequantize(got.copy(), qtype).reshape(w.shape)
             ok = len(bad) == 0 and same_bits(got_values, dq)
             failures += not ok
             blocks_total += got.shape[0]
@@ -221,8 +227,13 @@ def main():
             if len(bad):
                 print("   blocks differ:", bad[:5].tolist())
         blocks = random_blocks(name, rng, 4096)
-        got = lowbit_dequantize(tool, name, blocks, blocks.shape[0], block)
-        ok = same_bits(got, quants.dequantize(blocks, qtype).reshape(got.shape))
+        if block == 1:  # every 16-bit pattern, NaN and Inf included
+            blocks = np.arange(65536, dtype="<u2").view(np.uint8).reshape(2048, 64)
+        got = lowbit_dequantize(tool, name, blocks, blocks.shape[0], blocks.shape[1] // size * block)
+        want = np.array(quants.dequantize(blocks, qtype), F32).reshape(got.shape)
+        if name == "f16":  # signaling NaNs come out quiet, as from ggml's F16C conversion
+            want.view(np.uint32)[np.isnan(want)] |= np.uint32(0x00400000)
+        ok = same_bits(got, want)
         failures += not ok
         report(ok, f"{name} dequantization of {blocks.shape[0]} random blocks")
         print(f"   {name}: {blocks_total} quantized blocks compared, {bad_total} differ")

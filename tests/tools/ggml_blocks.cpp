@@ -1,8 +1,8 @@
 // lowbit's ggml blocks for tests/python/check_ggml.py, which compares them with gguf-py.
 //   ggml_blocks quantize TYPE matrix.bin      matrix.bin: uint64 rows, uint64 cols, float32 data
 //   ggml_blocks dequantize TYPE blocks.bin    blocks.bin: uint64 rows, uint64 cols, the blocks
-// TYPE is q4_0, q8_0 or q4_k. quantize writes the blocks (rows x bytes per row), then the
-// dequantized float32 matrix; dequantize writes the float32 matrix. Both to stdout.
+// TYPE is q4_0, q8_0, q4_k, f16 or bf16. quantize writes the blocks (rows x bytes per row), then
+// the dequantized float32 matrix; dequantize writes the float32 matrix. Both to stdout.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +20,10 @@ bool parse_type(const std::string& name, lowbit::GgmlType& type) {
     type = lowbit::GgmlType::q8_0;
   else if (name == "q4_k")
     type = lowbit::GgmlType::q4_k;
+  else if (name == "f16")
+    type = lowbit::GgmlType::f16;
+  else if (name == "bf16")
+    type = lowbit::GgmlType::bf16;
   else
     return false;
   return true;
@@ -34,7 +38,7 @@ bool write_all(const void* data, std::size_t bytes) {
 int main(int argc, char** argv) {
   lowbit::GgmlType type{};
   if (argc != 4 || !parse_type(argv[2], type)) {
-    std::fprintf(stderr, "usage: %s quantize|dequantize q4_0|q8_0|q4_k FILE\n", argv[0]);
+    std::fprintf(stderr, "usage: %s quantize|dequantize q4_0|q8_0|q4_k|f16|bf16 FILE\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];

@@ -1,6 +1,7 @@
-// llama.cpp's ggml block formats Q4_0, Q8_0 and Q4_K: the byte layout of one block (as
-// ggml/src/ggml-common.h defines it) and its dequantization, bit for bit as ggml's
-// dequantize_row_q4_0 / _q8_0 / _q4_K compute it. The quantizers are in lowbit/quant/ggml.hpp.
+// llama.cpp's ggml block formats Q4_0, Q8_0 and Q4_K, and its 16-bit float types F16 and BF16 (as
+// "blocks" of one weight): the byte layout of one block (as ggml/src/ggml-common.h defines it) and
+// its dequantization, bit for bit as ggml's dequantize_row_q4_0 / _q8_0 / _q4_K and its fp16 /
+// bf16 conversions compute it. The quantizers are in lowbit/quant/ggml.hpp.
 //
 //   Q4_0  32 weights, 18 bytes: fp16 d, then 16 bytes of nibbles; byte j holds weight j in its low
 //         nibble and weight j + 16 in its high nibble.   value = (q - 8) * d
@@ -9,6 +10,7 @@
 //         sub-block scales sc and mins m (scale_min_k4 below), then 128 bytes of nibbles: each
 //         64 weights take 32 bytes, the low nibbles the first 32 weights, the high nibbles the
 //         next 32.                                         value = (d * sc) * q - dmin * m
+//   F16   1 weight, 2 bytes: IEEE binary16.   BF16  1 weight, 2 bytes: the top half of a float32.
 //
 // All arithmetic is float32, one rounding per operation, in ggml's order ((d * sc) * q - dmin * m
 // is two products and a subtraction: lowbit is built as ISO C++, so the compiler does not contract
@@ -23,13 +25,14 @@
 #include <cstdint>
 
 #include "lowbit/config.hpp"
+#include "lowbit/format/detail/minifloat_codec.hpp"
 #include "lowbit/format/half.hpp"
 
 namespace lowbit {
 
 /// ggml's numbers for the tensor types lowbit stores (enum ggml_type; GGUF's tensor infos use
 /// them).
-enum class GgmlType : std::uint32_t { q4_0 = 2, q8_0 = 8, q4_k = 12 };
+enum class GgmlType : std::uint32_t { f16 = 1, q4_0 = 2, q8_0 = 8, q4_k = 12, bf16 = 30 };
 
 constexpr const char* to_string(GgmlType type) noexcept {
   switch (type) {
@@ -39,6 +42,10 @@ constexpr const char* to_string(GgmlType type) noexcept {
       return "q8_0";
     case GgmlType::q4_k:
       return "q4_K";
+    case GgmlType::f16:
+      return "f16";
+    case GgmlType::bf16:
+      return "bf16";
   }
   return "?";
 }
@@ -73,6 +80,15 @@ struct block_q4_k {
 };
 static_assert(sizeof(block_q4_k) == 144 && alignof(block_q4_k) == 2);
 
+/// F16 and BF16: one weight each (ggml_fp16_t, ggml_bf16_t).
+struct block_f16 {
+  std::uint16_t bits;
+};
+struct block_bf16 {
+  std::uint16_t bits;
+};
+static_assert(sizeof(block_f16) == 2 && sizeof(block_bf16) == 2);
+
 /// The block type of each GgmlType and back.
 template <GgmlType Type>
 struct block_of;
@@ -88,6 +104,14 @@ template <>
 struct block_of<GgmlType::q4_k> {
   using type = block_q4_k;
 };
+template <>
+struct block_of<GgmlType::f16> {
+  using type = block_f16;
+};
+template <>
+struct block_of<GgmlType::bf16> {
+  using type = block_bf16;
+};
 template <class Block>
 struct type_of;
 template <>
@@ -102,10 +126,26 @@ template <>
 struct type_of<block_q4_k> {
   static constexpr GgmlType value = GgmlType::q4_k;
 };
+template <>
+struct type_of<block_f16> {
+  static constexpr GgmlType value = GgmlType::f16;
+};
+template <>
+struct type_of<block_bf16> {
+  static constexpr GgmlType value = GgmlType::bf16;
+};
 
 /// Weights in one block of `type`.
 constexpr std::size_t block_weights(GgmlType type) noexcept {
-  return type == GgmlType::q4_k ? qk_k : 32;
+  switch (type) {
+    case GgmlType::q4_k:
+      return qk_k;
+    case GgmlType::f16:
+    case GgmlType::bf16:
+      return 1;
+    default:
+      return 32;
+  }
 }
 /// Bytes of one block of `type`.
 constexpr std::size_t block_bytes(GgmlType type) noexcept {
@@ -116,6 +156,10 @@ constexpr std::size_t block_bytes(GgmlType type) noexcept {
       return sizeof(block_q8_0);
     case GgmlType::q4_k:
       return sizeof(block_q4_k);
+    case GgmlType::f16:
+      return sizeof(block_f16);
+    case GgmlType::bf16:
+      return sizeof(block_bf16);
   }
   return 0;
 }
@@ -168,6 +212,15 @@ LOWBIT_HOST_DEVICE inline void dequantize_block(const block_q4_k& b, float* y) n
     for (std::size_t l = 0; l < 32; ++l) y[l] = d1 * static_cast<float>(q[l] & 0xF) - m1;
     for (std::size_t l = 0; l < 32; ++l) y[l + 32] = d2 * static_cast<float>(q[l] >> 4) - m2;
   }
+}
+
+/// One F16 or BF16 weight (both exact in float32; an F16 NaN comes out quiet, as F16C converts it).
+LOWBIT_HOST_DEVICE inline void dequantize_block(const block_f16& b, float* y) noexcept {
+  y[0] = fp16_to_float(b.bits);
+}
+LOWBIT_HOST_DEVICE inline void dequantize_block(const block_bf16& b, float* y) noexcept {
+  // ggml_compute_bf16_to_fp32: the bits moved up, so a signaling NaN stays one.
+  y[0] = lowbit::detail::codec::bits_to_float(static_cast<std::uint32_t>(b.bits) << 16);
 }
 
 }  // namespace ggml

@@ -1,6 +1,7 @@
-// Quantizers for llama.cpp's ggml block types Q4_0, Q8_0 and Q4_K (the layouts are in
-// format/ggml_blocks.hpp). They compute what ggml's reference quantizers quantize_row_q4_0_ref,
-// quantize_row_q8_0_ref and quantize_row_q4_K_ref (ggml/src/ggml-quants.c) compute, byte for byte:
+// Quantizers for llama.cpp's ggml block types Q4_0, Q8_0 and Q4_K, and its conversions to F16
+// and BF16 (the layouts are in format/ggml_blocks.hpp). They compute what ggml's reference
+// quantizers quantize_row_q4_0_ref, quantize_row_q8_0_ref and quantize_row_q4_K_ref
+// (ggml/src/ggml-quants.c) compute, byte for byte:
 //
 //   Q4_0  max = the first weight of largest |x| (with its sign), d = max / -8, id = 1/d (0 when
 //         d = 0), q = min(15, trunc(x * id + 8.5)); d stored as fp16 (nearest, ties to even).
@@ -12,6 +13,9 @@
 //         max min / 63, fp16), and every weight is requantized against its rounded sub-block
 //         scale and min: q = clamp(nearest((x + dmin * m) / (d * sc)), 0, 15). A sub-block whose
 //         rounded scale is 0 keeps the codes make_qkx2_quants gave it, as ggml does.
+//   F16   nearest, ties to even (ggml's GGML_FP32_TO_FP16).
+//   BF16  ggml_compute_fp32_to_bf16: the float's bits plus 0x7FFF plus the lowest kept bit, the
+//         top 16 bits of that (nearest, ties to even; subnormals kept).
 //
 // Every operation is float32 with one rounding, in ggml's order; nothing is contracted into a fused
 // multiply-add (lowbit is built as ISO C++). That is what ggml computes where its compiler does not
@@ -186,6 +190,17 @@ inline bool quantize_block(const float* x, block_q8_0& out) noexcept {
   return detail::fp16_is_finite(out.d);
 }
 
+/// One weight to F16 or BF16 (false when it overflows to Inf, as ggml would store it).
+inline bool quantize_block(const float* x, block_f16& out) noexcept {
+  out.bits = detail::to_fp16(x[0]);
+  return detail::fp16_is_finite(out.bits);
+}
+inline bool quantize_block(const float* x, block_bf16& out) noexcept {
+  const auto u = std::bit_cast<std::uint32_t>(x[0]);  // finite: no NaN to quieten
+  out.bits = static_cast<std::uint16_t>((u + (0x7FFFu + ((u >> 16) & 1u))) >> 16);
+  return (out.bits & 0x7F80u) != 0x7F80u;
+}
+
 /// quantize_row_q4_K_ref for one super-block.
 inline bool quantize_block(const float* x, block_q4_k& out) noexcept {
   std::uint8_t L[qk_k];
@@ -266,7 +281,7 @@ void quantize_ggml_rows(MatrixView<const float> weights, QuantizedMatrix& q) {
       amax = std::max(amax, std::abs(weights(row, c)));
     std::string message = "ggml ";
     message.append(to_string(type))
-        .append(": the fp16 scale of the block at row ")
+        .append(block == 1 ? ": the value at row " : ": the fp16 scale of the block at row ")
         .append(std::to_string(row))
         .append(", columns ")
         .append(std::to_string(start))
@@ -286,8 +301,8 @@ inline Scheme ggml_scheme(GgmlType type) noexcept { return Scheme::ggml_blocks(t
 
 /// Quantizes a [rows, cols] matrix (rows = output channels) into ggml blocks of `type`, as ggml's
 /// reference quantizer does; see the top of this file. cols must be a multiple of 32 (Q4_0, Q8_0)
-/// or 256 (Q4_K), else invalid_argument; NaN/Inf weights and scales that overflow fp16 are
-/// invalid_value.
+/// or 256 (Q4_K), else invalid_argument (any cols for F16, BF16); NaN/Inf weights, and scales or
+/// values that overflow the 16-bit format, are invalid_value.
 inline QuantizedMatrix quantize_ggml(MatrixView<const float> weights, GgmlType type) {
   QuantizedMatrix q(Scheme::ggml_blocks(type), weights.rows, weights.cols);
   detail::require_finite(weights, "");
@@ -300,6 +315,12 @@ inline QuantizedMatrix quantize_ggml(MatrixView<const float> weights, GgmlType t
       break;
     case GgmlType::q4_k:
       detail::quantize_ggml_rows<ggml::block_q4_k>(weights, q);
+      break;
+    case GgmlType::f16:
+      detail::quantize_ggml_rows<ggml::block_f16>(weights, q);
+      break;
+    case GgmlType::bf16:
+      detail::quantize_ggml_rows<ggml::block_bf16>(weights, q);
       break;
   }
   return q;
