@@ -11,11 +11,15 @@
 //   int4_sym_g128       Scheme::symmetric_int(4, per_group(128)) (f16 scales)
 //   int8_channel_w8a8,  the same int8 and int4 weights with int8 activations
 //   int4_sym_g128_w4a8  (ActivationQuantization::int8_per_token: integer dot products)
-//   nf4_g64, mxfp4, mxfp8_e4m3 (FP8), bf16
-//                       measured where the CPU backend has its own kernel for them; where it has
-//                       not (Backend::supports false: the reference fallback would run them) the
-//                       run is skipped with "no CPU kernel yet", so the table shows it. bf16 has no
-//                       weight Scheme yet.
+//   bf16, f16           ggml's BF16 / F16 tensors (Scheme::ggml_blocks): unquantized 16-bit weights
+//   nf4_g64, mxfp4, mxfp8_e4m3
+//   fp8_e4m3_channel    quantize_fp8: E4M3 with an f32 scale per row
+//   fp8_e4m3_b128       quantize_fp8: E4M3 with f32 scales per 128 x 128 block (DeepSeek-V3)
+//   ggml_q4_0, ggml_q8_0, ggml_q4_k
+//                       llama.cpp's blocks, quantized by quantize_ggml (repacked by prepare)
+//                       Each is measured where the CPU backend has its own kernel for it; where it
+//                       has not (Backend::supports false: the reference fallback would run it) the
+//                       run is skipped with "no CPU kernel yet", so the table shows it.
 // Name: BM_gemv/FORMAT/OUTxIN/batch:B/isa:ISA/threads:T. ISA is the lowbit::kernels::cpu_backend
 // instruction set, "eigen" for fp32; threads go through lowbit::kernels::set_num_threads. The
 // 4096x4096 GEMV runs on avx512, avx2 and scalar (skipped where this CPU cannot run one), its
@@ -43,7 +47,6 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +55,8 @@
 #include "lowbit/cpu_features.hpp"
 #include "lowbit/kernels/backend.hpp"
 #include "lowbit/kernels/gemm.hpp"
+#include "lowbit/quant/fp8.hpp"
+#include "lowbit/quant/ggml.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quant/nf4.hpp"
@@ -72,7 +77,7 @@ constexpr std::size_t kRotationBytes = std::size_t{128} << 20;  // 4x the 32 MiB
 /// float matrix is quantized to it, and what the GEMM does with the activations.
 struct Format {
   std::string name;
-  std::optional<lowbit::Scheme> scheme;
+  lowbit::Scheme scheme;
   std::function<lowbit::QuantizedMatrix(lowbit::MatrixView<const float>)> quantize;
   lowbit::kernels::PrepareOptions options = {};
 };
@@ -89,6 +94,11 @@ std::vector<Format> quantized_formats() {
       Scheme::symmetric_int(8, Granularity::per_channel(), lowbit::ScalarFormat::f32);
   const Scheme uint4 = Scheme::asymmetric_int(4, Granularity::per_group(128));
   const Scheme int4 = Scheme::symmetric_int(4, Granularity::per_group(128));
+  auto ggml = [](lowbit::GgmlType type) {
+    return [type](View w) { return lowbit::quantize_ggml(w, type); };
+  };
+  const lowbit::Fp8Options fp8_channel{};
+  const lowbit::Fp8Options fp8_blocks{.granularity = Granularity::per_block(128, 128)};
   lowbit::kernels::PrepareOptions int8_activations;
   int8_activations.activations = lowbit::kernels::ActivationQuantization::int8_per_token;
   return {
@@ -97,12 +107,20 @@ std::vector<Format> quantized_formats() {
       {"int4_sym_g128", int4, linear(int4)},
       {"int8_channel_w8a8", int8, linear(int8), int8_activations},
       {"int4_sym_g128_w4a8", int4, linear(int4), int8_activations},
-      {"bf16", std::nullopt, nullptr},
+      {"bf16", lowbit::ggml_scheme(lowbit::GgmlType::bf16), ggml(lowbit::GgmlType::bf16)},
+      {"f16", lowbit::ggml_scheme(lowbit::GgmlType::f16), ggml(lowbit::GgmlType::f16)},
       {"nf4_g64", lowbit::nf4_scheme({}), [](View w) { return lowbit::quantize_nf4(w, {}); }},
       {"mxfp4", lowbit::mx_scheme(lowbit::ElementFormat::fp4_e2m1),
        [](View w) { return lowbit::quantize_mxfp4(w); }},
       {"mxfp8_e4m3", lowbit::mx_scheme(lowbit::ElementFormat::fp8_e4m3),
        [](View w) { return lowbit::quantize_mxfp8(w); }},
+      {"fp8_e4m3_channel", lowbit::fp8_scheme(fp8_channel),
+       [fp8_channel](View w) { return lowbit::quantize_fp8(w, fp8_channel); }},
+      {"fp8_e4m3_b128", lowbit::fp8_scheme(fp8_blocks),
+       [fp8_blocks](View w) { return lowbit::quantize_fp8(w, fp8_blocks); }},
+      {"ggml_q4_0", lowbit::ggml_scheme(lowbit::GgmlType::q4_0), ggml(lowbit::GgmlType::q4_0)},
+      {"ggml_q8_0", lowbit::ggml_scheme(lowbit::GgmlType::q8_0), ggml(lowbit::GgmlType::q8_0)},
+      {"ggml_q4_k", lowbit::ggml_scheme(lowbit::GgmlType::q4_k), ggml(lowbit::GgmlType::q4_k)},
   };
 }
 
@@ -232,16 +250,12 @@ void BM_gemv_fp32(benchmark::State& state, Shape shape, std::size_t batch) {
 
 void BM_gemv(benchmark::State& state, const Format& format, Shape shape, std::size_t batch,
              lowbit::Isa isa, bool resident) {
-  if (!format.scheme) {
-    state.SkipWithError("no CPU kernel yet (no bf16 weight Scheme)");
-    return;
-  }
   if (!lowbit::supports(lowbit::cpu_features(), isa)) {
     state.SkipWithError("this CPU cannot run this ISA");
     return;
   }
   const lowbit::kernels::Backend& backend = lowbit::kernels::cpu_backend(isa);
-  if (!backend.supports(*format.scheme, format.options)) {
+  if (!backend.supports(format.scheme, format.options)) {
     state.SkipWithError("no CPU kernel yet");
     return;
   }

@@ -165,7 +165,7 @@ TEST_CASE("every backend runs the table and minifloat formats like the reference
     for (const QuantizedMatrix& q : matrices) {
       for (const kernels::Backend* backend : backends())
         if (backend != &kernels::reference_backend()) CHECK(backend->supports(q.scheme(), {}));
-      for (std::size_t batch : {1u, 4u, 9u}) check_against_reference(q, batch, seed++);
+      for (std::size_t batch : {1u, 4u, 9u, 16u}) check_against_reference(q, batch, seed++);
     }
   }
   // An E4M3 NaN code cannot be decoded by the fast path: the reference runs that matrix.
@@ -405,7 +405,7 @@ TEST_CASE("llama.cpp's Q4_0, Q8_0, Q4_K, F16 and BF16 run on every backend like 
           bias[r * cols + c] = std::abs(b);
         }
       const std::vector<float> back = q.dequantize();
-      for (std::size_t batch : {1u, 3u, 8u}) {
+      for (std::size_t batch : {1u, 3u, 8u, 13u}) {
         const std::vector<float> xv = activations(batch, cols, 410);
         const MatrixView<const float> x(xv.data(), batch, cols);
         std::vector<float> expected(batch * rows);
