@@ -42,6 +42,12 @@ FORMAT_LABELS = {
     "nf4_g64": "NF4 g64",
     "mxfp4": "MXFP4",
     "mxfp8_e4m3": "MXFP8 (FP8 E4M3)",
+    "f16": "f16",
+    "fp8_e4m3_channel": "FP8 E4M3, f32 scale per channel",
+    "fp8_e4m3_b128": "FP8 E4M3, f32 scales per 128x128 block",
+    "ggml_q4_0": "ggml Q4_0",
+    "ggml_q8_0": "ggml Q8_0",
+    "ggml_q4_k": "ggml Q4_K",
 }
 
 
