@@ -95,8 +95,8 @@ std::vector<MatrixView<const float>> views(const std::vector<Mat>& weights) {
 /// (W diag(s), X diag(s)^-1).
 std::pair<Mat, Mat> scaled_pair(const Mat& w, const Mat& x, const std::vector<float>& s) {
   Mat ws = w, xs = x;
-  lowbit::awq_scale_weights(ws.view(), s);
-  lowbit::awq_scale_inputs(xs.view(), s);
+  lowbit::scale_input_channels(ws.view(), s);
+  lowbit::unscale_input_channels(xs.view(), s);
   return {ws, xs};
 }
 
@@ -551,7 +551,7 @@ TEST_CASE("AWQ: bad shapes, NaN/Inf, unsupported schemes and options", "[algo][a
   CHECK_THROWS_AS(lowbit::awq_scales(two, three, 0.5), invalid_argument);
   CHECK_THROWS_AS(lowbit::awq_scales(two, two, 1.5), invalid_argument);
   CHECK_THROWS_AS(lowbit::awq_scales(two, std::vector<float>{1.0f, -1.0f}, 0.5), invalid_value);
-  CHECK_THROWS_AS(lowbit::awq_scale_weights(target.view(), std::vector<float>(64, 0.0f)),
+  CHECK_THROWS_AS(lowbit::scale_input_channels(target.view(), std::vector<float>(64, 0.0f)),
                   invalid_value);
-  CHECK_THROWS_AS(lowbit::awq_scale_inputs(target.view(), three), invalid_argument);
+  CHECK_THROWS_AS(lowbit::unscale_input_channels(target.view(), three), invalid_argument);
 }

@@ -54,15 +54,15 @@ ModelAwqReport quantize_model_awq(LlamaModel& model, std::span<const int> calibr
       InputSamples& x = inputs.at(input_of);
       const AwqScaleResult found = awq_search_scales(views, x.view(), scheme, group_options);
       for (const std::string& name : group)
-        awq_scale_weights(weights.at(name).view(), found.scales);
-      awq_scale_inputs(x.view(), found.scales);
+        scale_input_channels(weights.at(name).view(), found.scales);
+      unscale_input_channels(x.view(), found.scales);
       fold(found.scales);
       report.groups.push_back({folded_into, group, found.ratio, found.error, found.rtn_error});
     };
     auto fold_into_norm = [&](const std::string& norm) {
       return [&model, norm](const std::vector<float>& s) {
         const std::span<float> weight = model.norm_weight(norm);
-        awq_scale_inputs(MatrixView<float>(weight.data(), 1, weight.size()), s);
+        unscale_input_channels(MatrixView<float>(weight.data(), 1, weight.size()), s);
       };
     };
     // Divides row j of a layer by s[j]: its output j, the next layer's input j, scales by 1/s_j.

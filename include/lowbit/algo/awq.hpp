@@ -78,9 +78,9 @@
 // Use, for a group reading the output of a norm (q, k, v):
 //
 //   AwqScaleResult found = awq_search_scales(std::span(views), x, scheme);
-//   for each layer: awq_scale_weights(w, found.scales);              // W diag(s), in place
-//   awq_scale_inputs(x, found.scales);                               // X diag(s)^-1
-//   awq_scale_inputs(norm_weight_as_1_row_view, found.scales);       // the model's part
+//   for each layer: scale_input_channels(w, found.scales);           // W diag(s), in place
+//   unscale_input_channels(x, found.scales);                         // X diag(s)^-1
+//   unscale_input_channels(norm_weight_as_1_row_view, found.scales); // the model's part
 //   for each layer: q = quantize_awq(w, x, scheme, options);         // clip (AutoAWQ skips it for
 //                                                                    // q and k), then RTN
 #pragma once
@@ -95,6 +95,7 @@
 
 #include <Eigen/Dense>
 
+#include "lowbit/algo/channel_scaling.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/matrix_view.hpp"
@@ -589,49 +590,6 @@ inline std::vector<float> awq_scales(std::span<const float> x_mean, std::span<co
   return scales;
 }
 
-namespace detail {
-
-inline void awq_check_scales(std::size_t cols, std::span<const float> s, const char* who) {
-  if (s.size() != cols) {
-    std::string message = who;
-    message.append(": ")
-        .append(std::to_string(s.size()))
-        .append(" scales for ")
-        .append(std::to_string(cols))
-        .append(" columns");
-    throw invalid_argument(message);
-  }
-  for (std::size_t j = 0; j < s.size(); ++j)
-    if (!(s[j] > 0.0f && s[j] <= std::numeric_limits<float>::max())) {
-      std::string message = who;
-      message.append(": scale ").append(std::to_string(j)).append(" is not positive and finite");
-      throw invalid_value(message);
-    }
-}
-
-}  // namespace detail
-
-/// W <- W diag(s): column j of the weights [out, in] times s[j] (what a layer of the group stores
-/// after AWQ). Throws invalid_argument when s.size() != in, invalid_value for a scale that is not
-/// positive and finite.
-inline void awq_scale_weights(MatrixView<float> w, std::span<const float> scales) {
-  detail::awq_check_scales(w.cols, scales, "awq_scale_weights");
-  for (std::size_t r = 0; r < w.rows; ++r) {
-    const std::span<float> row = w.row(r);
-    for (std::size_t j = 0; j < row.size(); ++j) row[j] *= scales[j];
-  }
-}
-
-/// X <- X diag(s)^-1: column j of the inputs [n, in] (or of a norm's weight, as a 1-row view)
-/// divided by s[j]. Same checks as awq_scale_weights.
-inline void awq_scale_inputs(MatrixView<float> x, std::span<const float> scales) {
-  detail::awq_check_scales(x.cols, scales, "awq_scale_inputs");
-  for (std::size_t r = 0; r < x.rows; ++r) {
-    const std::span<float> row = x.row(r);
-    for (std::size_t j = 0; j < row.size(); ++j) row[j] /= scales[j];
-  }
-}
-
 /// AWQ's scale search for a layer group: `weights` [out_i, in] all read the calibration inputs
 /// x [n, in]. See the top of this file. Throws invalid_argument for no weights, mismatched widths,
 /// a weight without rows, no input channels, n = 0 or bad options; invalid_value for NaN/Inf;
@@ -852,12 +810,12 @@ inline void apply_clip(MatrixView<float> w, std::span<const float> max_values,
 }
 
 /// Quantizes one layer of a group after the scale search: `scaled_weights` is W diag(s) [out, in]
-/// and `scaled_inputs` X diag(s)^-1 [n, in] (awq_scale_weights, awq_scale_inputs). With
-/// options.clip, awq_search_clip and apply_clip on a copy first; then RTN (quantize_linear). The
-/// QuantizedMatrix holds the *scaled* weights W diag(s): the caller divides the preceding
-/// operation (the norm's weight) by s, so that (X diag(s)^-1) Q^T approximates X W^T. Without
-/// options.clip the inputs are only checked for their width (they may have no rows). Throws as
-/// awq_search_clip does.
+/// and `scaled_inputs` X diag(s)^-1 [n, in] (scale_input_channels, unscale_input_channels in
+/// channel_scaling.hpp). With options.clip, awq_search_clip and apply_clip on a copy first; then
+/// RTN (quantize_linear). The QuantizedMatrix holds the *scaled* weights W diag(s): the caller
+/// divides the preceding operation (the norm's weight) by s, so that (X diag(s)^-1) Q^T
+/// approximates X W^T. Without options.clip the inputs are only checked for their width (they may
+/// have no rows). Throws as awq_search_clip does.
 inline QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
                                     MatrixView<const float> scaled_inputs, const Scheme& scheme,
                                     const AwqOptions& options = {}) {

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/algo/channel_scaling.hpp"
 #include "lowbit/algo/detail/int8_matmul.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
@@ -131,52 +132,6 @@ inline std::vector<float> smoothquant_scales(std::span<const float> input_max_ab
                                              MatrixView<const float> weight, float alpha = 0.5f) {
   return smoothquant_scales(input_max_abs, std::span<const MatrixView<const float>>(&weight, 1),
                             alpha);
-}
-
-namespace detail {
-
-inline void check_channel_scales(std::size_t cols, std::span<const float> s, const char* who) {
-  if (s.size() != cols) {
-    std::string message = who;
-    message.append(": ")
-        .append(std::to_string(s.size()))
-        .append(" scales for ")
-        .append(std::to_string(cols))
-        .append(" columns");
-    throw invalid_argument(message);
-  }
-  for (std::size_t j = 0; j < s.size(); ++j)
-    if (!(s[j] > 0.0f && s[j] <= std::numeric_limits<float>::max())) {
-      std::string message = who;
-      message.append(": scale ")
-          .append(std::to_string(j))
-          .append(" is ")
-          .append(std::to_string(s[j]))
-          .append("; scales must be positive and finite");
-      throw invalid_value(message);
-    }
-}
-
-}  // namespace detail
-
-/// W <- W diag(s): multiplies column j of `weights` ([out, in]) by s[j]. Throws invalid_argument
-/// when s.size() != in, invalid_value for a scale that is not positive and finite.
-inline void scale_input_channels(MatrixView<float> weights, std::span<const float> s) {
-  detail::check_channel_scales(weights.cols, s, "scale_input_channels");
-  for (std::size_t r = 0; r < weights.rows; ++r) {
-    const std::span<float> row = weights.row(r);
-    for (std::size_t j = 0; j < row.size(); ++j) row[j] *= s[j];
-  }
-}
-
-/// X <- X diag(s)^-1: divides column j of `x` ([batch, in], or a norm's weight as a 1-row view) by
-/// s[j]. Same checks as scale_input_channels.
-inline void unscale_input_channels(MatrixView<float> x, std::span<const float> s) {
-  detail::check_channel_scales(x.cols, s, "unscale_input_channels");
-  for (std::size_t r = 0; r < x.rows; ++r) {
-    const std::span<float> row = x.row(r);
-    for (std::size_t j = 0; j < row.size(); ++j) row[j] /= s[j];
-  }
 }
 
 /// The weight side of W8A8 (SmoothQuant's and LLM.int8()'s vector-wise int8): signed int8, one f32
