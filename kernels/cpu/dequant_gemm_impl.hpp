@@ -6,8 +6,9 @@
 // Per output row, per group: the 32-weight blocks are decoded to floats (the ISA-specific part:
 // unpack<Decode>) and multiplied into a group accumulator with FMA; at the group's end the
 // accumulator is scaled into the row's total. A tile of T activation rows shares each decoded
-// block (T = 1 is the batch-1 GEMV, bound by memory; larger T amortizes the decoding over the
-// batch). Output rows run in parallel (OpenMP).
+// block (T = 1 is the batch-1 GEMV; larger T amortizes the decoding over the batch). From batch
+// panel_min_batch on, panels of rows are instead dequantized once into floats and multiplied in
+// register tiles (gemm_panels). Output rows run in parallel (OpenMP).
 #pragma once
 
 #include <omp.h>
