@@ -184,10 +184,6 @@ void put_level(cpu::PackedWeights& w, std::uint8_t* row, std::size_t c, std::uin
   byte = static_cast<std::uint8_t>(byte | (i < 16 ? u : u << 4));
 }
 
-/// llama.cpp's Q4_0, Q8_0 and Q4_K as groups of 32 integer levels u with a scale s and a bias b,
-/// each weight s u + b (format/ggml_blocks.hpp):
-///   Q4_0: u = nibble, s = d, b = -8 d;   Q8_0: u = q + 128, s = d, b = -128 d;
-///   Q4_K: sub-block j: u = nibble, s = d sc_j, b = -dmin m_j.
 /// ggml's F16 and BF16: the 16-bit weights as they are, rows padded with zeros to whole blocks;
 /// one group per row with scale 1.
 cpu::PackedWeights pack_float16_weights(const QuantizedMatrix& q) {
@@ -208,6 +204,11 @@ cpu::PackedWeights pack_float16_weights(const QuantizedMatrix& q) {
   return w;
 }
 
+/// llama.cpp's Q4_0, Q8_0 and Q4_K as groups of 32 integer levels u with a scale s and a bias b,
+/// each weight s u + b (format/ggml_blocks.hpp):
+///   Q4_0: u = nibble, s = d, b = -8 d;   Q8_0: u = q + 128, s = d, b = -128 d;
+///   Q4_K: sub-block j: u = nibble, s = d sc_j, b = -dmin m_j.
+/// (F16 and BF16: pack_float16_weights.)
 cpu::PackedWeights pack_ggml_weights(const QuantizedMatrix& q) {
   if (q.scheme().block_layout == BlockLayout::ggml_f16 ||
       q.scheme().block_layout == BlockLayout::ggml_bf16)
