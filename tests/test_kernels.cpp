@@ -121,8 +121,8 @@ TEST_CASE("every backend's GEMM matches the reference on ragged shapes", "[kerne
     std::size_t rows, cols;
   };
   // 6200 columns: rows longer than the kernels keep in L1 (batch 1 then runs rows in tiles).
-  const std::vector<Shape> shapes = {{1, 1},    {5, 31},  {3, 33},  {17, 100},
-                                     {64, 257}, {9, 512}, {7, 6200}};
+  const std::vector<Shape> shapes = {{1, 1},    {5, 31},  {3, 33},   {17, 100},
+                                     {64, 257}, {9, 512}, {7, 6200}, {19, 6200}};
   std::uint32_t seed = 1;
   for (const Scheme& scheme : schemes)
     for (const Shape& shape : shapes) {
