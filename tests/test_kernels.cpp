@@ -431,3 +431,21 @@ TEST_CASE("llama.cpp's Q4_0, Q8_0, Q4_K, F16 and BF16 run on every backend like 
       }
     }
 }
+
+TEST_CASE("PreparedMatrix::bytes counts what a GEMM call reads", "[kernels]") {
+  const std::size_t rows = 6, cols = 300;  // 10 blocks of 32 after padding
+  const auto w = lowbit::test::gaussian(rows * cols, 91);
+  const MatrixView<const float> view(w.data(), rows, cols);
+  const QuantizedMatrix int4 =
+      lowbit::quantize_linear(view, Scheme::asymmetric_int(4, Granularity::per_group(64)));
+  // The reference multiplies the dequantized floats.
+  CHECK(kernels::prepare(int4, {}, kernels::reference_backend())->bytes() == rows * cols * 4);
+  for (const kernels::Backend* backend : backends()) {
+    if (backend == &kernels::reference_backend()) continue;
+    INFO(backend->name());
+    // 4-bit codes of the padded row, and an f32 scale and bias per group of 64 (5 groups).
+    CHECK(kernels::prepare(int4, {}, *backend)->bytes() == rows * (320 / 2 + 5 * 2 * 4));
+    const QuantizedMatrix bf16 = lowbit::quantize_ggml(view, lowbit::GgmlType::bf16);
+    CHECK(kernels::prepare(bf16, {}, *backend)->bytes() == rows * (320 * 2 + 4));
+  }
+}
