@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "../kernels/cuda/packed_layout.hpp"
+#include "support/bound_check.hpp"
 #include "support/cuda_cases.hpp"
 #include "support/random_data.hpp"
 
@@ -105,17 +106,11 @@ void check_against_reference(const kernels::Backend& backend, const QuantizedMat
   CHECK(!prepared->fallback());
   std::vector<float> y(batch * q.rows(), std::numeric_limits<float>::quiet_NaN());
   kernels::gemm(*prepared, x, MatrixView<float>(y.data(), batch, q.rows()));
-  std::size_t bad = 0;
-  double worst = 0.0;
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    const double error = std::abs(static_cast<double>(y[i]) - expected[i]);
-    worst = std::max(worst, error / bounds[i]);
-    bad += !(error <= bounds[i]);
-  }
+  const lowbit::test::BoundCheck check = lowbit::test::check_bounds(y, expected, bounds);
   INFO(q.scheme().to_string() << " [" << q.rows() << ", " << q.cols() << "] batch " << batch << " ("
                               << kernels::cuda_kernel_for_batch(batch) << "): worst error / bound "
-                              << worst);
-  CHECK(bad == 0);
+                              << check.worst);
+  CHECK(check.outside == 0);
 }
 
 }  // namespace

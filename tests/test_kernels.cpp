@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "support/bound_check.hpp"
 #include "support/random_data.hpp"
 
 #include <algorithm>
@@ -89,16 +90,10 @@ void check_against_reference(const QuantizedMatrix& q, std::size_t batch, std::u
     const auto prepared = kernels::prepare(q, {}, *backend);
     std::vector<float> y(batch * q.rows(), std::numeric_limits<float>::quiet_NaN());
     kernels::gemm(*prepared, x, MatrixView<float>(y.data(), batch, q.rows()));
-    std::size_t bad = 0;
-    double worst = 0.0;
-    for (std::size_t i = 0; i < y.size(); ++i) {
-      const double error = std::abs(static_cast<double>(y[i]) - expected[i]);
-      worst = std::max(worst, error / bounds[i]);
-      bad += !(error <= bounds[i]);
-    }
+    const lowbit::test::BoundCheck check = lowbit::test::check_bounds(y, expected, bounds);
     INFO(backend->name() << " " << q.scheme().to_string() << " [" << q.rows() << ", " << q.cols()
-                         << "] batch " << batch << ": worst error / bound " << worst);
-    CHECK(bad == 0);
+                         << "] batch " << batch << ": worst error / bound " << check.worst);
+    CHECK(check.outside == 0);
     CHECK(prepared->fallback() == !backend->supports(q.scheme(), {}));
   }
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "decode.cuh"
+#include "dispatch.cuh"
 #include "launch.hpp"
 
 namespace lowbit::kernels::cuda {
@@ -124,28 +125,11 @@ void launch_batch(const KernelArgs& a) {
   }
 }
 
-template <class T>
-void launch_decode(const KernelArgs& a) {
-  switch (a.w.decode) {
-    case Decode::int4:
-      return launch_batch<Decode::int4, T>(a);
-    case Decode::int8:
-      return launch_batch<Decode::int8, T>(a);
-    case Decode::lut4:
-      return launch_batch<Decode::lut4, T>(a);
-    case Decode::e4m3:
-      return launch_batch<Decode::e4m3, T>(a);
-  }
-}
-
 }  // namespace
 
 void launch_gemv(const KernelArgs& args) {
   if (args.w.row_tiles() == 0) return;
-  if (args.activation == Activation::bf16)
-    launch_decode<__nv_bfloat16>(args);
-  else
-    launch_decode<__half>(args);
+  dispatch(args, [&]<Decode D, class T>() { launch_batch<D, T>(args); });
 }
 
 }  // namespace lowbit::kernels::cuda

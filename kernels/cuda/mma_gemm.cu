@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "decode.cuh"
+#include "dispatch.cuh"
 #include "launch.hpp"
 
 namespace lowbit::kernels::cuda {
@@ -142,28 +143,11 @@ void launch(const KernelArgs& a) {
       a.w, static_cast<const T*>(a.staged), a.tile_sums, static_cast<T*>(a.y), a.y_stride, a.batch);
 }
 
-template <class T>
-void launch_decode(const KernelArgs& a) {
-  switch (a.w.decode) {
-    case Decode::int4:
-      return launch<Decode::int4, T>(a);
-    case Decode::int8:
-      return launch<Decode::int8, T>(a);
-    case Decode::lut4:
-      return launch<Decode::lut4, T>(a);
-    case Decode::e4m3:
-      return launch<Decode::e4m3, T>(a);
-  }
-}
-
 }  // namespace
 
 void launch_mma(const KernelArgs& args) {
   if (args.w.row_tiles() == 0 || args.padded_batch == 0) return;
-  if (args.activation == Activation::bf16)
-    launch_decode<__nv_bfloat16>(args);
-  else
-    launch_decode<__half>(args);
+  dispatch(args, [&]<Decode D, class T>() { launch<D, T>(args); });
 }
 
 }  // namespace lowbit::kernels::cuda
