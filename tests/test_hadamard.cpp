@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "lowbit/algo/hadamard.hpp"
+#include "lowbit/format/hadamard.hpp"
 
 namespace {
 

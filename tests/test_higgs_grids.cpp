@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "lowbit/algo/higgs_grids.hpp"
+#include "lowbit/format/higgs_grids.hpp"
 
 namespace {
 

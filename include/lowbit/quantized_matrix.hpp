@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "lowbit/algo/hadamard.hpp"
-#include "lowbit/algo/higgs_grids.hpp"
+#include "lowbit/format/hadamard.hpp"
+#include "lowbit/format/higgs_grids.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/dynamic_map.hpp"

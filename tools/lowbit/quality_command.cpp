@@ -13,7 +13,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
-#include "lowbit/algo/higgs_grids.hpp"
+#include "lowbit/format/higgs_grids.hpp"
 #include "lowbit/algo/methods.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/model/eval.hpp"

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "lowbit/algo/higgs_grids.hpp"
+#include "lowbit/format/higgs_grids.hpp"
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/quant/linear.hpp"

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "lowbit/algo/hadamard.hpp"
+#include "lowbit/format/hadamard.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quantized_matrix.hpp"

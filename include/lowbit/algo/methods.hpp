@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "lowbit/algo/hadamard.hpp"
+#include "lowbit/format/hadamard.hpp"
 #include "lowbit/algo/higgs.hpp"
 #include "lowbit/algo/hqq.hpp"
 #include "lowbit/algo/incoherence.hpp"

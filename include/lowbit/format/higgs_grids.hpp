@@ -14,7 +14,7 @@
 #include <span>
 #include <string>
 
-#include "lowbit/algo/detail/higgs_grid_tables.hpp"
+#include "lowbit/format/detail/higgs_grid_tables.hpp"
 #include "lowbit/error.hpp"
 
 namespace lowbit {

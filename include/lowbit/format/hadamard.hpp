@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "lowbit/algo/detail/hadamard_tables.hpp"
+#include "lowbit/format/detail/hadamard_tables.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/matrix_view.hpp"
