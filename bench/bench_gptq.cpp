@@ -45,22 +45,19 @@ const RowMajorF& activations() {
   return x;
 }
 
-Eigen::MatrixXd accumulate() {
+lowbit::SymmetricMatrix accumulate() {
   lowbit::InputStatistics stats(kIn);
   for (std::size_t start = 0; start < kSamples; start += kBatch)
     stats.add(lowbit::MatrixView<const float>(activations().data() + start * kIn, kBatch, kIn));
   return stats.hessian();
 }
 
-const Eigen::MatrixXd& hessian() {
-  static const Eigen::MatrixXd h = accumulate();
+const lowbit::SymmetricMatrix& hessian() {
+  static const lowbit::SymmetricMatrix h = accumulate();
   return h;
 }
 
-void set_threads(benchmark::State& state) {
-  omp_set_num_threads(static_cast<int>(state.range(0)));
-  Eigen::setNbThreads(static_cast<int>(state.range(0)));
-}
+void set_threads(benchmark::State& state) { omp_set_num_threads(static_cast<int>(state.range(0))); }
 
 void BM_hessian(benchmark::State& state) {
   (void)activations();

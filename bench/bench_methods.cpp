@@ -59,7 +59,6 @@ void BM_quantize(benchmark::State& state, lowbit::MethodOptions options) {
 lowbit::MethodOptions method(const char* name, int p = 2) {
   lowbit::MethodOptions options;
   options.method = name;
-  options.bits = 4;
   options.higgs_dimension = p;
   return options;
 }

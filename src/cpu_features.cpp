@@ -1,5 +1,7 @@
 #include "lowbit/cpu_features.hpp"
 
+#include "lowbit/detail/enum_table.hpp"
+
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -73,41 +75,43 @@ const CpuFeatures& cpu_features() noexcept {
   return features;
 }
 
+namespace {
+
+bool runs_scalar(const CpuFeatures&) noexcept { return true; }
+bool runs_avx2(const CpuFeatures& f) noexcept { return f.avx2 && f.fma && f.f16c; }
+bool runs_avx512(const CpuFeatures& f) noexcept {
+  return runs_avx2(f) && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
+}
+
+}  // namespace
+
+const IsaTraits isa_table[3] = {
+    {Isa::scalar, "scalar", runs_scalar},
+    {Isa::avx2, "avx2", runs_avx2},
+    {Isa::avx512, "avx512", runs_avx512},
+};
+
 const char* to_string(Isa isa) noexcept {
-  switch (isa) {
-    case Isa::scalar:
-      return "scalar";
-    case Isa::avx2:
-      return "avx2";
-    case Isa::avx512:
-      return "avx512";
-  }
-  return "?";
+  const IsaTraits* row = detail::row_of(isa_table, isa);
+  return row ? row->name : "?";
 }
 
 std::optional<Isa> parse_isa(std::string_view name) noexcept {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
-    if (name == to_string(isa)) return isa;
-  return std::nullopt;
+  const IsaTraits* row = detail::row_named(isa_table, name);
+  return row ? std::optional<Isa>(row->value) : std::nullopt;
 }
 
 bool supports(const CpuFeatures& f, Isa isa) noexcept {
-  switch (isa) {
-    case Isa::scalar:
-      return true;
-    case Isa::avx2:
-      return f.avx2 && f.fma && f.f16c;
-    case Isa::avx512:
-      return supports(f, Isa::avx2) && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
-  }
-  return false;
+  const IsaTraits* row = detail::row_of(isa_table, isa);
+  return row != nullptr && row->runs_on(f);
 }
 
 Isa best_isa() noexcept {
   const CpuFeatures& f = cpu_features();
-  if (supports(f, Isa::avx512)) return Isa::avx512;
-  if (supports(f, Isa::avx2)) return Isa::avx2;
-  return Isa::scalar;
+  Isa best = Isa::scalar;
+  for (const IsaTraits& row : isa_table)  // ordered from the slowest level to the fastest
+    if (row.runs_on(f)) best = row.value;
+  return best;
 }
 
 Isa selected_isa() {
@@ -115,7 +119,8 @@ Isa selected_isa() {
   if (forced == nullptr || *forced == '\0') return best_isa();
   const std::optional<Isa> isa = parse_isa(forced);
   if (!isa)
-    throw unsupported(std::string("LOWBIT_ISA=") + forced + " is not one of scalar, avx2, avx512");
+    throw unsupported(std::string("LOWBIT_ISA=") + forced + " is not one of " +
+                      detail::names_of(isa_table));
   if (!supports(cpu_features(), *isa))
     throw unsupported(std::string("LOWBIT_ISA=") + forced + ": this CPU cannot run it");
   return *isa;

@@ -21,9 +21,9 @@
 
 namespace {
 
+using lowbit::io::Tokenizer;
 using lowbit::model::EvalOptions;
 using lowbit::model::LlamaModel;
-using lowbit::model::Tokenizer;
 
 const std::filesystem::path data_dir = std::filesystem::path(LOWBIT_DATA_DIR);
 

@@ -131,7 +131,7 @@ TEST_CASE("ggml schemes: fixed fields, names, bits per weight, equality", "[ggml
   refuses(s);
 
   // Existing schemes are untouched by the new field.
-  CHECK(Scheme{}.block_layout == BlockLayout::none);
+  CHECK_FALSE(Scheme{}.ggml_type.has_value());
   CHECK_FALSE(Scheme::symmetric_int(4, Granularity::per_group(32)).has_block_layout());
   CHECK(Scheme::symmetric_int(4, Granularity::per_group(32)).is_integer());
   CHECK(Scheme::asymmetric_int(4, Granularity::per_group(128)).has_zero_point());
@@ -144,7 +144,7 @@ TEST_CASE("ggml scheme JSON round trip", "[ggml][quantized_safetensors]") {
     const Scheme s = Scheme::ggml_blocks(type);
     const std::string json = io::scheme_to_json(s);
     INFO(json);
-    CHECK(json.find(std::string("\"block_layout\":\"").append(to_string(s.block_layout))) !=
+    CHECK(json.find(std::string("\"block_layout\":\"").append(ggml_traits(type).layout_name)) !=
           std::string::npos);
     CHECK(io::scheme_from_json(json) == s);
   }

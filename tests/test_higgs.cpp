@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lowbit/algo/higgs.hpp"
+#include "lowbit/format/higgs_grids.hpp"
 
 using lowbit::MatrixView;
 using lowbit::QuantizedMatrix;

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "lowbit/error.hpp"
 #include "lowbit/format/higgs_grids.hpp"
 
 namespace {

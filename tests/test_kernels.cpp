@@ -15,6 +15,7 @@
 #include "lowbit/cpu_features.hpp"
 #include "lowbit/format/ggml_blocks.hpp"
 #include "lowbit/kernels/gemm.hpp"
+#include "lowbit/kernels/int8_reference.hpp"
 #include "lowbit/kernels/reference.hpp"
 #include "lowbit/quant/codebook.hpp"
 #include "lowbit/quant/fp8.hpp"

@@ -20,6 +20,7 @@
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
 #include "lowbit/model/llama.hpp"
+#include "lowbit/model/load.hpp"
 #include "lowbit/quant/linear.hpp"
 
 #ifndef LOWBIT_DATA_DIR
@@ -29,6 +30,7 @@
 namespace fs = std::filesystem;
 using namespace lowbit;
 using namespace lowbit::io;
+using lowbit::model::load_llama;
 
 namespace {
 

@@ -10,6 +10,7 @@
 
 #include "lowbit/algo/llm_int8.hpp"
 #include "lowbit/algo/smoothquant.hpp"
+#include "lowbit/kernels/int8_reference.hpp"
 #include "lowbit/quant/linear.hpp"
 
 using lowbit::Granularity;

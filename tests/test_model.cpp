@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "lowbit/io/llama2c.hpp"
-#include "lowbit/model/tokenizer.hpp"
+#include "lowbit/io/tokenizer.hpp"
 #include "lowbit/quant/linear.hpp"
 
 #ifndef LOWBIT_DATA_DIR
@@ -27,7 +27,7 @@ const lowbit::io::Llama2cCheckpoint& stories260k() {
   return checkpoint;
 }
 
-const lowbit::model::Tokenizer& tok512() {
+const lowbit::io::Tokenizer& tok512() {
   static const auto tokenizer = lowbit::io::read_llama2c_tokenizer(data_dir / "tok512.bin", 512);
   return tokenizer;
 }
@@ -38,7 +38,7 @@ int argmax(std::span<const float> logits) {
 
 // llama2.c's run with temperature 0: `steps` forward passes, each printing the token it chooses
 // (the prompt's next token while the prompt lasts, then the argmax).
-std::string greedy(lowbit::model::LlamaModel& model, const lowbit::model::Tokenizer& tokenizer,
+std::string greedy(lowbit::model::LlamaModel& model, const lowbit::io::Tokenizer& tokenizer,
                    const std::string& prompt, int steps) {
   const std::vector<int> prompt_tokens = tokenizer.encode(prompt, true, false);
   std::string text;
@@ -47,7 +47,7 @@ std::string greedy(lowbit::model::LlamaModel& model, const lowbit::model::Tokeni
     const auto logits = model.forward(token, pos);
     const std::size_t next_index = static_cast<std::size_t>(pos) + 1;
     const int next = next_index < prompt_tokens.size() ? prompt_tokens[next_index] : argmax(logits);
-    if (next == lowbit::model::Tokenizer::bos_id) break;
+    if (next == lowbit::io::Tokenizer::bos_id) break;
     text += tokenizer.decode(token, next);
     token = next;
   }
@@ -60,8 +60,8 @@ TEST_CASE("Tokenizer encodes and decodes like llama2.c", "[model][tokenizer]") {
   const auto& tokenizer = tok512();
   const std::vector<int> tokens = tokenizer.encode("Once upon a time", true, true);
   REQUIRE(tokens.size() >= 4);
-  CHECK(tokens.front() == lowbit::model::Tokenizer::bos_id);
-  CHECK(tokens.back() == lowbit::model::Tokenizer::eos_id);
+  CHECK(tokens.front() == lowbit::io::Tokenizer::bos_id);
+  CHECK(tokens.back() == lowbit::io::Tokenizer::eos_id);
   std::string text;
   for (std::size_t i = 1; i + 1 < tokens.size(); ++i)
     text += tokenizer.decode(tokens[i - 1], tokens[i]);

@@ -1,5 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <cstddef>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+#include "lowbit/cpu_features.hpp"
 #include "lowbit/scheme.hpp"
 
 using lowbit::ElementFormat;
@@ -71,4 +77,49 @@ TEST_CASE("bits per weight count codes, scales and zero points", "[scheme]") {
   // Ragged: 172 columns in groups of 32 make 6 groups a row.
   CHECK(Scheme::symmetric_int(4, Granularity::per_group(32)).bits_per_weight(64, 172) ==
         Approx((172.0 * 4 + 6 * 16) / 172));
+}
+
+namespace {
+
+/// Each row's name parses back to its value, and no value or name appears twice.
+template <class Row, std::size_t N, class Parse>
+void check_table(const Row (&table)[N], Parse parse) {
+  for (std::size_t i = 0; i < N; ++i) {
+    INFO(table[i].name);
+    CHECK(parse(table[i].name) == table[i].value);
+    for (std::size_t j = 0; j < i; ++j) {
+      CHECK(table[j].value != table[i].value);
+      CHECK(std::string_view(table[j].name) != table[i].name);
+    }
+  }
+  CHECK_FALSE(parse("no-such-name").has_value());
+}
+
+}  // namespace
+
+TEST_CASE("the traits tables name every value once and parse the names back", "[scheme][tables]") {
+  check_table(lowbit::element_format_table, lowbit::parse_element_format);
+  check_table(lowbit::scalar_format_table, lowbit::parse_scalar_format);
+  check_table(lowbit::zero_format_table, lowbit::parse_zero_format);
+  check_table(lowbit::ggml_type_table, lowbit::parse_ggml_type);
+  check_table(lowbit::isa_table, lowbit::parse_isa);
+  // One row for every enumerator (the enumerations end with higgs, e4m3 and bf16).
+  CHECK(std::size(lowbit::element_format_table) ==
+        static_cast<std::size_t>(ElementFormat::higgs) + 1);
+  CHECK(std::size(lowbit::scalar_format_table) == static_cast<std::size_t>(ScalarFormat::e4m3) + 1);
+  CHECK(std::size(lowbit::zero_format_table) == static_cast<std::size_t>(ZeroFormat::bf16) + 1);
+  // to_string reads the same rows; a value outside the enumeration is "?".
+  CHECK(std::string_view(lowbit::to_string(ElementFormat::codebook)) == "cb");
+  CHECK(std::string_view(lowbit::to_string(lowbit::GgmlType::q4_k)) == "q4_K");
+  CHECK(std::string_view(lowbit::to_string(static_cast<ScalarFormat>(77))) == "?");
+  CHECK(lowbit::scalar_bits(static_cast<ScalarFormat>(77)) == 0);
+  CHECK(lowbit::zero_scalar_format(ZeroFormat::bf16) == ScalarFormat::bf16);
+  // The ggml rows carry what Scheme::ggml_blocks builds.
+  for (const lowbit::GgmlTypeTraits& row : lowbit::ggml_type_table) {
+    const Scheme s = Scheme::ggml_blocks(row.value);
+    CHECK(s.bits == row.code_bits);
+    CHECK(s.block_weights() == row.block_weights);
+    CHECK(s.block_bytes() == row.block_bytes);
+    CHECK(s.to_string() == row.layout_name);
+  }
 }

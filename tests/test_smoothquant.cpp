@@ -12,6 +12,7 @@
 
 #include "lowbit/algo/calibration.hpp"
 #include "lowbit/algo/smoothquant.hpp"
+#include "lowbit/kernels/int8_reference.hpp"
 #include "lowbit/quant/linear.hpp"
 
 using lowbit::Granularity;

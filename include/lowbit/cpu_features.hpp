@@ -30,6 +30,15 @@ const CpuFeatures& cpu_features() noexcept;
 /// The instruction-set levels lowbit compiles kernels for.
 enum class Isa { scalar, avx2, avx512 };
 
+struct IsaTraits {
+  Isa value;
+  const char* name;                              // LOWBIT_ISA's spelling
+  bool (*runs_on)(const CpuFeatures&) noexcept;  // the features its kernels are compiled for
+};
+
+/// Every level, from the most widely runnable to the fastest.
+extern const IsaTraits isa_table[3];
+
 const char* to_string(Isa isa) noexcept;
 std::optional<Isa> parse_isa(std::string_view name) noexcept;
 

@@ -71,4 +71,16 @@ class unsupported : public error {
   using error::error;
 };
 
+namespace detail {
+
+/// "[rows, cols]", as the shapes in lowbit's messages are written.
+inline std::string shape_text(std::size_t rows, std::size_t cols) {
+  // (append, not operator+: GCC 12 reports a false -Wrestrict on the chain of temporaries)
+  std::string text = "[";
+  text.append(std::to_string(rows)).append(", ").append(std::to_string(cols)).append("]");
+  return text;
+}
+
+}  // namespace detail
+
 }  // namespace lowbit

@@ -17,12 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "lowbit/format/hadamard.hpp"
-#include "lowbit/format/higgs_grids.hpp"
-#include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/dynamic_map.hpp"
 #include "lowbit/format/ggml_blocks.hpp"
+#include "lowbit/format/hadamard.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/intn.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -36,54 +34,11 @@ namespace lowbit {
 
 /// The value of every code of a Scheme's element format before scaling: a table of 2^bits floats.
 /// (Table lookups, codebooks and HIGGS grids, are decoded through their tables instead.)
-inline std::vector<float> element_values(const Scheme& scheme) {
-  const std::size_t count = std::size_t{1} << scheme.bits;
-  std::vector<float> values(count);
-  for (std::size_t code = 0; code < count; ++code) {
-    const auto c = static_cast<std::uint8_t>(code);
-    switch (scheme.element) {
-      case ElementFormat::int_signed:
-        values[code] = static_cast<float>(from_code(c, scheme.bits, true));
-        break;
-      case ElementFormat::int_unsigned:
-        values[code] = static_cast<float>(c);
-        break;
-      case ElementFormat::fp8_e4m3:
-        values[code] = float8_e4m3::from_bits(c).to_float();
-        break;
-      case ElementFormat::fp8_e5m2:
-        values[code] = float8_e5m2::from_bits(c).to_float();
-        break;
-      case ElementFormat::fp4_e2m1:
-        values[code] = float4_e2m1::from_bits(c).to_float();
-        break;
-      case ElementFormat::nf4:
-        values[code] = nf4::from_bits(c).to_float();
-        break;
-      case ElementFormat::codebook:
-      case ElementFormat::higgs:
-        values[code] = 0.0f;
-        break;
-    }
-  }
-  return values;
-}
+std::vector<float> element_values(const Scheme& scheme);
 
 namespace detail {
-
 /// The block layout's message when `cols` does not hold whole blocks.
-inline std::string block_layout_cols_error(const Scheme& scheme, std::size_t cols) {
-  std::string message = "scheme ";
-  message.append(scheme.to_string())
-      .append(" stores rows of whole ")
-      .append(std::to_string(scheme.block_weights()))
-      .append("-weight blocks; ")
-      .append(std::to_string(cols))
-      .append(" columns is not a multiple of ")
-      .append(std::to_string(scheme.block_weights()));
-  return message;
-}
-
+std::string block_layout_cols_error(const Scheme& scheme, std::size_t cols);
 }  // namespace detail
 
 class QuantizedMatrix {
@@ -91,34 +46,7 @@ class QuantizedMatrix {
   QuantizedMatrix() = default;
 
   /// Storage for a [rows, cols] matrix with every code, scale and zero-point byte 0.
-  QuantizedMatrix(const Scheme& scheme, std::size_t rows, std::size_t cols)
-      : scheme_(scheme), rows_(rows), cols_(cols) {
-    scheme_.validate();
-    if (scheme_.has_block_layout()) {
-      if (cols % scheme_.block_weights() != 0)
-        throw invalid_argument(detail::block_layout_cols_error(scheme_, cols),
-                               {{}, {}, {rows, cols}});
-      bytes_per_row_ = cols / scheme_.block_weights() * scheme_.block_bytes();
-      blocks_.assign(rows * bytes_per_row_, 0u);
-      return;
-    }
-    words_per_row_ = packed_words(scheme_.codes_per_row(cols), scheme_.bits);
-    codes_.assign(rows * words_per_row_, 0u);
-    grid_ = scheme_.scale_grid(rows, cols);
-    scales_.assign(grid_.size() * static_cast<std::size_t>(scheme_.stored_scale_bits() / 8), 0u);
-    if (scheme_.double_quant_block > 0)
-      scale_block_absmax_.assign(
-          (grid_.size() + scheme_.double_quant_block - 1) / scheme_.double_quant_block, 0.0f);
-    codebook_grid_ = scheme_.codebook_grid(rows, cols);
-    codebooks_.assign(
-        codebook_grid_.size() * codebook_values() * scalar_bytes(scheme_.codebook_format), 0u);
-    if (scheme_.has_zero_point()) {
-      if (scheme_.zero_format == ZeroFormat::code)
-        zero_codes_.assign(grid_.rows * packed_words(grid_.cols, scheme_.bits), 0u);
-      else
-        zeros_.assign(grid_.size() * scalar_bytes(zero_scalar_format(scheme_.zero_format)), 0u);
-    }
-  }
+  QuantizedMatrix(const Scheme& scheme, std::size_t rows, std::size_t cols);
 
   const Scheme& scheme() const noexcept { return scheme_; }
   std::size_t rows() const noexcept { return rows_; }
@@ -235,19 +163,7 @@ class QuantizedMatrix {
   }
   /// Stores codebook `index` (entries x vector_dim values, entry-major) rounded to the codebook
   /// format; returns the values actually stored.
-  std::vector<float> set_codebook(std::size_t index, std::span<const float> values) {
-    if (values.size() != codebook_values())
-      throw invalid_argument("set_codebook: " + std::to_string(values.size()) +
-                             " values for a codebook of " + std::to_string(codebook_values()));
-    const std::size_t bytes = scalar_bytes(scheme_.codebook_format);
-    std::vector<float> stored(values.size());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      std::uint8_t* at = codebooks_.data() + (index * codebook_values() + i) * bytes;
-      store_scalar(scheme_.codebook_format, values[i], at);
-      stored[i] = load_scalar(scheme_.codebook_format, at);
-    }
-    return stored;
-  }
+  std::vector<float> set_codebook(std::size_t index, std::span<const float> values);
   std::span<const std::uint8_t> codebook_bytes() const noexcept { return codebooks_; }
   std::span<std::uint8_t> codebook_bytes() noexcept { return codebooks_; }
   std::uint8_t zero_code(std::size_t index) const noexcept {
@@ -265,25 +181,7 @@ class QuantizedMatrix {
   }
   /// Stores a zero point; returns the value actually stored. A `code` zero point must be an
   /// integer code of the element width.
-  float set_zero(std::size_t index, float value) {
-    if (!scheme_.has_zero_point())
-      throw invalid_argument("scheme " + scheme_.to_string() + " has no zero point");
-    if (scheme_.zero_format == ZeroFormat::code) {
-      const float top = static_cast<float>(int_max(scheme_.bits, false));
-      if (!(value >= 0.0f && value <= top && value == static_cast<float>(static_cast<int>(value))))
-        throw invalid_value("zero point " + std::to_string(value) + " is not a " +
-                            std::to_string(scheme_.bits) + "-bit code (scheme " +
-                            scheme_.to_string() + ")");
-      const std::size_t words = packed_words(grid_.cols, scheme_.bits);
-      lowbit::set_code(zero_codes_.data() + (index / grid_.cols) * words, index % grid_.cols,
-                       scheme_.bits, PackOrder::low_first, static_cast<std::uint8_t>(value));
-      return value;
-    }
-    const ScalarFormat format = zero_scalar_format(scheme_.zero_format);
-    std::uint8_t* at = zeros_.data() + index * scalar_bytes(format);
-    store_scalar(format, value, at);
-    return load_scalar(format, at);
-  }
+  float set_zero(std::size_t index, float value);
   /// The raw little-endian bytes of the scales and float zero points, for writers and kernels.
   std::span<const std::uint8_t> scale_bytes() const noexcept { return scales_; }
   std::span<const std::uint8_t> zero_bytes() const noexcept { return zeros_; }
@@ -297,34 +195,13 @@ class QuantizedMatrix {
   // --- Input rotation (Hadamard incoherence processing): the stored matrix is W R^T for a
   // block-diagonal orthonormal R whose blocks are input_rotation(), so W x = (W R^T)(R x). ---
   const std::optional<HadamardRotation>& input_rotation() const noexcept { return rotation_; }
-  void set_input_rotation(const HadamardRotation& rotation) {
-    if (rotation.size == 0 || cols_ % rotation.size != 0 || !hadamard_size_supported(rotation.size))
-      throw invalid_argument("input rotation of size " + std::to_string(rotation.size) +
-                             " for a matrix of " + std::to_string(cols_) + " columns");
-    rotation_ = rotation;
-  }
+  void set_input_rotation(const HadamardRotation& rotation);
   /// x <- R x for an activation vector of cols() values (unchanged without a rotation): what the
   /// stored matrix must be multiplied by.
-  void rotate_input(std::span<float> x) const {
-    if (!rotation_) return;
-    if (x.size() != cols_)
-      throw invalid_argument("rotate_input: " + std::to_string(x.size()) + " values for " +
-                             std::to_string(cols_) + " columns");
-    for (std::size_t start = 0; start < cols_; start += rotation_->size)
-      rotation_->apply(x.subspan(start, rotation_->size));
-  }
+  void rotate_input(std::span<float> x) const;
   /// The matrix in the original basis of the inputs: dequantize() with the rotation undone, each
   /// row w <- w R (the same as dequantize() without a rotation).
-  std::vector<float> dequantize_unrotated() const {
-    std::vector<float> out = dequantize();
-    if (!rotation_) return out;
-#pragma omp parallel for schedule(static) if (detail::worth_threads(rows_ * cols_))
-    for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r)
-      for (std::size_t start = 0; start < cols_; start += rotation_->size)
-        rotation_->apply_transpose(std::span<float>(
-            out.data() + static_cast<std::size_t>(r) * cols_ + start, rotation_->size));
-    return out;
-  }
+  std::vector<float> dequantize_unrotated() const;
 
   /// Bits of storage per weight: codes, scales and zero points (see Scheme::bits_per_weight).
   double bits_per_weight() const noexcept { return scheme_.bits_per_weight(rows_, cols_); }
@@ -336,45 +213,8 @@ class QuantizedMatrix {
   }
 
   /// Writes the float matrix this one stands for: (value(code) - zero) * scale, element by element.
-  void dequantize(MatrixView<float> out) const {
-    if (out.rows != rows_ || out.cols != cols_)
-      throw invalid_argument("dequantize: output is [" + std::to_string(out.rows) + ", " +
-                             std::to_string(out.cols) + "], matrix is [" + std::to_string(rows_) +
-                             ", " + std::to_string(cols_) + "]");
-    if (scheme_.is_table_lookup()) {
-      dequantize_table_lookup(out);
-      return;
-    }
-    if (scheme_.has_block_layout()) {
-      dequantize_blocks(out);
-      return;
-    }
-    const std::vector<float> values = element_values(scheme_);
-    const std::size_t group = scheme_.granularity.row_span(cols_);
-#pragma omp parallel if (detail::worth_threads(rows_ * cols_))
-    {
-      std::vector<std::uint8_t> codes(cols_);
-#pragma omp for schedule(static)
-      for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r) {
-        const auto row = static_cast<std::size_t>(r);
-        unpack_words(row_words(row), scheme_.bits, codes, scheme_.pack_order);
-        float* out_row = out.row(row).data();
-        for (std::size_t start = 0; start < cols_; start += group) {
-          const std::size_t index = scale_index(row, start);
-          const float s = effective_scale(index);
-          const float z = zero(index);
-          const std::size_t end = start + group < cols_ ? start + group : cols_;
-          for (std::size_t col = start; col < end; ++col)
-            out_row[col] = (values[codes[col]] - z) * s;
-        }
-      }
-    }
-  }
-  std::vector<float> dequantize() const {
-    std::vector<float> out(rows_ * cols_);
-    dequantize(MatrixView<float>(out.data(), rows_, cols_));
-    return out;
-  }
+  void dequantize(MatrixView<float> out) const;
+  std::vector<float> dequantize() const;
 
  private:
   /// The scale an element is multiplied by: its group's scale times the tensor scale.
@@ -389,81 +229,15 @@ class QuantizedMatrix {
   }
   template <class Block>
   void check_block_type() const {
-    if (scheme_.block_layout != block_layout(ggml::type_of<Block>::value))
+    if (scheme_.ggml_type != ggml::type_of<Block>::value)
       throw invalid_argument(std::string("row_blocks: ggml ")
                                  .append(lowbit::to_string(ggml::type_of<Block>::value))
                                  .append(" blocks asked of a matrix with scheme ")
                                  .append(scheme_.to_string()));
   }
 
-  /// Block layouts: each block dequantizes as ggml's dequantize_row_* does.
-  void dequantize_blocks(MatrixView<float> out) const {
-    switch (scheme_.block_layout) {
-      case BlockLayout::ggml_q4_0:
-        dequantize_rows_of<ggml::block_q4_0>(out);
-        return;
-      case BlockLayout::ggml_q8_0:
-        dequantize_rows_of<ggml::block_q8_0>(out);
-        return;
-      case BlockLayout::ggml_q4_k:
-        dequantize_rows_of<ggml::block_q4_k>(out);
-        return;
-      case BlockLayout::ggml_f16:
-        dequantize_rows_of<ggml::block_f16>(out);
-        return;
-      case BlockLayout::ggml_bf16:
-        dequantize_rows_of<ggml::block_bf16>(out);
-        return;
-      case BlockLayout::none:
-        return;
-    }
-  }
-  template <class Block>
-  void dequantize_rows_of(MatrixView<float> out) const {
-    const std::size_t weights = ggml::block_weights(ggml::type_of<Block>::value);
-#pragma omp parallel for schedule(static) if (detail::worth_threads(rows_ * cols_))
-    for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r) {
-      const auto row = static_cast<std::size_t>(r);
-      const std::span<const Block> blocks = blocks_of<Block>(row);
-      float* out_row = out.row(row).data();
-      for (std::size_t b = 0; b < blocks.size(); ++b)
-        ggml::dequantize_block(blocks[b], out_row + b * weights);
-    }
-  }
-
-  /// Codebook and HIGGS elements: each code looks up vector_dim values in the table that serves
-  /// them (the stored codebook of its group, or the one fixed HIGGS grid).
-  void dequantize_table_lookup(MatrixView<float> out) const {
-    const bool higgs = scheme_.element == ElementFormat::higgs;
-    std::vector<float> books;
-    if (higgs) {
-      const HiggsGrid grid = higgs_grid(static_cast<int>(scheme_.vector_dim), 1 << scheme_.bits);
-      books.assign(grid.points.begin(), grid.points.end());
-    } else {
-      const std::size_t bytes = scalar_bytes(scheme_.codebook_format);
-      books.resize(codebooks_.size() / bytes);
-      for (std::size_t i = 0; i < books.size(); ++i)
-        books[i] = load_scalar(scheme_.codebook_format, codebooks_.data() + i * bytes);
-    }
-    const std::size_t table_values = scheme_.codebook_entries() * scheme_.vector_dim;
-    const std::size_t dim = scheme_.vector_dim;
-#pragma omp parallel if (detail::worth_threads(rows_ * cols_))
-    {
-      std::vector<std::uint8_t> codes(scheme_.codes_per_row(cols_));
-#pragma omp for schedule(static)
-      for (std::ptrdiff_t r = 0; r < static_cast<std::ptrdiff_t>(rows_); ++r) {
-        const auto row = static_cast<std::size_t>(r);
-        unpack_words(row_words(row), scheme_.bits, codes, scheme_.pack_order);
-        float* out_row = out.row(row).data();
-        for (std::size_t col = 0; col < cols_; ++col) {
-          const std::size_t entry = codes[col / dim];
-          const std::size_t table = higgs ? 0 : codebook_index(row, col);
-          const float value = books[table * table_values + entry * dim + col % dim];
-          out_row[col] = value * effective_scale(scale_index(row, col));
-        }
-      }
-    }
-  }
+  void dequantize_blocks(MatrixView<float> out) const;
+  void dequantize_table_lookup(MatrixView<float> out) const;
 
   Scheme scheme_{};
   std::size_t rows_ = 0;

@@ -10,11 +10,13 @@
 // has_scales() and has_zero_point() are false for it, as nothing outside the blocks is stored.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "lowbit/detail/enum_table.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/ggml_blocks.hpp"
 #include "lowbit/format/packing.hpp"
@@ -34,42 +36,41 @@ enum class ElementFormat : std::uint8_t {
   higgs,         // an index into HIGGS's fixed grid of 2^bits points in vector_dim dimensions
 };
 
+struct ElementFormatTraits {
+  ElementFormat value;
+  const char* name;          // stable: files and parsing
+  const char* abbreviation;  // in Scheme descriptions ("cb4 ..."); the name for most formats
+  int fixed_bits;  // the code width a format always has; 0 for the integers (1..8 unsigned, 2..8
+                   // signed), codebooks (1..8) and HIGGS grids (1..8 bits of a point index)
+};
+
+inline constexpr ElementFormatTraits element_format_table[] = {
+    {ElementFormat::int_signed, "int", "int", 0},
+    {ElementFormat::int_unsigned, "uint", "uint", 0},
+    {ElementFormat::fp8_e4m3, "e4m3", "e4m3", 8},
+    {ElementFormat::fp8_e5m2, "e5m2", "e5m2", 8},
+    {ElementFormat::fp4_e2m1, "e2m1", "e2m1", 4},
+    {ElementFormat::nf4, "nf4", "nf4", 4},
+    {ElementFormat::codebook, "codebook", "cb", 0},
+    {ElementFormat::higgs, "higgs", "higgs", 0},
+};
+
 constexpr const char* to_string(ElementFormat format) noexcept {
-  switch (format) {
-    case ElementFormat::int_signed:
-      return "int";
-    case ElementFormat::int_unsigned:
-      return "uint";
-    case ElementFormat::fp8_e4m3:
-      return "e4m3";
-    case ElementFormat::fp8_e5m2:
-      return "e5m2";
-    case ElementFormat::fp4_e2m1:
-      return "e2m1";
-    case ElementFormat::nf4:
-      return "nf4";
-    case ElementFormat::codebook:
-      return "cb";
-    case ElementFormat::higgs:
-      return "higgs";
-  }
-  return "?";
+  const ElementFormatTraits* row = detail::row_of(element_format_table, format);
+  return row ? row->abbreviation : "?";
+}
+
+/// The format named `name` (ElementFormatTraits::name: "int", "codebook", ...), or nullopt.
+constexpr std::optional<ElementFormat> parse_element_format(std::string_view name) noexcept {
+  const ElementFormatTraits* row = detail::row_named(element_format_table, name);
+  return row ? std::optional<ElementFormat>(row->value) : std::nullopt;
 }
 
 /// The code width a non-integer element format always has; 0 for the integers (1..8 unsigned,
-/// 2..8 signed) and
-/// codebooks (any of 1..8).
+/// 2..8 signed), codebooks and HIGGS grids.
 constexpr int fixed_element_bits(ElementFormat format) noexcept {
-  switch (format) {
-    case ElementFormat::fp8_e4m3:
-    case ElementFormat::fp8_e5m2:
-      return 8;
-    case ElementFormat::fp4_e2m1:
-    case ElementFormat::nf4:
-      return 4;
-    default:
-      return 0;
-  }
+  const ElementFormatTraits* row = detail::row_of(element_format_table, format);
+  return row ? row->fixed_bits : 0;
 }
 
 /// How zero points are stored. Integer zero points (what the linear quantizer makes) are packed as
@@ -77,91 +78,33 @@ constexpr int fixed_element_bits(ElementFormat format) noexcept {
 /// (HQQ's) need a float format.
 enum class ZeroFormat : std::uint8_t { code, f32, f16, bf16 };
 
+struct ZeroFormatTraits {
+  ZeroFormat value;
+  const char* name;
+  ScalarFormat scalar;  // the float format of a fractional zero point (unused for `code`)
+};
+
+inline constexpr ZeroFormatTraits zero_format_table[] = {
+    {ZeroFormat::code, "code", ScalarFormat::f16},
+    {ZeroFormat::f32, "f32", ScalarFormat::f32},
+    {ZeroFormat::f16, "f16", ScalarFormat::f16},
+    {ZeroFormat::bf16, "bf16", ScalarFormat::bf16},
+};
+
 constexpr const char* to_string(ZeroFormat format) noexcept {
-  switch (format) {
-    case ZeroFormat::code:
-      return "code";
-    case ZeroFormat::f32:
-      return "f32";
-    case ZeroFormat::f16:
-      return "f16";
-    case ZeroFormat::bf16:
-      return "bf16";
-  }
-  return "?";
+  const ZeroFormatTraits* row = detail::row_of(zero_format_table, format);
+  return row ? row->name : "?";
+}
+
+constexpr std::optional<ZeroFormat> parse_zero_format(std::string_view name) noexcept {
+  const ZeroFormatTraits* row = detail::row_named(zero_format_table, name);
+  return row ? std::optional<ZeroFormat>(row->value) : std::nullopt;
 }
 
 /// The float format of a non-code zero format.
 constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
-  switch (format) {
-    case ZeroFormat::f32:
-      return ScalarFormat::f32;
-    case ZeroFormat::bf16:
-      return ScalarFormat::bf16;
-    default:
-      return ScalarFormat::f16;
-  }
-}
-
-/// How a QuantizedMatrix stores its rows: lowbit's own layout (`none`: packed codes, with scales
-/// and zero points in grids of their own), or the blocks of a ggml type, scales inside, verbatim.
-enum class BlockLayout : std::uint8_t {
-  none,
-  ggml_q4_0,
-  ggml_q8_0,
-  ggml_q4_k,
-  ggml_f16,
-  ggml_bf16
-};
-
-constexpr const char* to_string(BlockLayout layout) noexcept {
-  switch (layout) {
-    case BlockLayout::none:
-      return "none";
-    case BlockLayout::ggml_q4_0:
-      return "ggml_q4_0";
-    case BlockLayout::ggml_q8_0:
-      return "ggml_q8_0";
-    case BlockLayout::ggml_q4_k:
-      return "ggml_q4_k";
-    case BlockLayout::ggml_f16:
-      return "ggml_f16";
-    case BlockLayout::ggml_bf16:
-      return "ggml_bf16";
-  }
-  return "?";
-}
-
-constexpr BlockLayout block_layout(GgmlType type) noexcept {
-  switch (type) {
-    case GgmlType::q4_0:
-      return BlockLayout::ggml_q4_0;
-    case GgmlType::q8_0:
-      return BlockLayout::ggml_q8_0;
-    case GgmlType::q4_k:
-      return BlockLayout::ggml_q4_k;
-    case GgmlType::f16:
-      return BlockLayout::ggml_f16;
-    case GgmlType::bf16:
-      return BlockLayout::ggml_bf16;
-  }
-  return BlockLayout::none;
-}
-
-/// The ggml type of a block layout other than `none` (q4_0 for `none`, which has none).
-constexpr GgmlType ggml_type(BlockLayout layout) noexcept {
-  switch (layout) {
-    case BlockLayout::ggml_q8_0:
-      return GgmlType::q8_0;
-    case BlockLayout::ggml_q4_k:
-      return GgmlType::q4_k;
-    case BlockLayout::ggml_f16:
-      return GgmlType::f16;
-    case BlockLayout::ggml_bf16:
-      return GgmlType::bf16;
-    default:
-      return GgmlType::q4_0;
-  }
+  const ZeroFormatTraits* row = detail::row_of(zero_format_table, format);
+  return row ? row->scalar : ScalarFormat::f16;
 }
 
 /// Which elements share one scale (and zero point), or one codebook. Groups run along the input
@@ -246,8 +189,8 @@ struct Scheme {
   // ... and QLoRA's double quantization: the scales stored as 8-bit codes of the signed dynamic
   // map, after subtracting their mean, in blocks of this many sharing an fp32 absmax (0 = off).
   std::size_t double_quant_block = 0;
-  // Rows stored as ggml blocks instead of all of the above (see the top of this file).
-  BlockLayout block_layout = BlockLayout::none;
+  // Rows stored as blocks of this ggml type instead of all of the above (see the top of this file).
+  std::optional<GgmlType> ggml_type = std::nullopt;
 
   /// Signed integers, scale = absmax / (2^(bits-1) - 1), no zero point.
   static Scheme symmetric_int(int bits, Granularity granularity,
@@ -272,24 +215,22 @@ struct Scheme {
   /// constant 8, and for Q4_K; int8 for Q8_0; uint16 for the raw bits of F16 and BF16), f16
   /// scales, Granularity::none() (any scales are in the blocks), the defaults elsewhere.
   static Scheme ggml_blocks(GgmlType type) noexcept {
+    const GgmlTypeTraits& traits = ggml_traits(type);
     Scheme scheme;
-    scheme.element =
-        type == GgmlType::q8_0 ? ElementFormat::int_signed : ElementFormat::int_unsigned;
-    scheme.bits = type == GgmlType::q8_0                            ? 8
-                  : type == GgmlType::f16 || type == GgmlType::bf16 ? 16
-                                                                    : 4;
+    scheme.element = traits.signed_codes ? ElementFormat::int_signed : ElementFormat::int_unsigned;
+    scheme.bits = traits.code_bits;
     scheme.granularity = Granularity::none();
-    scheme.block_layout = lowbit::block_layout(type);
+    scheme.ggml_type = traits.value;
     return scheme;
   }
 
-  bool has_block_layout() const noexcept { return block_layout != BlockLayout::none; }
+  bool has_block_layout() const noexcept { return ggml_type.has_value(); }
   /// Weights and bytes of one block of the block layout (0 without one).
   std::size_t block_weights() const noexcept {
-    return has_block_layout() ? lowbit::ggml::block_weights(ggml_type(block_layout)) : 0;
+    return has_block_layout() ? ggml::block_weights(*ggml_type) : 0;
   }
   std::size_t block_bytes() const noexcept {
-    return has_block_layout() ? lowbit::ggml::block_bytes(ggml_type(block_layout)) : 0;
+    return has_block_layout() ? ggml::block_bytes(*ggml_type) : 0;
   }
 
   /// A zero point stored beside the codes (block layouts keep theirs inside the blocks).
@@ -319,73 +260,7 @@ struct Scheme {
   }
 
   /// Throws invalid_argument, saying what is wrong, for a Scheme that cannot be stored.
-  void validate() const {
-    auto fail = [this](const std::string& reason) {
-      throw invalid_argument("scheme " + to_string() + ": " + reason);
-    };
-    if (has_block_layout()) {
-      const bool known = lowbit::block_layout(ggml_type(block_layout)) == block_layout;
-      if (!known) fail("unknown block layout");
-      if (*this != ggml_blocks(ggml_type(block_layout)))
-        fail(
-            "a ggml block layout fixes every other field of the scheme (make it with "
-            "Scheme::ggml_blocks)");
-      return;
-    }
-    if (is_integer()) {
-      // A 1-bit code needs a zero point to mean anything (HQQ's 1-bit setting): 1..8 bits unsigned.
-      const int fewest = element == ElementFormat::int_unsigned ? 1 : 2;
-      if (bits < fewest || bits > 8)
-        fail(element == ElementFormat::int_unsigned
-                 ? "unsigned integer elements must have 1 to 8 bits"
-                 : "signed integer elements must have 2 to 8 bits");
-    } else if (is_codebook()) {
-      if (bits < 1 || bits > 8) fail("codebook indices must have 1 to 8 bits");
-    } else if (element == ElementFormat::higgs) {
-      // The grids lowbit computes: p = 1 with 2..256 points, p = 2 with 4..256 points.
-      if (vector_dim == 1   ? (bits < 1 || bits > 8)
-          : vector_dim == 2 ? (bits < 2 || bits > 8)
-                            : true)
-        fail("HIGGS grids have 2 to 256 points in 1 dimension, or 4 to 256 in 2");
-    } else if (bits != fixed_element_bits(element)) {
-      fail(std::string(lowbit::to_string(element)) + " elements have " +
-           std::to_string(fixed_element_bits(element)) + " bits");
-    }
-    for (const Granularity* g : {&granularity, &codebook_granularity})
-      if ((g->kind == Granularity::Kind::group || g->kind == Granularity::Kind::block) &&
-          g->group_size == 0)
-        fail("group size must be at least 1");
-    if (granularity.kind == Granularity::Kind::block) {
-      // Every quantizer of another format computes its parameters one row at a time.
-      if (element != ElementFormat::fp8_e4m3 && element != ElementFormat::fp8_e5m2)
-        fail("2-D block scales are for FP8 elements (quant/fp8.hpp)");
-      if (granularity.block_rows == 0) fail("blocks need at least 1 row");
-      if (scale_format == ScalarFormat::e8m0 || scale_format == ScalarFormat::e4m3)
-        fail("2-D block scales are stored in f32, f16 or bf16");
-    }
-    if (codebook_granularity.kind == Granularity::Kind::block)
-      fail("codebooks are per tensor, channel or group, not per 2-D block");
-    if (!has_scales() && !is_codebook()) fail("only codebook elements can go without scales");
-    if (vector_dim == 0) fail("vector_dim must be at least 1");
-    if (vector_dim > 1) {
-      if (!is_table_lookup()) fail("only codebook and HIGGS elements can stand for vectors");
-      for (const Granularity* g : {&granularity, &codebook_granularity})
-        if (g->kind == Granularity::Kind::group && g->group_size % vector_dim != 0)
-          fail("group size must be a multiple of vector_dim, so that groups hold whole vectors");
-    }
-    if (is_codebook()) {
-      if (codebook_granularity.kind == Granularity::Kind::none)
-        fail("a codebook scheme needs a codebook granularity");
-      if (scalar_bits(codebook_format) < 16) fail("codebooks are stored in f32, f16 or bf16");
-    }
-    if (double_quant_block > 0) {
-      if (!has_scales()) fail("double quantization needs scales");
-      if (scale_format != ScalarFormat::f32)
-        fail("double quantization takes f32 scales (the format they are computed in)");
-    }
-    if (pack_order == PackOrder::awq_interleaved && bits != 4)
-      fail("the AWQ interleaved packing order is defined for 4-bit codes only");
-  }
+  void validate() const;
 
   ScaleGrid scale_grid(std::size_t rows, std::size_t cols) const noexcept {
     return ScaleGrid::of(granularity, rows, cols);
@@ -403,82 +278,11 @@ struct Scheme {
   /// Storage per weight of a [rows, cols] matrix, in bits: codes, scales, zero points, codebooks
   /// and second-level scales (row padding of the packed codes is not counted; it is at most 31
   /// bits a row).
-  double bits_per_weight(std::size_t rows, std::size_t cols) const noexcept {
-    if (rows == 0 || cols == 0) return 0.0;
-    if (has_block_layout()) {  // whole blocks: 18, 34 or 144 bytes per 32, 32 or 256 weights
-      const std::size_t blocks = (cols + block_weights() - 1) / block_weights();
-      return static_cast<double>(blocks * block_bytes() * 8) / static_cast<double>(cols);
-    }
-    const double weights = static_cast<double>(rows) * static_cast<double>(cols);
-    const double groups = static_cast<double>(scale_grid(rows, cols).size());
-    double total = static_cast<double>(rows) * static_cast<double>(codes_per_row(cols)) * bits +
-                   groups * stored_scale_bits();
-    if (has_zero_point()) total += groups * zero_bits();
-    if (double_quant_block > 0) {
-      const double blocks = std::ceil(groups / static_cast<double>(double_quant_block));
-      total += blocks * 32 + 32;  // an fp32 absmax per block and the fp32 mean
-    }
-    if (is_codebook())
-      total +=
-          static_cast<double>(codebook_grid(rows, cols).size() * codebook_entries() * vector_dim) *
-          scalar_bits(codebook_format);
-    if (tensor_scale) total += 32;
-    return total / weights;
-  }
+  double bits_per_weight(std::size_t rows, std::size_t cols) const noexcept;
 
   /// A short, stable description, e.g. "int4 sym g128 scale=f16" or "uint4 asym channel
   /// scale=f16 zero=code"; a block layout is its name, e.g. "ggml_q4_k".
-  std::string to_string() const {
-    if (block_layout != BlockLayout::none) return lowbit::to_string(block_layout);
-    const auto granularity_text = [](const Granularity& g) {
-      switch (g.kind) {
-        case Granularity::Kind::none:
-          return std::string("unscaled");
-        case Granularity::Kind::tensor:
-          return std::string("tensor");
-        case Granularity::Kind::channel:
-          return std::string("channel");
-        case Granularity::Kind::block: {
-          std::string text = "b";
-          text.append(std::to_string(g.block_rows))
-              .append("x")
-              .append(std::to_string(g.group_size));
-          return text;
-        }
-        case Granularity::Kind::group:
-          break;
-      }
-      std::string text = "g";
-      text += std::to_string(g.group_size);
-      return text;
-    };
-    std::string text = lowbit::to_string(element);
-    if (is_integer() || is_table_lookup()) text += std::to_string(bits);
-    if (vector_dim > 1) {
-      text += 'x';
-      text += std::to_string(vector_dim);
-    }
-    text += has_zero_point() ? " asym " : (is_integer() ? " sym " : " ");
-    text += granularity_text(granularity);
-    if (has_scales()) {
-      text += " scale=";
-      text += double_quant_block > 0 ? "dq" + std::to_string(double_quant_block)
-                                     : std::string(lowbit::to_string(scale_format));
-    }
-    if (has_zero_point()) {
-      text += " zero=";
-      text += lowbit::to_string(zero_format);
-    }
-    if (is_codebook()) {
-      text += " codebook=";
-      text += granularity_text(codebook_granularity);
-      text += '/';
-      text += lowbit::to_string(codebook_format);
-    }
-    if (tensor_scale) text += " tensor-scale";
-    if (pack_order == PackOrder::awq_interleaved) text += " pack=awq";
-    return text;
-  }
+  std::string to_string() const;
 
   friend bool operator==(const Scheme&, const Scheme&) = default;
 };

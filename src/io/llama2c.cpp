@@ -65,7 +65,7 @@ Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   std::int32_t h[7];
   read_bytes(in, path, h, sizeof h, "the header");
 
-  model::LlamaConfig& config = config_;
+  LlamaConfig& config = config_;
   config.dim = h[0];
   config.hidden_dim = h[1];
   config.n_layers = h[2];
@@ -152,13 +152,13 @@ Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
                    {file, "", {}});
 }
 
-model::NamedTensor Llama2cFile::read(std::string_view name) const {
+NamedTensor Llama2cFile::read(std::string_view name) const {
   const std::string file = path_.string();
   for (const TensorEntry& e : tensors_) {
     if (e.name != name) continue;
     std::size_t count = 1;
     for (std::size_t d : e.shape) count *= d;
-    model::NamedTensor tensor{e.name, e.shape, std::vector<float>(count)};
+    NamedTensor tensor{e.name, e.shape, std::vector<float>(count)};
     std::ifstream in = open(path_);
     in.seekg(static_cast<std::streamoff>(e.offset));
     read_bytes(in, path_, tensor.data.data(), count * sizeof(float), "tensor " + e.name);
@@ -178,7 +178,7 @@ Llama2cCheckpoint read_llama2c(const std::filesystem::path& path) {
   return checkpoint;
 }
 
-model::Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size) {
+Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size) {
   const std::string file = path.string();
   if (vocab_size <= 0)
     throw invalid_argument(
@@ -221,7 +221,7 @@ model::Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int v
     throw io_error("file has " + std::to_string(size - offset) + " bytes after token " +
                        std::to_string(vocab_size - 1) + " (is vocab_size right?)",
                    {file, "", {}});
-  return model::Tokenizer(std::move(vocab), std::move(scores));
+  return Tokenizer(std::move(vocab), std::move(scores));
 }
 
 }  // namespace lowbit::io

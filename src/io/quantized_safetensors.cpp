@@ -20,68 +20,32 @@ using json = nlohmann::ordered_json;  // keeps the documented field order
 static_assert(std::endian::native == std::endian::little,
               "lowbit's file I/O assumes a little-endian host");
 
-template <typename Enum, std::size_t N>
-std::optional<Enum> lookup(const std::array<std::pair<Enum, std::string_view>, N>& table,
-                           std::string_view name) {
-  for (const auto& [value, text] : table)
-    if (text == name) return value;
-  return std::nullopt;
-}
-
-template <typename Enum, std::size_t N>
-std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table,
-                         Enum value) {
-  for (const auto& [v, text] : table)
-    if (v == value) return text;
-  return "?";
-}
-
-constexpr std::array<std::pair<ElementFormat, std::string_view>, 8> element_names{{
-    {ElementFormat::codebook, "codebook"},
-    {ElementFormat::higgs, "higgs"},
-    {ElementFormat::int_signed, "int"},
-    {ElementFormat::int_unsigned, "uint"},
-    {ElementFormat::fp8_e4m3, "e4m3"},
-    {ElementFormat::fp8_e5m2, "e5m2"},
-    {ElementFormat::fp4_e2m1, "e2m1"},
-    {ElementFormat::nf4, "nf4"},
-}};
-constexpr std::array<std::pair<Granularity::Kind, std::string_view>, 5> granularity_names{{
-    {Granularity::Kind::none, "none"},
-    {Granularity::Kind::block, "block"},
-    {Granularity::Kind::tensor, "tensor"},
-    {Granularity::Kind::channel, "channel"},
+// Names of the enumerations that have no traits table of their own (ElementFormat, ScalarFormat
+// and ZeroFormat have: scheme.hpp, scalar_format.hpp), in the same {value, name} row form.
+template <class Enum>
+struct NamedValue {
+  Enum value;
+  const char* name;
+};
+constexpr NamedValue<Granularity::Kind> granularity_names[] = {
+    {Granularity::Kind::none, "none"},     {Granularity::Kind::block, "block"},
+    {Granularity::Kind::tensor, "tensor"}, {Granularity::Kind::channel, "channel"},
     {Granularity::Kind::group, "group"},
-}};
-constexpr std::array<std::pair<ScalarFormat, std::string_view>, 5> scale_names{{
-    {ScalarFormat::f32, "f32"},
-    {ScalarFormat::f16, "f16"},
-    {ScalarFormat::bf16, "bf16"},
-    {ScalarFormat::e8m0, "e8m0"},
-    {ScalarFormat::e4m3, "e4m3"},
-}};
-constexpr std::array<std::pair<ZeroFormat, std::string_view>, 4> zero_names{{
-    {ZeroFormat::code, "code"},
-    {ZeroFormat::f32, "f32"},
-    {ZeroFormat::f16, "f16"},
-    {ZeroFormat::bf16, "bf16"},
-}};
-constexpr std::array<std::pair<PackOrder, std::string_view>, 2> pack_names{{
+};
+constexpr NamedValue<PackOrder> pack_names[] = {
     {PackOrder::low_first, "low_first"},
     {PackOrder::awq_interleaved, "awq_interleaved"},
-}};
-constexpr std::array<std::pair<BlockLayout, std::string_view>, 6> block_layout_names{{
-    {BlockLayout::none, "none"},
-    {BlockLayout::ggml_q4_0, "ggml_q4_0"},
-    {BlockLayout::ggml_q8_0, "ggml_q8_0"},
-    {BlockLayout::ggml_q4_k, "ggml_q4_k"},
-    {BlockLayout::ggml_f16, "ggml_f16"},
-    {BlockLayout::ggml_bf16, "ggml_bf16"},
-}};
+};
+
+template <class Row, std::size_t N, class Enum>
+const char* name_of(const Row (&table)[N], Enum value) {
+  const Row* row = detail::row_of(table, value);
+  return row ? row->name : "?";
+}
 
 json scheme_object(const Scheme& s) {
   json j = json::object();
-  j["element"] = name_of(element_names, s.element);
+  j["element"] = name_of(element_format_table, s.element);
   j["bits"] = s.bits;
   j["granularity"] = name_of(granularity_names, s.granularity.kind);
   if (s.granularity.kind == Granularity::Kind::group) j["group_size"] = s.granularity.group_size;
@@ -89,8 +53,8 @@ json scheme_object(const Scheme& s) {
     j["block_rows"] = s.granularity.block_rows;
     j["block_cols"] = s.granularity.group_size;
   }
-  j["scale_format"] = name_of(scale_names, s.scale_format);
-  j["zero_format"] = name_of(zero_names, s.zero_format);
+  j["scale_format"] = name_of(scalar_format_table, s.scale_format);
+  j["zero_format"] = name_of(zero_format_table, s.zero_format);
   j["pack_order"] = name_of(pack_names, s.pack_order);
   // Fields of codebooks and second-level scales appear only where the scheme uses them.
   if (s.is_table_lookup()) j["vector_dim"] = s.vector_dim;
@@ -98,11 +62,11 @@ json scheme_object(const Scheme& s) {
     j["codebook_granularity"] = name_of(granularity_names, s.codebook_granularity.kind);
     if (s.codebook_granularity.kind == Granularity::Kind::group)
       j["codebook_group_size"] = s.codebook_granularity.group_size;
-    j["codebook_format"] = name_of(scale_names, s.codebook_format);
+    j["codebook_format"] = name_of(scalar_format_table, s.codebook_format);
   }
   if (s.tensor_scale) j["tensor_scale"] = true;
   if (s.double_quant_block > 0) j["double_quant_block"] = s.double_quant_block;
-  if (s.has_block_layout()) j["block_layout"] = name_of(block_layout_names, s.block_layout);
+  if (s.has_block_layout()) j["block_layout"] = ggml_traits(*s.ggml_type).layout_name;
   return j;
 }
 
@@ -114,10 +78,9 @@ json scheme_object(const Scheme& s) {
   throw invalid_argument(message);
 }
 
-template <typename Enum, std::size_t N>
-Enum enum_field(const json& j, const char* field,
-                const std::array<std::pair<Enum, std::string_view>, N>& table,
-                std::optional<Enum> fallback) {
+template <class Row, std::size_t N>
+auto enum_field(const json& j, const char* field, const Row (&table)[N],
+                std::optional<decltype(Row::value)> fallback) {
   auto it = j.find(field);
   if (it == j.end()) {
     if (fallback) return *fallback;
@@ -125,13 +88,23 @@ Enum enum_field(const json& j, const char* field,
   }
   if (!it->is_string()) bad_field(field, "not a string");
   const auto& text = it->get_ref<const std::string&>();
-  if (auto value = lookup(table, text)) return *value;
-  std::string allowed;
-  for (const auto& [v, name] : table) {
-    if (!allowed.empty()) allowed.append(", ");
-    allowed.append(name);
+  if (const Row* row = detail::row_named(table, text)) return row->value;
+  bad_field(field, "unknown value '" + text + "' (one of " + detail::names_of(table) + ")");
+}
+
+/// "block_layout": the layout name of a ggml type (GgmlTypeTraits::layout_name), or "none".
+std::optional<GgmlType> block_layout_field(const json& j) {
+  auto it = j.find("block_layout");
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_string()) bad_field("block_layout", "not a string");
+  const auto& text = it->get_ref<const std::string&>();
+  if (text == "none") return std::nullopt;
+  std::string allowed = "none";
+  for (const GgmlTypeTraits& row : ggml_type_table) {
+    if (text == row.layout_name) return row.value;
+    allowed.append(", ").append(row.layout_name);
   }
-  bad_field(field, "unknown value '" + text + "' (one of " + allowed + ")");
+  bad_field("block_layout", "unknown value '" + text + "' (one of " + allowed + ")");
 }
 
 std::size_t positive_field(const json& j, const char* field, std::size_t fallback) {
@@ -164,7 +137,7 @@ Granularity granularity_field(const json& j, const char* kind_field, const char*
 Scheme scheme_from_object(const json& j) {
   if (!j.is_object()) throw invalid_argument("scheme JSON: not a JSON object");
   Scheme s;
-  s.element = enum_field(j, "element", element_names, std::optional<ElementFormat>{});
+  s.element = enum_field(j, "element", element_format_table, std::nullopt);
   auto bits = j.find("bits");
   if (bits == j.end()) bad_field("bits", "missing");
   if (!bits->is_number_integer()) bad_field("bits", "not an integer");
@@ -172,24 +145,20 @@ Scheme scheme_from_object(const json& j) {
   if (b < 1 || b > 32) bad_field("bits", std::to_string(b) + " is out of range");
   s.bits = static_cast<int>(b);
   s.granularity = granularity_field(j, "granularity", "group_size", std::nullopt);
-  s.scale_format = enum_field(j, "scale_format", scale_names, std::optional<ScalarFormat>{});
-  s.zero_format =
-      enum_field(j, "zero_format", zero_names, std::optional<ZeroFormat>{ZeroFormat::code});
-  s.pack_order =
-      enum_field(j, "pack_order", pack_names, std::optional<PackOrder>{PackOrder::low_first});
+  s.scale_format = enum_field(j, "scale_format", scalar_format_table, std::nullopt);
+  s.zero_format = enum_field(j, "zero_format", zero_format_table, ZeroFormat::code);
+  s.pack_order = enum_field(j, "pack_order", pack_names, PackOrder::low_first);
   s.vector_dim = positive_field(j, "vector_dim", 1);
   s.codebook_granularity = granularity_field(j, "codebook_granularity", "codebook_group_size",
                                              Granularity::Kind::tensor);
-  s.codebook_format =
-      enum_field(j, "codebook_format", scale_names, std::optional<ScalarFormat>{ScalarFormat::f16});
+  s.codebook_format = enum_field(j, "codebook_format", scalar_format_table, ScalarFormat::f16);
   if (auto t = j.find("tensor_scale"); t != j.end()) {
     if (!t->is_boolean()) bad_field("tensor_scale", "not a boolean");
     s.tensor_scale = t->get<bool>();
   }
   s.double_quant_block =
       j.contains("double_quant_block") ? positive_field(j, "double_quant_block", 0) : 0;
-  s.block_layout = enum_field(j, "block_layout", block_layout_names,
-                              std::optional<BlockLayout>{BlockLayout::none});
+  s.ggml_type = block_layout_field(j);
   for (const auto& [key, value] : j.items()) {
     static constexpr std::array<std::string_view, 16> known{
         "element",         "bits",         "granularity",          "group_size",

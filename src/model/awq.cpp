@@ -57,7 +57,8 @@ ModelAwqReport quantize_model_awq(LlamaModel& model, std::span<const int> calibr
         scale_input_channels(weights.at(name).view(), found.scales);
       unscale_input_channels(x.view(), found.scales);
       fold(found.scales);
-      report.groups.push_back({folded_into, group, found.ratio, found.error, found.rtn_error});
+      report.groups.push_back(
+          {folded_into, group, found.ratio, found.error, found.rtn_error, found.scales});
     };
     auto fold_into_norm = [&](const std::string& norm) {
       return [&model, norm](const std::vector<float>& s) {

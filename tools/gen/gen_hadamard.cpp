@@ -1,4 +1,4 @@
-// Generates include/lowbit/format/detail/hadamard_tables.hpp: the ±1 Hadamard matrices H_K of the
+// Generates src/format/hadamard_tables.hpp: the ±1 Hadamard matrices H_K of the
 // orders K that lowbit's Hadamard transform combines with a power of two (n = K * 2^m).
 //
 //   Paley I   (q ≡ 3 mod 4 a prime power, K = q + 1):  K = 12, 20, 28 (GF(27)), 60, 108, 140.
@@ -21,7 +21,7 @@
 //
 // Build and run (from the repository root):
 //   g++ -std=c++20 -O2 tools/gen/gen_hadamard.cpp -o /tmp/gen_hadamard
-//   /tmp/gen_hadamard > include/lowbit/format/detail/hadamard_tables.hpp
+//   /tmp/gen_hadamard > src/format/hadamard_tables.hpp
 #include <cstdio>
 #include <cstdlib>
 #include <map>

@@ -1,4 +1,4 @@
-// Generates include/lowbit/format/detail/higgs_grid_tables.hpp: the MSE-optimal grids for a
+// Generates src/format/higgs_grid_tables.hpp: the MSE-optimal grids for a
 // standard Gaussian that HIGGS (Malinovskii et al., 2024) quantizes Hadamard-rotated weights to.
 //
 //   p = 1: Lloyd-Max on the exact N(0, 1) density. A cell [a, b] has probability
@@ -12,7 +12,7 @@
 //
 // Build and run (from the repository root):
 //   g++ -std=c++20 -O3 -fopenmp tools/gen/gen_higgs_grids.cpp -o /tmp/gen_higgs   (about 7 min on 2
-//   cores) /tmp/gen_higgs > include/lowbit/format/detail/higgs_grid_tables.hpp
+//   cores) /tmp/gen_higgs > src/format/higgs_grid_tables.hpp
 // Not a build dependency: the header is committed; this program makes it reproducible.
 #include <algorithm>
 #include <cmath>

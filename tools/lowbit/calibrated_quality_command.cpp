@@ -18,6 +18,7 @@
 #include "lowbit/model/awq.hpp"
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/model/load.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "progress.hpp"
 
@@ -75,7 +76,7 @@ void rtn(model::LlamaModel& m, const Scheme& scheme) {
 }  // namespace
 
 int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calibration_windows) {
-  const model::LlamaModel reference = io::load_llama(defaults.model);
+  const model::LlamaModel reference = model::load_llama(defaults.model);
   const int vocab = reference.config().vocab_size;
   const std::vector<int> calibration = calibration_tokens(defaults, vocab);
   const std::vector<int> evaluation = evaluation_tokens(defaults, vocab);

@@ -27,6 +27,7 @@ struct QuantizeOptions {
   bool act_order = false;
   bool hadamard = false;
   bool print_table = true;
+  bool json = false;  // print the summary and the per-tensor table as one JSON object instead
 };
 
 /// What quantizing one tensor cost and did.
@@ -55,6 +56,7 @@ struct EvalCommandOptions {
   std::filesystem::path text;
   int window = 256;
   std::size_t max_windows = 0;
+  bool json = false;  // print the results as one JSON object instead of a table
 };
 model::EvalOptions eval_options(const EvalCommandOptions& options);
 int run_eval(const EvalCommandOptions& options);
@@ -63,7 +65,8 @@ std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_
 /// The calibration split (the first 80%).
 std::vector<int> calibration_tokens(const EvalCommandOptions& options, int vocab_size);
 
-int run_inspect(const std::filesystem::path& file);
+/// json: the whole listing as one JSON object instead of tables.
+int run_inspect(const std::filesystem::path& file, bool json = false);
 
 /// The tables of docs/quality.md, printed as Markdown.
 int run_quality(const EvalCommandOptions& defaults);

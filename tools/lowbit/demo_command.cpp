@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/model/load.hpp"
 #include "progress.hpp"
 
 namespace lowbit::cli {
@@ -42,7 +43,7 @@ int run_demo(const EvalCommandOptions& defaults) {
 
   fmt::print("lowbit: round-to-nearest quantization of {} at {} settings, judged on {}\n\n",
              defaults.model.string(), rows.size(), defaults.text.string());
-  model::LlamaModel reference = io::load_llama(defaults.model);
+  model::LlamaModel reference = model::load_llama(defaults.model);
   const std::vector<int> tokens = evaluation_tokens(defaults, reference.config().vocab_size);
   const model::EvalOptions eval = eval_options(defaults);
   const ScratchDirectory scratch;
@@ -62,7 +63,7 @@ int run_demo(const EvalCommandOptions& defaults) {
     q.method.symmetric = row.symmetric;
     q.print_table = false;
     Result result{row.label, run_quantize(q), {}};
-    model::LlamaModel candidate = io::load_llama(q.output);
+    model::LlamaModel candidate = model::load_llama(q.output);
     Progress progress("evaluate " + row.label);
     result.comparison =
         model::compare(reference, candidate, tokens, eval,

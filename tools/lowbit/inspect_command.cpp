@@ -4,6 +4,7 @@
 #include <string>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "lowbit/io/llama2c.hpp"
@@ -33,40 +34,70 @@ void print_config(const model::LlamaConfig& c) {
 
 }  // namespace
 
-int run_inspect(const std::filesystem::path& file) {
+int run_inspect(const std::filesystem::path& file, bool json) {
   const std::string format = io::detect_checkpoint_format(file);
-  fmt::print("{}: {}\n", file.string(),
-             format == "llama2c" ? "llama2.c checkpoint (version 0)" : "safetensors");
+  nlohmann::ordered_json out = {{"file", file.string()}, {"format", format}};
+  const auto add_config = [&](const model::LlamaConfig& c) {
+    out["llama_config"] = {{"dim", c.dim},
+                           {"hidden_dim", c.hidden_dim},
+                           {"n_layers", c.n_layers},
+                           {"n_heads", c.n_heads},
+                           {"n_kv_heads", c.n_kv_heads},
+                           {"vocab_size", c.vocab_size},
+                           {"seq_len", c.seq_len},
+                           {"shared_classifier", c.shared_classifier}};
+    if (!json) print_config(c);
+  };
+  if (!json)
+    fmt::print("{}: {}\n", file.string(),
+               format == "llama2c" ? "llama2.c checkpoint (version 0)" : "safetensors");
+  out["tensors"] = nlohmann::ordered_json::array();
   if (format == "llama2c") {
     const io::Llama2cCheckpoint checkpoint = io::read_llama2c(file);
-    print_config(checkpoint.config);
-    fmt::print("{:<44} {:<8} {}\n", "tensor", "dtype", "shape");
-    for (const model::NamedTensor& t : checkpoint.tensors)
-      fmt::print("{:<44} {:<8} {}\n", t.name, "F32", shape_text(t.shape));
+    add_config(checkpoint.config);
+    if (!json) fmt::print("{:<44} {:<8} {}\n", "tensor", "dtype", "shape");
+    for (const model::NamedTensor& t : checkpoint.tensors) {
+      out["tensors"].push_back({{"name", t.name}, {"dtype", "F32"}, {"shape", t.shape}});
+      if (!json) fmt::print("{:<44} {:<8} {}\n", t.name, "F32", shape_text(t.shape));
+    }
+    if (json) fmt::print("{}\n", out.dump(2));
     return 0;
   }
 
   const io::SafetensorsFile st(file);
-  if (st.metadata().count("lowbit.llama.config")) print_config(io::read_llama_config(st));
+  if (st.metadata().count("lowbit.llama.config")) add_config(io::read_llama_config(st));
+  out["metadata"] = nlohmann::ordered_json::object();
   for (const auto& [key, value] : st.metadata())
-    if (key != "lowbit.llama.config" && key != "lowbit.quantization")
-      fmt::print("metadata {} = {}\n", key, value);
+    if (key != "lowbit.llama.config" && key != "lowbit.quantization") {
+      out["metadata"][key] = value;
+      if (!json) fmt::print("metadata {} = {}\n", key, value);
+    }
 
   const std::vector<std::string> quantized = io::quantized_names(st);
-  fmt::print("{:<44} {:<8} {}\n", "tensor", "dtype", "shape");
+  if (!json) fmt::print("{:<44} {:<8} {}\n", "tensor", "dtype", "shape");
   for (const std::string& name : st.names()) {
     const io::TensorInfo& info = st.info(name);
-    fmt::print("{:<44} {:<8} {}\n", name, io::dtype_name(info.dtype), shape_text(info.shape));
+    out["tensors"].push_back(
+        {{"name", name}, {"dtype", io::dtype_name(info.dtype)}, {"shape", info.shape}});
+    if (!json)
+      fmt::print("{:<44} {:<8} {}\n", name, io::dtype_name(info.dtype), shape_text(info.shape));
   }
-  if (!quantized.empty()) {
+  out["quantized"] = nlohmann::ordered_json::array();
+  if (!quantized.empty() && !json)
     fmt::print("\n{} quantized weights:\n{:<44} {:<12} {:>7}  {}\n", quantized.size(), "weight",
                "shape", "bits/w", "scheme");
-    for (const std::string& name : quantized) {
-      const QuantizedMatrix q = io::read_quantized(st, name);
+  for (const std::string& name : quantized) {
+    const QuantizedMatrix q = io::read_quantized(st, name);
+    out["quantized"].push_back({{"name", name},
+                                {"rows", q.rows()},
+                                {"cols", q.cols()},
+                                {"bits_per_weight", q.bits_per_weight()},
+                                {"scheme", q.scheme().to_string()}});
+    if (!json)
       fmt::print("{:<44} {:<12} {:>7.3f}  {}\n", name, fmt::format("{}x{}", q.rows(), q.cols()),
                  q.bits_per_weight(), q.scheme().to_string());
-    }
   }
+  if (json) fmt::print("{}\n", out.dump(2));
   return 0;
 }
 

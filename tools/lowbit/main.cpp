@@ -9,6 +9,7 @@
 #include "data_paths.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
+#include "lowbit/threads.hpp"
 
 int main(int argc, char** argv) {
   using namespace lowbit::cli;
@@ -28,27 +29,30 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   quantize_cmd->add_option("output", quantize.output, "safetensors file to write")->required();
   MethodOptions& method = quantize.method;
-  quantize_cmd->add_option("--method", method.method, "Quantization method")
-      ->check(CLI::IsMember([] {
-        std::vector<std::string> names = lowbit::Quantizer::method_names();
-        names.push_back("gptq");
-        names.push_back("awq");
-        return names;
-      }()))
+  std::string method_help = "Quantization method:";
+  std::vector<std::string> method_names;
+  for (const lowbit::MethodTraits& row : lowbit::method_table) {
+    method_help.append("\n  ").append(row.name).append(": ").append(row.summary);
+    method_names.emplace_back(row.name);
+  }
+  quantize_cmd->add_option("--method", method.method, method_help)
+      ->check(CLI::IsMember(method_names))
       ->capture_default_str();
-  quantize_cmd->add_option("--bits", method.bits, "Bits per weight code (HIGGS: per weight)")
-      ->check(CLI::Range(1, 8))
-      ->capture_default_str();
+  quantize_cmd
+      ->add_option("--bits", method.bits,
+                   "Bits per weight code (HIGGS: per weight; default: the method's)")
+      ->check(CLI::Range(1, 8));
   quantize_cmd
       ->add_option(
           "--group", method.group,
           "Group size along the input; 0 = per channel, -1 = per tensor (default: the method's)")
       ->check(CLI::Range(-1L, 1L << 30));
   quantize_cmd->add_flag("--sym", method.symmetric, "rtn: symmetric (signed codes, no zero point)");
-  std::string scale_format = "f16";
-  quantize_cmd->add_option("--scale-format", scale_format, "Scale storage: f32, f16, bf16")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
-      ->capture_default_str();
+  std::string scale_format;
+  quantize_cmd
+      ->add_option("--scale-format", scale_format,
+                   "Scale storage: f32, f16, bf16 (default: the method's, f16; fp8: f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   quantize_cmd->add_flag("--mse-clip", method.mse_clip,
                          "rtn: search each group's clipping range for least squared error");
   quantize_cmd->add_flag("--double-quant", method.double_quant,
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
                          "gptq: rotate each row's inputs by a randomized Hadamard first (--seed)");
   quantize_cmd->add_flag("--quantize-embeddings", quantize.quantize_embeddings,
                          "Quantize embedding tables too");
+  quantize_cmd->add_flag("--json", quantize.json, "Print the per-tensor table as JSON");
 
   EvalCommandOptions eval;
   eval.model = default_model();
@@ -103,6 +108,7 @@ int main(int argc, char** argv) {
                     "Evaluate at most this many windows (0 = all)");
   };
   add_eval_options(eval_cmd, eval);
+  eval_cmd->add_flag("--json", eval.json, "Print the results as JSON");
   add_eval_options(&app, eval);
 
   CLI::App* quality_cmd = app.add_subcommand(
@@ -134,17 +140,32 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("file", inspect_file, "llama2.c .bin or safetensors file")
       ->required()
       ->check(CLI::ExistingFile);
+  bool inspect_json = false;
+  inspect_cmd->add_flag("--json", inspect_json, "Print the listing as JSON");
+
+  // Every subcommand (and the demo) takes --threads.
+  int threads = 0;
+  for (CLI::App* cmd : {&app, quantize_cmd, eval_cmd, quality_cmd, convert_cmd, inspect_cmd})
+    cmd->add_option("--threads", threads, "Threads for quantization and kernels (0 = all cores)")
+        ->check(CLI::Range(0, 1024));
 
   CLI11_PARSE(app, argc, argv);
   try {
+    lowbit::set_threads(threads);
     if (*quantize_cmd) {
-      method.scale_format = scale_format == "f32"    ? lowbit::ScalarFormat::f32
-                            : scale_format == "bf16" ? lowbit::ScalarFormat::bf16
-                                                     : lowbit::ScalarFormat::f16;
+      if (!scale_format.empty()) method.scale_format = lowbit::parse_scalar_format(scale_format);
+      // Options of the calibrated methods only: given with any other, they would do nothing.
+      const bool needs_calibration = lowbit::method_traits(method.method).calibrated;
+      for (const char* name :
+           {"--tokenizer", "--calibration-text", "--calibration-windows", "--act-order"})
+        if (!needs_calibration && quantize_cmd->count(name) > 0)
+          throw lowbit::invalid_argument(std::string(name) + " goes with --method gptq or awq");
+      if (quantize.act_order && method.method != "gptq")
+        throw lowbit::invalid_argument("--act-order goes with --method gptq");
       return run_quantize(quantize).tensors.empty() ? 1 : 0;
     }
     if (*eval_cmd) return run_eval(eval);
-    if (*inspect_cmd) return run_inspect(inspect_file);
+    if (*inspect_cmd) return run_inspect(inspect_file, inspect_json);
     if (*quality_cmd)
       return calibrated ? run_calibrated_quality(eval, quality_calibration_windows)
                         : run_quality(eval);

@@ -13,10 +13,11 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
-#include "lowbit/format/higgs_grids.hpp"
 #include "lowbit/algo/methods.hpp"
+#include "lowbit/format/higgs_grids.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/model/load.hpp"
 #include "progress.hpp"
 
 namespace lowbit::cli {
@@ -85,7 +86,7 @@ std::string cell(const std::optional<Measured>& m) {
 }  // namespace
 
 int run_quality(const EvalCommandOptions& defaults) {
-  model::LlamaModel reference = io::load_llama(defaults.model);
+  model::LlamaModel reference = model::load_llama(defaults.model);
   const bool shared = reference.config().shared_classifier;
   std::vector<std::string> names;
   for (const std::string& name : reference.linear_names())

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "lowbit/error.hpp"
@@ -20,6 +21,7 @@
 #include "lowbit/io/safetensors.hpp"
 #include "lowbit/model/awq.hpp"
 #include "lowbit/model/calibrate.hpp"
+#include "lowbit/model/load.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "progress.hpp"
 
@@ -89,9 +91,24 @@ bool is_linear_weight(const io::TensorLayout& t, bool quantize_embeddings) {
   return true;
 }
 
+/// What AWQ did to a stored layer beyond quantizing it: its columns multiplied by the scales s
+/// of its input (W diag(s)), and, for a layer whose output feeds a scaled one (wv, w3), its rows
+/// divided by that layer's s. Undone before the stored weights are compared with the originals.
+struct AwqFold {
+  std::vector<float> column_scales;  // empty: none
+  std::vector<float> row_scales;     // empty: none
+};
+
 TensorReport measure(const std::string& name, std::span<const float> original,
-                     const QuantizedMatrix& q) {
-  const std::vector<float> back = q.dequantize_unrotated();  // compared in the inputs' basis
+                     const QuantizedMatrix& q, const AwqFold* fold) {
+  std::vector<float> back = q.dequantize_unrotated();  // compared in the inputs' basis
+  if (fold != nullptr)
+    for (std::size_t r = 0; r < q.rows(); ++r)
+      for (std::size_t c = 0; c < q.cols(); ++c) {
+        float& v = back[r * q.cols() + c];
+        if (!fold->column_scales.empty()) v /= fold->column_scales[c];
+        if (!fold->row_scales.empty()) v *= fold->row_scales[r];
+      }
   double error = 0, signal = 0;
   for (std::size_t i = 0; i < back.size(); ++i) {
     const double d = static_cast<double>(original[i]) - back[i];
@@ -104,13 +121,33 @@ TensorReport measure(const std::string& name, std::span<const float> original,
   return report;
 }
 
+/// What a calibrated file was calibrated on, recorded in its metadata (JSON) so that a result can
+/// be reproduced: the text and tokenizer files, which part of the text, and how many windows.
+std::string calibration_record(const QuantizeOptions& options) {
+  const auto quoted = [](const std::string& text) {
+    std::string out = "\"";
+    for (const char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) out += c;
+    }
+    return out + "\"";
+  };
+  const model::EvalOptions windows;
+  return fmt::format(
+      R"({{"text":{},"text_bytes":{},"split":"first 80%","tokenizer":{},"windows":{},)"
+      R"("window_tokens":{}}})",
+      quoted(options.text.filename().string()), std::filesystem::file_size(options.text),
+      quoted(options.tokenizer.filename().string()), options.calibration_windows, windows.window);
+}
+
 bool is_calibrated(const std::string& method) { return method == "gptq" || method == "awq"; }
 
 /// GPTQ and AWQ need the model and calibration text: they run over the whole model first (block by
 /// block, docs/design.md), and the quantized matrices (and AWQ's rescaled norms) are then written
 /// like any method's.
-model::LlamaModel calibrate(const QuantizeOptions& options, const Scheme& scheme) {
-  model::LlamaModel model = io::load_llama(options.input);
+model::LlamaModel calibrate(const QuantizeOptions& options, const Scheme& scheme,
+                            std::map<std::string, AwqFold>& awq_folds) {
+  model::LlamaModel model = model::load_llama(options.input);
   EvalCommandOptions text;
   text.tokenizer = options.tokenizer;
   text.text = options.text;
@@ -120,7 +157,14 @@ model::LlamaModel calibrate(const QuantizeOptions& options, const Scheme& scheme
   Progress progress(options.method.method + ": calibrate and quantize blocks");
   const auto report = [&](std::size_t done, std::size_t total) { progress.update(done, total); };
   if (options.method.method == "awq") {
-    model::quantize_model_awq(model, tokens, windows, scheme, AwqOptions{}, report);
+    const model::ModelAwqReport awq =
+        model::quantize_model_awq(model, tokens, windows, scheme, AwqOptions{}, report);
+    for (const model::ModelAwqGroup& group : awq.groups) {
+      for (const std::string& linear : group.linears)
+        awq_folds[linear].column_scales = group.scales;
+      if (group.folded_into.find("norm") == std::string::npos)  // a Linear's rows
+        awq_folds[group.folded_into].row_scales = group.scales;
+    }
   } else {
     GptqOptions gptq;
     gptq.act_order = options.act_order;
@@ -137,6 +181,7 @@ model::LlamaModel calibrate(const QuantizeOptions& options, const Scheme& scheme
 QuantizeSummary run_quantize(const QuantizeOptions& options) {
   // GPTQ and AWQ store what round-to-nearest stores; only how the codes are chosen differs.
   const std::string& method = options.method.method;
+  check_method_options(options.method);
   MethodOptions grid = options.method;
   if (is_calibrated(method)) grid.method = "rtn";
   if (options.hadamard && method != "gptq")
@@ -151,11 +196,12 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
     description.replace(0, 3, name);
   }
   std::optional<model::LlamaModel> calibrated;
+  std::map<std::string, AwqFold> awq_folds;
   if (is_calibrated(method)) {
     if (!source.config())
       throw invalid_argument(
           method + " needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
-    calibrated = calibrate(options, quantizer.scheme(0, 0));  // a linear Scheme: any shape
+    calibrated = calibrate(options, quantizer.scheme(0, 0), awq_folds);  // a linear Scheme
   }
   // The matrices the calibrated model quantized (the transformer blocks' layers).
   auto calibrated_matrix = [&](const std::string& name) -> const QuantizedMatrix* {
@@ -178,6 +224,7 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
   std::map<std::string, std::string> metadata{{"lowbit.method", description},
                                               {"lowbit.source", options.input.filename().string()}};
   if (source.config()) io::add_llama_config(metadata, *source.config());
+  if (is_calibrated(method)) metadata["lowbit.calibration"] = calibration_record(options);
   for (const io::TensorLayout& t : source.entries()) {
     if (is_linear_weight(t, options.quantize_embeddings)) {
       const Scheme scheme = quantizer.scheme(t.shape[0], t.shape[1]);
@@ -208,7 +255,9 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
               : quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]),
                                    t.name);
       io::write_quantized(writer, t.name, q);
-      const TensorReport report = measure(t.name, values, q);
+      const auto fold = awq_folds.find(t.name);
+      const TensorReport report =
+          measure(t.name, values, q, fold == awq_folds.end() ? nullptr : &fold->second);
       const double n = static_cast<double>(values.size());
       weights += n;
       bits += report.bits_per_weight * n;
@@ -229,7 +278,24 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
 
   summary.bits_per_weight = weights > 0 ? bits / weights : 0;
   summary.relative_rms = signal > 0 ? std::sqrt(error / signal) : 0;
-  if (options.print_table) {
+  if (options.json) {
+    nlohmann::ordered_json out = {{"input", options.input.string()},
+                                  {"output", options.output.string()},
+                                  {"method", description},
+                                  {"bits_per_weight", summary.bits_per_weight},
+                                  {"relative_rms", summary.relative_rms},
+                                  {"tensors", nlohmann::ordered_json::array()}};
+    for (const TensorReport& r : summary.tensors)
+      out["tensors"].push_back(
+          {{"name", r.name},
+           {"rows", r.rows},
+           {"cols", r.cols},
+           {"bits_per_weight", r.bits_per_weight},
+           {"relative_rms", r.relative_rms},
+           {"sqnr_db", std::isfinite(r.sqnr_db) ? nlohmann::ordered_json(r.sqnr_db)
+                                                : nlohmann::ordered_json()}});
+    fmt::print("{}\n", out.dump(2));
+  } else if (options.print_table) {
     fmt::print("{:<36} {:>11} {:>7} {:>9} {:>8}\n", "tensor", "shape", "bits/w", "rel. RMS",
                "SQNR dB");
     for (const TensorReport& r : summary.tensors)
@@ -241,8 +307,8 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
         summary.tensors.size(), description, summary.bits_per_weight, summary.relative_rms);
     if (method == "awq")
       fmt::print(
-          "(AWQ stores W diag(s) and divides the norms by s: the errors above are against the "
-          "original W; compare the models with `lowbit eval`)\n");
+          "(AWQ stores W diag(s) and divides the norms by s: the errors above undo s first, so "
+          "they compare like with like; compare the models with `lowbit eval`)\n");
     fmt::print("wrote {}\n", options.output.string());
   }
   return summary;

@@ -66,10 +66,10 @@
 //    (loss +inf). When no grid point can be evaluated (only for weights near float's range), the
 //    result is s = 1.
 //
-// Threads: each search is one OpenMP parallel region (detail::awq_for_tasks) whose tasks are
-// blocks of rows (for the scale search, of every layer at every grid point; for the clip, of every
-// column group), each with its own single-threaded GEMM, when the multiply-adds are many enough
-// (detail::worth_threads). Eigen never threads these products itself: its spin-waiting
+// Threads: each search is one OpenMP parallel region (awq_for_tasks in src/algo/awq.cpp) whose
+// tasks are blocks of rows (for the scale search, of every layer at every grid point; for the clip,
+// of every column group), each with its own single-threaded GEMM, when the multiply-adds are many
+// enough (detail::worth_threads). Eigen never threads these products itself: its spin-waiting
 // synchronisation inside a product is slow on a busy machine, and its blocking would change the
 // rounding with the thread count. Task results are combined in a fixed order, so the losses do
 // not depend on the thread count, except through the last bits of the QR of X (Eigen's, which
@@ -85,18 +85,12 @@
 //                                                                    // q and k), then RTN
 #pragma once
 
-#include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <limits>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <Eigen/Dense>
-
 #include "lowbit/algo/channel_scaling.hpp"
-#include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quant/linear.hpp"
@@ -126,532 +120,51 @@ struct AwqScaleResult {
 
 namespace detail {
 
-using AwqMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using AwqConstRef = Eigen::Ref<const AwqMatrix, 0, Eigen::OuterStride<>>;
-
-inline Eigen::Map<const AwqMatrix, 0, Eigen::OuterStride<>> awq_map(MatrixView<const float> m) {
-  return {m.data, static_cast<Eigen::Index>(m.rows), static_cast<Eigen::Index>(m.cols),
-          Eigen::OuterStride<>(static_cast<Eigen::Index>(m.row_stride))};
-}
-
-inline ErrorContext awq_context(const std::string& tensor, MatrixView<const float> m) {
-  return ErrorContext{"", tensor, {m.rows, m.cols}};
-}
-
-/// The LinearGrid of a Scheme AWQ can use: integer elements with plain scales.
-inline LinearGrid awq_grid(const Scheme& scheme) {
-  scheme.validate();
-  if (!scheme.is_integer() || !scheme.has_scales() || scheme.double_quant_block > 0) {
-    std::string message = "AWQ needs integer elements with plain scales, not ";
-    message.append(scheme.to_string());
-    throw unsupported(message);
-  }
-  return LinearGrid(scheme);
-}
-
-inline void awq_check_options(const AwqOptions& options) {
-  if (options.scale_grid < 1) throw invalid_argument("AWQ: scale_grid must be at least 1");
-  if (options.clip_grid < 1) throw invalid_argument("AWQ: clip_grid must be at least 1");
-  if (!(options.max_shrink >= 0.0f && options.max_shrink <= 1.0f))
-    throw invalid_argument("AWQ: max_shrink must be in [0, 1]");
-  if (options.clip_samples == 0) throw invalid_argument("AWQ: clip_samples must be at least 1");
-}
-
-/// Throws invalid_value naming the first NaN or Inf of `m` (`what` names the matrix).
-inline void awq_require_finite(MatrixView<const float> m, const std::string& what,
-                               const std::string& tensor) {
-  for (std::size_t r = 0; r < m.rows; ++r) {
-    bool finite = true;
-    for (float v : m.row(r)) finite &= std::abs(v) <= std::numeric_limits<float>::max();
-    if (finite) continue;
-    for (std::size_t c = 0; c < m.cols; ++c) {
-      const float v = m(r, c);
-      if (std::isfinite(v)) continue;
-      std::string message = "AWQ: ";
-      message.append(what)
-          .append(std::isnan(v) ? " holds NaN" : " holds Inf")
-          .append(" at row ")
-          .append(std::to_string(r))
-          .append(", column ")
-          .append(std::to_string(c));
-      throw invalid_value(message, awq_context(tensor, m));
-    }
-  }
-}
-
-/// Inputs x [n, in] (n >= 1 when `need_samples`) against weights of `cols` columns.
-inline void awq_check_inputs(MatrixView<const float> x, std::size_t cols, bool need_samples,
-                             const std::string& tensor) {
-  if (x.cols != cols) {
-    std::string message = "AWQ: inputs of width ";
-    message.append(std::to_string(x.cols))
-        .append(" for weights with ")
-        .append(std::to_string(cols))
-        .append(" columns");
-    throw invalid_argument(message, awq_context(tensor, x));
-  }
-  if (need_samples && x.rows == 0)
-    throw invalid_argument("AWQ: no calibration samples (inputs with 0 rows)",
-                           awq_context(tensor, x));
-  awq_require_finite(x, "the input", tensor);
-}
-
-/// A layer group: at least one weight, every one with at least one row and the same positive
-/// number of columns, all finite.
-inline void awq_check_weights(std::span<const MatrixView<const float>> weights,
-                              const std::string& tensor) {
-  if (weights.empty()) throw invalid_argument("AWQ: a layer group needs at least one weight");
-  const std::size_t cols = weights[0].cols;
-  if (cols == 0) throw invalid_argument("AWQ: weights with no input channels");
-  for (std::size_t i = 0; i < weights.size(); ++i) {
-    const MatrixView<const float>& w = weights[i];
-    std::string name = "weight ";
-    name.append(std::to_string(i));
-    if (w.cols != cols) {
-      std::string message = "AWQ: ";
-      message.append(name)
-          .append(" has ")
-          .append(std::to_string(w.cols))
-          .append(" columns, weight 0 has ")
-          .append(std::to_string(cols));
-      throw invalid_argument(message, awq_context(tensor, w));
-    }
-    if (w.rows == 0) {
-      std::string message = "AWQ: ";
-      message.append(name).append(" has no rows");
-      throw invalid_argument(message, awq_context(tensor, w));
-    }
-    awq_require_finite(w, name, tensor);
-  }
-}
-
-/// Columns per scheme group along a row of `cols` (the whole row for per-channel and per-tensor
-/// schemes).
-inline std::size_t awq_group_length(const Scheme& scheme, std::size_t cols) noexcept {
-  return scheme.granularity.kind == Granularity::Kind::group ? scheme.granularity.group_size
-                                                             : std::max<std::size_t>(cols, 1);
-}
-
-/// The range of every entry of w's scale grid (q.scale_index order); {0, 0} for the one entry of
-/// an empty per-tensor matrix, as quantize_linear has it.
-inline std::vector<ValueRange> awq_group_ranges(MatrixView<const float> w, const Scheme& scheme) {
-  const ScaleGrid grid = scheme.scale_grid(w.rows, w.cols);
-  std::vector<ValueRange> ranges(grid.size());
-  for (std::size_t r = 0; r < w.rows; ++r)
-    for (std::size_t c = 0; c < w.cols; ++c)
-      ranges[grid_index(scheme.granularity, grid, r, c)].add(w(r, c));
-  if (w.size() == 0)
-    for (ValueRange& range : ranges) range = ValueRange{0.0f, 0.0f};
-  return ranges;
-}
-
-inline float awq_absmax(const ValueRange& range) noexcept {
-  return std::max(std::abs(range.lo), std::abs(range.hi));
-}
-
-/// absmax of every entry of w's scale grid (q.scale_index order).
-inline std::vector<float> awq_group_absmax(MatrixView<const float> w, const Scheme& scheme) {
-  const std::vector<ValueRange> ranges = awq_group_ranges(w, scheme);
-  std::vector<float> absmax(ranges.size());
-  for (std::size_t k = 0; k < ranges.size(); ++k) absmax[k] = awq_absmax(ranges[k]);
-  return absmax;
-}
-
-inline float awq_clamp(float v, float m) noexcept { return std::min(std::max(v, -m), m); }
-
-/// The RTN parameters of a group whose elements span `range` once clamped to [-m, m]: the range of
-/// the clamped elements is the clamped range (clamping is monotonic), so no second pass is needed.
-inline LinearParams awq_clamped_params(const LinearGrid& grid, const ValueRange& range, float m) {
-  return grid.params(ValueRange{awq_clamp(range.lo, m), awq_clamp(range.hi, m)});
-}
-
-/// RTN of one row, group by group, into out: each group with its own parameters (LinearGrid::params
-/// of its range, no clip search, as quantize_linear), or all with *tensor for per-tensor schemes.
-inline void awq_fake_quantize_row(const LinearGrid& grid, std::span<const float> row,
-                                  const LinearParams* tensor, float* out) {
-  const std::size_t cols = row.size();
-  const std::size_t group = awq_group_length(grid.scheme(), cols);
-  for (std::size_t start = 0; start < cols; start += group) {
-    const std::size_t end = std::min(start + group, cols);
-    const LinearParams p =
-        tensor != nullptr ? *tensor : grid.params(ValueRange::of(row.subspan(start, end - start)));
-    for (std::size_t c = start; c < end; ++c) out[c] = grid.dequantize(grid.quantize(row[c], p), p);
-  }
-}
+/// absmax of every entry of w's scale grid (QuantizedMatrix::scale_index order).
+std::vector<float> awq_group_absmax(MatrixView<const float> w, const Scheme& scheme);
 
 /// What quantize_linear(w', grid.scheme()).dequantize() holds, written row-major into `out`
 /// ([w.rows * w.cols]), where w' is w with every element clamped to [-m, m], m = max_values[its
 /// scale-grid index] (w itself when max_values is empty). The same group parameters and arithmetic
-/// as quantize_linear, without the packing. (The searches below use its two paths row by row.)
-inline void awq_fake_quantize(const LinearGrid& grid, MatrixView<const float> w,
-                              std::span<const float> max_values, float* out) {
-  const Scheme& scheme = grid.scheme();
-  const std::size_t cols = w.cols;
-  const auto rows = static_cast<std::ptrdiff_t>(w.rows);
-  if (max_values.empty()) {
-    LinearParams tensor;
-    if (scheme.granularity.kind == Granularity::Kind::tensor)
-      tensor = grid.params(awq_group_ranges(w, scheme)[0]);
-    const LinearParams* shared =
-        scheme.granularity.kind == Granularity::Kind::tensor ? &tensor : nullptr;
-#pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
-    for (std::ptrdiff_t r = 0; r < rows; ++r)
-      awq_fake_quantize_row(grid, w.row(static_cast<std::size_t>(r)), shared,
-                            out + static_cast<std::size_t>(r) * cols);
-    return;
-  }
-  const ScaleGrid scale_grid = scheme.scale_grid(w.rows, cols);
-  const std::vector<ValueRange> ranges = awq_group_ranges(w, scheme);
-  const std::size_t group = awq_group_length(scheme, cols);
-#pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
-  for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
-    const auto r = static_cast<std::size_t>(rr);
-    for (std::size_t start = 0; start < cols; start += group) {
-      const std::size_t k = grid_index(scheme.granularity, scale_grid, r, start);
-      const LinearParams p = awq_clamped_params(grid, ranges[k], max_values[k]);
-      for (std::size_t c = start; c < std::min(start + group, cols); ++c)
-        out[r * cols + c] = grid.dequantize(grid.quantize(awq_clamp(w(r, c), max_values[k]), p), p);
-    }
-  }
-}
-
-/// R [min(n, cols), cols] with R^T R = X^T X for x [n, cols]: the R factor of x's QR when x has
-/// more rows than columns, x itself otherwise. ||x d||^2 = ||R d||^2 for every d.
-inline Eigen::MatrixXf awq_compress_samples(Eigen::MatrixXf x) {
-  if (x.rows() <= x.cols()) return x;
-  const Eigen::HouseholderQR<Eigen::MatrixXf> qr(x);
-  const Eigen::Index cols = x.cols();
-  return qr.matrixQR().topRows(cols).triangularView<Eigen::Upper>();
-}
-
-/// Rows per task of the searches' parallel loops: each task runs its own GEMM (single-threaded
-/// inside the parallel region), so no thread waits on another inside a product.
-inline constexpr std::size_t awq_block_rows = 128;
-
-/// out[i] = ||r d_i||^2 for every row d_i of d [rows, cols], r [m, cols]: the products by one GEMM
-/// in float (into p), the squares summed in double.
-inline void awq_row_errors(AwqConstRef d, const Eigen::MatrixXf& r, AwqMatrix& p, double* out) {
-  const Eigen::Index rows = d.rows(), m = r.rows();
-  if (m == 0 || d.cols() == 0) {
-    std::fill(out, out + rows, 0.0);
-    return;
-  }
-  p.noalias() = d * r.transpose();
-  for (Eigen::Index i = 0; i < rows; ++i) {
-    double sum = 0.0;
-    for (Eigen::Index k = 0; k < m; ++k) {
-      const double v = static_cast<double>(p(i, k));
-      sum += v * v;
-    }
-    out[i] = sum;
-  }
-}
-
-/// Runs body(task, scratch) for task = 0 .. tasks - 1: in one OpenMP parallel region when
-/// `threaded` and there are at least two tasks (handed out one at a time, each thread with its own
-/// make_scratch()), in order on this thread otherwise. Inside an active region Eigen runs products
-/// single-threaded (it does not nest). Callers decide `threaded` by the multiply-adds of all the
-/// products (worth_threads: at least 2^16), below Eigen's own threshold for threading one product
-/// (10^5), and split the work into at least two tasks whenever a product could be threaded (a
-/// product of one row is a GEMV, which Eigen never threads).
-template <class MakeScratch, class Body>
-void awq_for_tasks(std::ptrdiff_t tasks, bool threaded, MakeScratch&& make_scratch, Body&& body) {
-  if (!threaded || tasks < 2) {
-    auto scratch = make_scratch();
-    for (std::ptrdiff_t task = 0; task < tasks; ++task) body(task, scratch);
-    return;
-  }
-#pragma omp parallel
-  {
-    auto scratch = make_scratch();
-#pragma omp for schedule(dynamic, 1)
-    for (std::ptrdiff_t task = 0; task < tasks; ++task) body(task, scratch);
-  }
-}
-
-/// The largest |element| of W diag(s) the scale search quantizes: half of float's range, so that
-/// a group's width hi - lo, and so its RTN scale, stays finite.
-inline constexpr float awq_scaled_limit = std::numeric_limits<float>::max() / 2.0f;
-
-/// The scale search's losses: for every candidate scale vector (an empty one means s = 1), the sum
-/// over the layers of ||r (W - Q(W diag(s)) diag(s)^-1)^T||_F^2 / (samples * rows); +inf where an
-/// element of W diag(s) exceeds awq_scaled_limit. All candidates, layers and blocks of rows are
-/// the tasks of one parallel region; the block sums are added in order afterwards.
-inline std::vector<double> awq_losses(const LinearGrid& grid,
-                                      std::span<const MatrixView<const float>> weights,
-                                      const std::vector<std::vector<float>>& candidates,
-                                      const Eigen::MatrixXf& r, double samples) {
-  const std::size_t count_c = candidates.size(), layers = weights.size();
-  const std::size_t cols = weights[0].cols;
-  const bool tensor = grid.scheme().granularity.kind == Granularity::Kind::tensor;
-
-  // Per tensor, the parameters of every (candidate, layer) come from the whole scaled matrix.
-  std::vector<unsigned char> overflow(count_c * layers, 0);
-  std::vector<LinearParams> shared(tensor ? count_c * layers : 0);
-  if (tensor)
-    for (std::size_t c = 0; c < count_c; ++c)
-      for (std::size_t l = 0; l < layers; ++l) {
-        const std::vector<float>& s = candidates[c];
-        const MatrixView<const float>& w = weights[l];
-        ValueRange range;
-        bool finite = true;
-        for (std::size_t i = 0; i < w.rows && finite; ++i)
-          for (std::size_t j = 0; j < cols; ++j) {
-            const float v = s.empty() ? w(i, j) : w(i, j) * s[j];
-            finite &= std::abs(v) <= awq_scaled_limit;
-            range.add(v);
-          }
-        if (!finite)
-          overflow[c * layers + l] = 1;
-        else
-          shared[c * layers + l] = grid.params(range);
-      }
-
-  std::vector<std::size_t> first_block(layers + 1, 0);
-  std::size_t elements = 0;
-  for (std::size_t l = 0; l < layers; ++l) {
-    first_block[l + 1] = first_block[l] + (weights[l].rows + awq_block_rows - 1) / awq_block_rows;
-    elements += weights[l].size();
-  }
-  const std::size_t blocks = first_block[layers];
-  std::vector<double> partial(count_c * blocks, 0.0);
-  std::vector<unsigned char> task_overflow(count_c * blocks, 0);
-
-  struct Scratch {
-    std::vector<float> scaled, q;
-    std::vector<double> errors;
-    AwqMatrix d, product;
-  };
-  const auto make_scratch = [&] {
-    Scratch t;
-    t.scaled.resize(cols);
-    t.q.resize(cols);
-    t.errors.resize(awq_block_rows);
-    t.d.resize(static_cast<Eigen::Index>(awq_block_rows), static_cast<Eigen::Index>(cols));
-    return t;
-  };
-  const auto run_task = [&](std::ptrdiff_t task, Scratch& t) {
-    const auto index = static_cast<std::size_t>(task);
-    const std::size_t c = index / blocks, block = index % blocks;
-    const std::size_t l = static_cast<std::size_t>(
-        std::upper_bound(first_block.begin(), first_block.end(), block) - first_block.begin() - 1);
-    if (overflow[c * layers + l]) {
-      task_overflow[index] = 1;
-      return;
-    }
-    const std::vector<float>& s = candidates[c];
-    const MatrixView<const float>& w = weights[l];
-    const LinearParams* tensor_params = tensor ? &shared[c * layers + l] : nullptr;
-    const std::size_t first = (block - first_block[l]) * awq_block_rows;
-    const std::size_t count = std::min(awq_block_rows, w.rows - first);
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::span<const float> row = w.row(first + i);
-      std::span<const float> input = row;
-      if (!s.empty()) {
-        bool finite = true;
-        for (std::size_t j = 0; j < cols; ++j) {
-          t.scaled[j] = row[j] * s[j];
-          finite &= std::abs(t.scaled[j]) <= awq_scaled_limit;
-        }
-        if (!finite) {
-          task_overflow[index] = 1;
-          return;
-        }
-        input = t.scaled;
-      }
-      awq_fake_quantize_row(grid, input, tensor_params, t.q.data());
-      float* di = &t.d(static_cast<Eigen::Index>(i), 0);
-      if (s.empty())
-        for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - t.q[j];
-      else
-        for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - t.q[j] / s[j];
-    }
-    awq_row_errors(t.d.topRows(static_cast<Eigen::Index>(count)), r, t.product, t.errors.data());
-    double sum = 0.0;
-    for (std::size_t i = 0; i < count; ++i) sum += t.errors[i];
-    partial[index] = sum;
-  };
-  // Threads by the work of the products, not the size of the weights (see awq_for_tasks).
-  const std::size_t work = count_c * elements * static_cast<std::size_t>(r.rows());
-  awq_for_tasks(static_cast<std::ptrdiff_t>(count_c * blocks), worth_threads(work), make_scratch,
-                run_task);
-
-  std::vector<double> losses(count_c, 0.0);
-  for (std::size_t c = 0; c < count_c; ++c)
-    for (std::size_t l = 0; l < layers; ++l) {
-      double sum = 0.0;
-      for (std::size_t b = first_block[l]; b < first_block[l + 1]; ++b) {
-        if (task_overflow[c * blocks + b]) sum = std::numeric_limits<double>::infinity();
-        sum += partial[c * blocks + b];
-      }
-      if (overflow[c * layers + l]) sum = std::numeric_limits<double>::infinity();
-      losses[c] += sum / (samples * static_cast<double>(weights[l].rows));
-    }
-  return losses;
-}
-
-inline std::vector<float> awq_input_means_unchecked(MatrixView<const float> x) {
-  std::vector<double> sum(x.cols, 0.0);
-  for (std::size_t t = 0; t < x.rows; ++t) {
-    const std::span<const float> row = x.row(t);
-    for (std::size_t j = 0; j < x.cols; ++j) sum[j] += static_cast<double>(std::abs(row[j]));
-  }
-  std::vector<float> mean(x.cols);
-  for (std::size_t j = 0; j < x.cols; ++j)
-    mean[j] = static_cast<float>(sum[j] / static_cast<double>(x.rows));
-  return mean;
-}
-
-inline std::vector<float> awq_weight_means_unchecked(
-    std::span<const MatrixView<const float>> weights, const Scheme& scheme) {
-  const std::size_t cols = weights[0].cols;
-  std::vector<double> sum(cols, 0.0);
-  std::size_t total_rows = 0;
-  for (const MatrixView<const float>& w : weights) {
-    const ScaleGrid grid = scheme.scale_grid(w.rows, w.cols);
-    const std::vector<float> absmax = awq_group_absmax(w, scheme);
-    for (std::size_t r = 0; r < w.rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) {
-        const double denominator =
-            static_cast<double>(absmax[grid_index(scheme.granularity, grid, r, c)]) + 1e-6;
-        sum[c] += static_cast<double>(std::abs(w(r, c))) / denominator;
-      }
-    total_rows += w.rows;
-  }
-  std::vector<float> mean(cols);
-  for (std::size_t c = 0; c < cols; ++c)
-    mean[c] = static_cast<float>(sum[c] / static_cast<double>(total_rows));
-  return mean;
-}
+/// as quantize_linear, without the packing; the searches use its two paths row by row.
+void awq_fake_quantize(const LinearGrid& grid, MatrixView<const float> w,
+                       std::span<const float> max_values, float* out);
 
 }  // namespace detail
 
 /// x_mean[j] = mean over the rows t of |x[t, j]| (in double, rounded to float) for calibration
 /// inputs x [n, in]. Throws invalid_argument for n = 0, invalid_value for NaN/Inf.
-inline std::vector<float> awq_input_means(MatrixView<const float> x) {
-  detail::awq_check_inputs(x, x.cols, true, "");
-  return detail::awq_input_means_unchecked(x);
-}
+std::vector<float> awq_input_means(MatrixView<const float> x);
 
 /// w_mean[j]: the mean over every row r of every weight of the group of |w[r, j]| / (absmax of the
 /// scheme group holding (r, j) + 1e-6), AutoAWQ's per-group normalised weight magnitude (in double,
 /// rounded to float). Throws as awq_search_scales does for the weights and the Scheme.
-inline std::vector<float> awq_weight_means(std::span<const MatrixView<const float>> weights,
-                                           const Scheme& scheme) {
-  detail::awq_grid(scheme);
-  detail::awq_check_weights(weights, "");
-  return detail::awq_weight_means_unchecked(weights, scheme);
-}
+std::vector<float> awq_weight_means(std::span<const MatrixView<const float>> weights,
+                                    const Scheme& scheme);
 
 /// The scales of one grid point: s_j = max(x_mean_j^ratio / (w_mean_j^(1 - ratio) + 1e-4), 1e-4)
 /// with duo_scaling (max(x_mean_j^ratio, 1e-4) without), divided by sqrt(max(s) min(s)); in double,
 /// rounded to float. Channels with x_mean_j = 0 or w_mean_j = 0 get s_j = 1 and are left out of
 /// max(s) and min(s) (see the top of this file). Throws invalid_argument for spans of different
 /// sizes or a ratio outside [0, 1], invalid_value for a negative, NaN or Inf mean.
-inline std::vector<float> awq_scales(std::span<const float> x_mean, std::span<const float> w_mean,
-                                     double ratio, bool duo_scaling = true) {
-  if (x_mean.size() != w_mean.size()) {
-    std::string message = "awq_scales: ";
-    message.append(std::to_string(x_mean.size()))
-        .append(" input means and ")
-        .append(std::to_string(w_mean.size()))
-        .append(" weight means");
-    throw invalid_argument(message);
-  }
-  if (!(ratio >= 0.0 && ratio <= 1.0))
-    throw invalid_argument("awq_scales: ratio must be in [0, 1]");
-  const std::size_t n = x_mean.size();
-  for (std::size_t j = 0; j < n; ++j)
-    if (!(x_mean[j] >= 0.0f && x_mean[j] <= std::numeric_limits<float>::max() &&
-          w_mean[j] >= 0.0f && w_mean[j] <= std::numeric_limits<float>::max())) {
-      std::string message = "awq_scales: the means of channel ";
-      message.append(std::to_string(j)).append(" must be finite and non-negative");
-      throw invalid_value(message);
-    }
-  std::vector<double> raw(n, 0.0);
-  double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
-  for (std::size_t j = 0; j < n; ++j) {
-    if (x_mean[j] == 0.0f || w_mean[j] == 0.0f) continue;  // degenerate: s = 1 below
-    double s = std::pow(static_cast<double>(x_mean[j]), ratio);
-    if (duo_scaling) s /= std::pow(static_cast<double>(w_mean[j]), 1.0 - ratio) + 1e-4;
-    s = std::max(s, 1e-4);
-    raw[j] = s;
-    lo = std::min(lo, s);
-    hi = std::max(hi, s);
-  }
-  const double norm = hi > 0.0 ? std::sqrt(hi * lo) : 1.0;
-  std::vector<float> scales(n, 1.0f);
-  for (std::size_t j = 0; j < n; ++j) {
-    if (raw[j] == 0.0) continue;
-    const float s = static_cast<float>(raw[j] / norm);
-    // Cannot fail for finite means (s lies in [sqrt(min/max), sqrt(max/min)]); kept as a guard.
-    scales[j] = (s > 0.0f && s <= std::numeric_limits<float>::max()) ? s : 1.0f;
-  }
-  return scales;
-}
+std::vector<float> awq_scales(std::span<const float> x_mean, std::span<const float> w_mean,
+                              double ratio, bool duo_scaling = true);
 
 /// AWQ's scale search for a layer group: `weights` [out_i, in] all read the calibration inputs
 /// x [n, in]. See the top of this file. Throws invalid_argument for no weights, mismatched widths,
 /// a weight without rows, no input channels, n = 0 or bad options; invalid_value for NaN/Inf;
 /// unsupported for a Scheme that is not integer with plain scales.
-inline AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
-                                        MatrixView<const float> x, const Scheme& scheme,
-                                        const AwqOptions& options = {}) {
-  const LinearGrid grid = detail::awq_grid(scheme);
-  detail::awq_check_options(options);
-  detail::awq_check_weights(weights, options.tensor_name);
-  detail::awq_check_inputs(x, weights[0].cols, true, options.tensor_name);
-
-  const std::vector<float> x_mean = detail::awq_input_means_unchecked(x);
-  const std::vector<float> w_mean = detail::awq_weight_means_unchecked(weights, scheme);
-  const Eigen::MatrixXf r = detail::awq_compress_samples(detail::awq_map(x));
-  const double samples = static_cast<double>(x.rows);
-  const std::size_t cols = x.cols;
-
-  // Candidate 0 is s = 1 (plain RTN), candidate i + 1 the grid point i.
-  std::vector<std::vector<float>> candidates(1);
-  for (int i = 0; i < options.scale_grid; ++i)
-    candidates.push_back(
-        awq_scales(x_mean, w_mean, static_cast<double>(i) / static_cast<double>(options.scale_grid),
-                   options.duo_scaling));
-  const std::vector<double> losses = detail::awq_losses(grid, weights, candidates, r, samples);
-
-  AwqScaleResult result;
-  result.rtn_error = losses[0];
-  result.grid_index = -1;
-  double best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < options.scale_grid; ++i) {
-    const double error = losses[static_cast<std::size_t>(i) + 1];
-    result.errors.push_back(error);
-    if (error < best) {
-      best = error;
-      result.grid_index = i;
-      result.ratio = static_cast<double>(i) / static_cast<double>(options.scale_grid);
-      result.error = error;
-    }
-  }
-  if (result.grid_index >= 0)
-    result.scales = std::move(candidates[static_cast<std::size_t>(result.grid_index) + 1]);
-  if (result.grid_index < 0) {
-    result.scales.assign(cols, 1.0f);
-    result.ratio = -1.0;
-    result.error = result.rtn_error;
-  }
-  return result;
-}
+AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
+                                 MatrixView<const float> x, const Scheme& scheme,
+                                 const AwqOptions& options = {});
 
 /// The single-layer form: a group of one weight.
-inline AwqScaleResult awq_search_scales(MatrixView<const float> weight, MatrixView<const float> x,
-                                        const Scheme& scheme, const AwqOptions& options = {}) {
-  return awq_search_scales(std::span<const MatrixView<const float>>(&weight, 1), x, scheme,
-                           options);
-}
+AwqScaleResult awq_search_scales(MatrixView<const float> weight, MatrixView<const float> x,
+                                 const Scheme& scheme, const AwqOptions& options = {});
 
 /// Clip candidate i of a group whose absmax is `absmax`: absmax * (1 - i / clip_grid), the factor
 /// computed in double and rounded to float, the product in float.
-inline float awq_clip_candidate(float absmax, int i, int clip_grid) noexcept {
-  return absmax * static_cast<float>(1.0 - static_cast<double>(i) / static_cast<double>(clip_grid));
-}
+float awq_clip_candidate(float absmax, int i, int clip_grid) noexcept;
 
 /// AWQ's clip search for one layer: the best max value of every entry of w's scale grid
 /// ([rows, groups] row-major, QuantizedMatrix::scale_index order), for weights w [out, in] and
@@ -659,155 +172,14 @@ inline float awq_clip_candidate(float absmax, int i, int clip_grid) noexcept {
 /// file. Every value is one of the candidates, so never above the group's absmax; an all-zero group
 /// gets 0. Throws invalid_argument for mismatched widths, n = 0 or bad options, invalid_value for
 /// NaN/Inf, unsupported for a Scheme that is not integer with plain scales.
-inline std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
-                                          const Scheme& scheme, const AwqOptions& options = {}) {
-  const LinearGrid grid = detail::awq_grid(scheme);
-  detail::awq_check_options(options);
-  detail::awq_check_inputs(x, w.cols, true, options.tensor_name);
-  detail::awq_require_finite(w, "the weight", options.tensor_name);
-
-  const std::vector<ValueRange> ranges = detail::awq_group_ranges(w, scheme);
-  std::vector<float> absmax(ranges.size());
-  for (std::size_t k = 0; k < ranges.size(); ++k) absmax[k] = detail::awq_absmax(ranges[k]);
-  std::vector<float> best = absmax;
-  const std::size_t rows = w.rows, cols = w.cols;
-  if (rows == 0 || cols == 0) return best;
-  const ScaleGrid scale_grid = scheme.scale_grid(rows, cols);
-
-  // Subsampled inputs, compressed per group of columns.
-  const std::size_t step = std::max<std::size_t>(1, x.rows / options.clip_samples);
-  const std::size_t samples = (x.rows + step - 1) / step;
-  const std::size_t group = detail::awq_group_length(scheme, cols);
-  const std::size_t groups = (cols + group - 1) / group;
-  std::vector<Eigen::MatrixXf> compressed(groups);
-  const auto compress_group = [&](std::ptrdiff_t task, int) {
-    const std::size_t start = static_cast<std::size_t>(task) * group;
-    const std::size_t length = std::min(group, cols - start);
-    Eigen::MatrixXf xg(static_cast<Eigen::Index>(samples), static_cast<Eigen::Index>(length));
-    for (std::size_t t = 0; t < samples; ++t)
-      for (std::size_t c = 0; c < length; ++c)
-        xg(static_cast<Eigen::Index>(t), static_cast<Eigen::Index>(c)) = x(t * step, start + c);
-    compressed[static_cast<std::size_t>(task)] = detail::awq_compress_samples(std::move(xg));
-  };
-  detail::awq_for_tasks(
-      static_cast<std::ptrdiff_t>(groups), detail::worth_threads(samples * cols * group),
-      [] { return 0; }, compress_group);
-
-  // Tasks: (group of columns, block of rows). Each (row, group) belongs to one task, which keeps
-  // its best candidate; per tensor, the per-row errors of every candidate are summed afterwards.
-  const auto candidates = static_cast<std::size_t>(static_cast<double>(options.max_shrink) *
-                                                   static_cast<double>(options.clip_grid));
-  const bool tensor = scheme.granularity.kind == Granularity::Kind::tensor;
-  std::vector<double> best_error(ranges.size(), std::numeric_limits<double>::infinity());
-  std::vector<double> tensor_errors(tensor ? candidates * rows : 0, 0.0);
-  // With one group of columns, at least two blocks of rows (when there are two rows), so that a
-  // threaded search has two tasks and Eigen never threads a product itself (see awq_for_tasks).
-  const std::size_t block_rows =
-      groups > 1 ? detail::awq_block_rows
-                 : std::clamp<std::size_t>((rows + 1) / 2, 1, detail::awq_block_rows);
-  const std::size_t row_blocks = (rows + block_rows - 1) / block_rows;
-  const auto tasks = static_cast<std::ptrdiff_t>(groups * row_blocks);
-  struct Scratch {
-    detail::AwqMatrix d, product;
-    std::vector<double> errors;
-  };
-  const auto make_scratch = [&] {
-    Scratch t;
-    t.d.resize(static_cast<Eigen::Index>(block_rows),
-               static_cast<Eigen::Index>(std::min(group, cols)));
-    t.errors.resize(block_rows);
-    return t;
-  };
-  const auto run_task = [&](std::ptrdiff_t task, Scratch& t) {
-    const std::size_t g = static_cast<std::size_t>(task) / row_blocks;
-    const std::size_t first = (static_cast<std::size_t>(task) % row_blocks) * block_rows;
-    const std::size_t count = std::min(block_rows, rows - first);
-    const std::size_t start = g * group, length = std::min(group, cols - start);
-    for (std::size_t i = 0; i < candidates; ++i) {
-      const int candidate = static_cast<int>(i);
-      for (std::size_t ii = 0; ii < count; ++ii) {
-        const std::size_t row = first + ii;
-        const std::size_t k = grid_index(scheme.granularity, scale_grid, row, start);
-        const float m = awq_clip_candidate(absmax[k], candidate, options.clip_grid);
-        const LinearParams p = detail::awq_clamped_params(grid, ranges[k], m);
-        for (std::size_t c = 0; c < length; ++c) {
-          const float v = w(row, start + c);
-          t.d(static_cast<Eigen::Index>(ii), static_cast<Eigen::Index>(c)) =
-              v - grid.dequantize(grid.quantize(detail::awq_clamp(v, m), p), p);
-        }
-      }
-      detail::awq_row_errors(
-          t.d.topLeftCorner(static_cast<Eigen::Index>(count), static_cast<Eigen::Index>(length)),
-          compressed[g], t.product, t.errors.data());
-      for (std::size_t ii = 0; ii < count; ++ii) {
-        const std::size_t row = first + ii;
-        const double error = t.errors[ii] / static_cast<double>(samples);
-        if (tensor) {
-          tensor_errors[i * rows + row] = error;
-          continue;
-        }
-        const std::size_t k = grid_index(scheme.granularity, scale_grid, row, start);
-        if (error < best_error[k]) {
-          best_error[k] = error;
-          best[k] = awq_clip_candidate(absmax[k], candidate, options.clip_grid);
-        }
-      }
-    }
-  };
-  std::size_t depth = 0;
-  for (const Eigen::MatrixXf& c : compressed)
-    depth = std::max(depth, static_cast<std::size_t>(c.rows()));
-  const std::size_t work = w.size() * depth * std::max<std::size_t>(candidates, 1);
-  detail::awq_for_tasks(tasks, detail::worth_threads(work), make_scratch, run_task);
-  if (tensor) {
-    double least = std::numeric_limits<double>::infinity();
-    for (std::size_t i = 0; i < candidates; ++i) {
-      double total = 0.0;
-      for (std::size_t row = 0; row < rows; ++row) total += tensor_errors[i * rows + row];
-      if (total < least) {
-        least = total;
-        best[0] = awq_clip_candidate(absmax[0], static_cast<int>(i), options.clip_grid);
-      }
-    }
-  }
-  return best;
-}
+std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
+                                   const Scheme& scheme, const AwqOptions& options = {});
 
 /// Clamps every element of w [out, in] to [-m, m], m = max_values[its scale-grid index] (the
 /// order awq_search_clip returns). Any Scheme with scales gives the grid. Throws invalid_argument
 /// for a count of max values that is not the grid's size, invalid_value for a NaN or negative max
 /// value or NaN/Inf weights.
-inline void apply_clip(MatrixView<float> w, std::span<const float> max_values,
-                       const Scheme& scheme) {
-  scheme.validate();
-  if (!scheme.has_scales()) {
-    std::string message = "apply_clip: scheme ";
-    message.append(scheme.to_string()).append(" has no scale grid");
-    throw unsupported(message);
-  }
-  const ScaleGrid grid = scheme.scale_grid(w.rows, w.cols);
-  if (max_values.size() != grid.size()) {
-    std::string message = "apply_clip: ";
-    message.append(std::to_string(max_values.size()))
-        .append(" max values for a scale grid of ")
-        .append(std::to_string(grid.size()));
-    throw invalid_argument(message);
-  }
-  for (std::size_t k = 0; k < max_values.size(); ++k)
-    if (!(max_values[k] >= 0.0f)) {
-      std::string message = "apply_clip: max value ";
-      message.append(std::to_string(k)).append(" is negative or NaN");
-      throw invalid_value(message);
-    }
-  detail::awq_require_finite(w, "the weight", "");
-  for (std::size_t r = 0; r < w.rows; ++r) {
-    const std::span<float> row = w.row(r);
-    for (std::size_t c = 0; c < w.cols; ++c) {
-      const float m = max_values[grid_index(scheme.granularity, grid, r, c)];
-      row[c] = std::min(std::max(row[c], -m), m);
-    }
-  }
-}
+void apply_clip(MatrixView<float> w, std::span<const float> max_values, const Scheme& scheme);
 
 /// Quantizes one layer of a group after the scale search: `scaled_weights` is W diag(s) [out, in]
 /// and `scaled_inputs` X diag(s)^-1 [n, in] (scale_input_channels, unscale_input_channels in
@@ -816,24 +188,8 @@ inline void apply_clip(MatrixView<float> w, std::span<const float> max_values,
 /// divides the preceding operation (the norm's weight) by s, so that (X diag(s)^-1) Q^T
 /// approximates X W^T. Without options.clip the inputs are only checked for their width (they may
 /// have no rows). Throws as awq_search_clip does.
-inline QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
-                                    MatrixView<const float> scaled_inputs, const Scheme& scheme,
-                                    const AwqOptions& options = {}) {
-  detail::awq_grid(scheme);
-  detail::awq_check_options(options);
-  detail::awq_check_inputs(scaled_inputs, scaled_weights.cols, options.clip, options.tensor_name);
-  detail::awq_require_finite(scaled_weights, "the weight", options.tensor_name);
-  LinearQuantizeOptions linear;
-  linear.tensor_name = options.tensor_name;
-  if (!options.clip) return quantize_linear(scaled_weights, scheme, linear);
-  const std::vector<float> max_values =
-      awq_search_clip(scaled_weights, scaled_inputs, scheme, options);
-  std::vector<float> clipped(scaled_weights.size());
-  const MatrixView<float> view(clipped.data(), scaled_weights.rows, scaled_weights.cols);
-  for (std::size_t r = 0; r < view.rows; ++r)
-    std::copy(scaled_weights.row(r).begin(), scaled_weights.row(r).end(), view.row(r).begin());
-  apply_clip(view, max_values, scheme);
-  return quantize_linear(view, scheme, linear);
-}
+QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
+                             MatrixView<const float> scaled_inputs, const Scheme& scheme,
+                             const AwqOptions& options = {});
 
 }  // namespace lowbit

@@ -23,8 +23,11 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "lowbit/config.hpp"
+#include "lowbit/detail/enum_table.hpp"
 #include "lowbit/format/detail/minifloat_codec.hpp"
 #include "lowbit/format/half.hpp"
 
@@ -34,20 +37,44 @@ namespace lowbit {
 /// them).
 enum class GgmlType : std::uint32_t { f16 = 1, q4_0 = 2, q8_0 = 8, q4_k = 12, bf16 = 30 };
 
+/// One row of ggml's type_traits, for the types lowbit stores.
+struct GgmlTypeTraits {
+  GgmlType value;
+  const char* name;           // ggml's type name: "q4_0", "q4_K", "f16", ...
+  const char* layout_name;    // the name of lowbit's Scheme that stores these blocks, in files too
+  std::size_t block_weights;  // weights in one block
+  std::size_t block_bytes;    // bytes of one block (checked against the structs below)
+  bool signed_codes;          // the codes' element in lowbit's terms: int (true) or uint
+  int code_bits;              // and their width (16: the raw bits of F16 and BF16)
+};
+
+inline constexpr GgmlTypeTraits ggml_type_table[] = {
+    {GgmlType::f16, "f16", "ggml_f16", 1, 2, false, 16},
+    {GgmlType::q4_0, "q4_0", "ggml_q4_0", 32, 18, false, 4},  // uint4, zero point the constant 8
+    {GgmlType::q8_0, "q8_0", "ggml_q8_0", 32, 34, true, 8},
+    {GgmlType::q4_k, "q4_K", "ggml_q4_k", 256, 144, false, 4},
+    {GgmlType::bf16, "bf16", "ggml_bf16", 1, 2, false, 16},
+};
+
+/// The traits of `type`, or nullptr for a number ggml_type_table does not hold.
+constexpr const GgmlTypeTraits* find_ggml_traits(GgmlType type) noexcept {
+  return detail::row_of(ggml_type_table, type);
+}
+/// The traits of a GgmlType that is one of the enumerators.
+constexpr const GgmlTypeTraits& ggml_traits(GgmlType type) noexcept {
+  const GgmlTypeTraits* row = find_ggml_traits(type);
+  return row ? *row : ggml_type_table[0];
+}
+
 constexpr const char* to_string(GgmlType type) noexcept {
-  switch (type) {
-    case GgmlType::q4_0:
-      return "q4_0";
-    case GgmlType::q8_0:
-      return "q8_0";
-    case GgmlType::q4_k:
-      return "q4_K";
-    case GgmlType::f16:
-      return "f16";
-    case GgmlType::bf16:
-      return "bf16";
-  }
-  return "?";
+  const GgmlTypeTraits* row = find_ggml_traits(type);
+  return row ? row->name : "?";
+}
+
+/// The type of a ggml type name ("q4_K"; case as ggml writes it), or nullopt.
+constexpr std::optional<GgmlType> parse_ggml_type(std::string_view name) noexcept {
+  const GgmlTypeTraits* row = detail::row_named(ggml_type_table, name);
+  return row ? std::optional<GgmlType>(row->value) : std::nullopt;
 }
 
 namespace ggml {
@@ -137,32 +164,18 @@ struct type_of<block_bf16> {
 
 /// Weights in one block of `type`.
 constexpr std::size_t block_weights(GgmlType type) noexcept {
-  switch (type) {
-    case GgmlType::q4_k:
-      return qk_k;
-    case GgmlType::f16:
-    case GgmlType::bf16:
-      return 1;
-    default:
-      return 32;
-  }
+  return ggml_traits(type).block_weights;
 }
 /// Bytes of one block of `type`.
-constexpr std::size_t block_bytes(GgmlType type) noexcept {
-  switch (type) {
-    case GgmlType::q4_0:
-      return sizeof(block_q4_0);
-    case GgmlType::q8_0:
-      return sizeof(block_q8_0);
-    case GgmlType::q4_k:
-      return sizeof(block_q4_k);
-    case GgmlType::f16:
-      return sizeof(block_f16);
-    case GgmlType::bf16:
-      return sizeof(block_bf16);
-  }
-  return 0;
+constexpr std::size_t block_bytes(GgmlType type) noexcept { return ggml_traits(type).block_bytes; }
+
+template <GgmlType Type>
+constexpr bool table_matches_struct() noexcept {
+  return block_bytes(Type) == sizeof(typename block_of<Type>::type);
 }
+static_assert(table_matches_struct<GgmlType::f16>() && table_matches_struct<GgmlType::q4_0>() &&
+              table_matches_struct<GgmlType::q8_0>() && table_matches_struct<GgmlType::q4_k>() &&
+              table_matches_struct<GgmlType::bf16>());
 
 /// fp16 bits to float (exact).
 LOWBIT_HOST_DEVICE constexpr float fp16_to_float(std::uint16_t bits) noexcept {

@@ -7,8 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "lowbit/detail/enum_table.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -23,18 +26,21 @@ enum class ScalarFormat : std::uint8_t {
   e4m3,  // OCP FP8 E4M3, as NVFP4 block scales use it
 };
 
+struct ScalarFormatTraits {
+  ScalarFormat value;
+  const char* name;  // as in Scheme descriptions and files
+  int bits;
+};
+
+inline constexpr ScalarFormatTraits scalar_format_table[] = {
+    {ScalarFormat::f32, "f32", 32},   {ScalarFormat::f16, "f16", 16},
+    {ScalarFormat::bf16, "bf16", 16}, {ScalarFormat::e8m0, "e8m0", 8},
+    {ScalarFormat::e4m3, "e4m3", 8},
+};
+
 constexpr int scalar_bits(ScalarFormat format) noexcept {
-  switch (format) {
-    case ScalarFormat::f32:
-      return 32;
-    case ScalarFormat::f16:
-    case ScalarFormat::bf16:
-      return 16;
-    case ScalarFormat::e8m0:
-    case ScalarFormat::e4m3:
-      return 8;
-  }
-  return 0;
+  const ScalarFormatTraits* row = detail::row_of(scalar_format_table, format);
+  return row ? row->bits : 0;
 }
 
 constexpr std::size_t scalar_bytes(ScalarFormat format) noexcept {
@@ -42,19 +48,14 @@ constexpr std::size_t scalar_bytes(ScalarFormat format) noexcept {
 }
 
 constexpr const char* to_string(ScalarFormat format) noexcept {
-  switch (format) {
-    case ScalarFormat::f32:
-      return "f32";
-    case ScalarFormat::f16:
-      return "f16";
-    case ScalarFormat::bf16:
-      return "bf16";
-    case ScalarFormat::e8m0:
-      return "e8m0";
-    case ScalarFormat::e4m3:
-      return "e4m3";
-  }
-  return "?";
+  const ScalarFormatTraits* row = detail::row_of(scalar_format_table, format);
+  return row ? row->name : "?";
+}
+
+/// The format named `name` ("f16", ...), or nullopt.
+constexpr std::optional<ScalarFormat> parse_scalar_format(std::string_view name) noexcept {
+  const ScalarFormatTraits* row = detail::row_named(scalar_format_table, name);
+  return row ? std::optional<ScalarFormat>(row->value) : std::nullopt;
 }
 
 namespace detail {

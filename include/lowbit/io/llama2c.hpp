@@ -9,18 +9,18 @@
 #include <string_view>
 #include <vector>
 
-#include "lowbit/model/llama.hpp"
-#include "lowbit/model/tokenizer.hpp"
+#include "lowbit/io/llama_config.hpp"
+#include "lowbit/io/tokenizer.hpp"
 
 namespace lowbit::io {
 
 struct Llama2cCheckpoint {
-  model::LlamaConfig config;
+  LlamaConfig config;
   /// Float tensors with Llama names: tok_embeddings.weight, layers.{i}.attention_norm.weight,
   /// layers.{i}.attention.{wq,wk,wv,wo}.weight, layers.{i}.ffn_norm.weight,
   /// layers.{i}.feed_forward.{w1,w2,w3}.weight, norm.weight, and output.weight when the checkpoint
   /// has its own classifier (config.shared_classifier is false). Matrices are [out, in].
-  std::vector<model::NamedTensor> tensors;
+  std::vector<NamedTensor> tensors;
 };
 
 /// A llama2.c checkpoint (version 0) opened for reading tensor by tensor, so that a converter or
@@ -39,16 +39,16 @@ class Llama2cFile {
   explicit Llama2cFile(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const noexcept { return path_; }
-  const model::LlamaConfig& config() const noexcept { return config_; }
+  const LlamaConfig& config() const noexcept { return config_; }
   /// The named tensors in file order (the RoPE tables are not listed).
   const std::vector<TensorEntry>& tensors() const noexcept { return tensors_; }
   /// Reads one tensor. Throws lowbit::io_error naming the file and tensor for an unknown name, a
   /// read error, or a weight that is NaN or infinite.
-  model::NamedTensor read(std::string_view name) const;
+  NamedTensor read(std::string_view name) const;
 
  private:
   std::filesystem::path path_;
-  model::LlamaConfig config_;
+  LlamaConfig config_;
   std::vector<TensorEntry> tensors_;
 };
 
@@ -61,6 +61,6 @@ Llama2cCheckpoint read_llama2c(const std::filesystem::path& path);
 
 /// Reads a llama2.c tokenizer file: int32 max_token_length, then per token float32 score, int32
 /// length, the bytes. Throws lowbit::io_error naming the file when it is malformed.
-model::Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size);
+Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_size);
 
 }  // namespace lowbit::io

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "lowbit/io/llama_config.hpp"
 #include "lowbit/io/safetensors.hpp"
-#include "lowbit/model/llama.hpp"
 
 namespace lowbit::io {
 
@@ -18,21 +18,15 @@ inline constexpr std::string_view llama_config_metadata_key = "lowbit.llama.conf
 /// Model config stored in safetensors metadata as "lowbit.llama.config" (JSON with every
 /// LlamaConfig field: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len,
 /// norm_eps, rope_theta, shared_classifier).
-void add_llama_config(std::map<std::string, std::string>& metadata,
-                      const model::LlamaConfig& config);
+void add_llama_config(std::map<std::string, std::string>& metadata, const LlamaConfig& config);
 
 /// The config a file's metadata holds; io_error naming the file when absent or malformed.
-model::LlamaConfig read_llama_config(const SafetensorsFile& file);
+LlamaConfig read_llama_config(const SafetensorsFile& file);
 
 /// llama2.c checkpoint -> safetensors (F32, the same Llama tensor names read_llama2c gives, config
 /// in metadata), written through SafetensorsWriter one tensor at a time.
 void convert_llama2c_to_safetensors(const std::filesystem::path& in,
                                     const std::filesystem::path& out);
-
-/// Loads a Llama model from a .safetensors file written by lowbit (float tensors, plus quantized
-/// ones, which go through LlamaModel::set_linear) or from a llama2.c .bin checkpoint, chosen by
-/// content (detect_checkpoint_format). Throws io_error naming the file for a bad file.
-model::LlamaModel load_llama(const std::filesystem::path& path);
 
 /// Tells what a file is, for `lowbit inspect`: "safetensors" (an 8-byte little-endian header
 /// length that fits the file, followed by '{'), "llama2c" (a plausible llama2.c header whose sizes

@@ -36,7 +36,7 @@ enum class ActivationQuantization : std::uint8_t {
   int8_per_token,  // each row of X quantized to int8 (absmax / 127) on the fly, integer dot
                    // products, scales applied per weight group (W8A8, W4A8)
   llm_int8,        // LLM.int8(): int8 per token except the input columns holding |x| > threshold,
-                   // which are multiplied in float (algo/llm_int8.hpp); int8 per-channel weights
+             // which are multiplied in float (kernels/int8_reference.hpp); int8 per-channel weights
 };
 
 std::string_view to_string(ActivationQuantization activations) noexcept;

@@ -24,6 +24,7 @@ struct ModelAwqGroup {
   double ratio = 0;                  // the best a
   double error = 0;                  // the group's loss with those scales (algo/awq.hpp)
   double rtn_error = 0;              // the loss of plain RTN (s = 1)
+  std::vector<float> scales;         // s, per input channel: the stored layers hold W diag(s)
 };
 
 struct ModelAwqReport {

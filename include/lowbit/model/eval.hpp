@@ -9,10 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "lowbit/io/tokenizer.hpp"
 #include "lowbit/model/llama.hpp"
-#include "lowbit/model/tokenizer.hpp"
 
 namespace lowbit::model {
+
+using io::Tokenizer;
 
 /// Tokenizes a long text as Tokenizer::encode(text, false, false) would, in linear time.
 ///

@@ -12,34 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/io/llama_config.hpp"
 #include "lowbit/kernels/backend.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quantized_matrix.hpp"
 
 namespace lowbit::model {
 
-struct LlamaConfig {
-  int dim = 0;         // width of the residual stream
-  int hidden_dim = 0;  // width of the FFN
-  int n_layers = 0;
-  int n_heads = 0;     // query heads
-  int n_kv_heads = 0;  // key/value heads (grouped-query attention when < n_heads)
-  int vocab_size = 0;
-  int seq_len = 0;  // longest sequence the KV cache holds
-  float norm_eps = 1e-5f;
-  float rope_theta = 10000.0f;
-  bool shared_classifier = true;  // the classifier is the token embedding (no output.weight)
-
-  int head_size() const noexcept { return n_heads > 0 ? dim / n_heads : 0; }
-  int kv_dim() const noexcept { return n_heads > 0 ? dim / n_heads * n_kv_heads : 0; }
-};
-
-/// A float tensor with its name, row-major.
-struct NamedTensor {
-  std::string name;
-  std::vector<std::size_t> shape;
-  std::vector<float> data;
-};
+// The readers' vocabulary (io/llama_config.hpp), used unqualified by the forward pass.
+using io::LlamaConfig;
+using io::NamedTensor;
 
 /// What a linear layer does with its input before the multiplication (kernels/backend.hpp).
 using ActivationQuantization = kernels::ActivationQuantization;

@@ -34,11 +34,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/detail/minifloat_codec.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -102,21 +102,9 @@ inline float max_abs(std::span<const float> values) noexcept {
 }
 
 /// Runs `quantize_row(row, codes)` over the rows (in parallel for large matrices), then packs each
-/// row's codes into q.
-template <class RowFn>
-void quantize_rows(MatrixView<const float> w, QuantizedMatrix& q, RowFn&& quantize_row) {
-  const auto rows = static_cast<std::ptrdiff_t>(w.rows);
-#pragma omp parallel if (worth_threads(w.size()))
-  {
-    std::vector<std::uint8_t> codes(w.cols);
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t r = 0; r < rows; ++r) {
-      const auto row = static_cast<std::size_t>(r);
-      quantize_row(row, std::span<std::uint8_t>(codes));
-      pack_words(codes, q.scheme().bits, q.row_words(row), q.scheme().pack_order);
-    }
-  }
-}
+/// row's codes into q. quantize_row must not throw (it may run on an OpenMP thread).
+void quantize_rows(MatrixView<const float> w, QuantizedMatrix& q,
+                   const std::function<void(std::size_t, std::span<std::uint8_t>)>& quantize_row);
 
 }  // namespace detail
 

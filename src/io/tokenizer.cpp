@@ -1,4 +1,4 @@
-#include "lowbit/model/tokenizer.hpp"
+#include "lowbit/io/tokenizer.hpp"
 
 #include <cstddef>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "lowbit/error.hpp"
 
-namespace lowbit::model {
+namespace lowbit::io {
 
 namespace {
 
@@ -107,4 +107,4 @@ std::string Tokenizer::decode(int prev_token, int token) const {
   return std::string(text);
 }
 
-}  // namespace lowbit::model
+}  // namespace lowbit::io

@@ -1,6 +1,6 @@
-// The pieces SmoothQuant's W8A8 and LLM.int8()'s reference GEMMs share: the symmetric int8
-// quantizer of one activation row, the int32 dot product of two int8 rows, the int8 weights of a
-// QuantizedMatrix unpacked with their per-channel scales, and the argument checks.
+// (Private to src/kernels/.) The pieces the reference W8A8 and LLM.int8() GEMMs share: the
+// symmetric int8 quantizer of one activation row, the int32 dot product of two int8 rows, the int8
+// weights of a QuantizedMatrix unpacked with their per-channel scales, and the argument checks.
 #pragma once
 
 #include <algorithm>
@@ -26,12 +26,6 @@ namespace lowbit::detail {
 /// [-127, 127] and weight codes in [-128, 127] (the clip search, or a file, may use -128), so
 /// |sum| <= in * 127 * 128 = 2^17 * 16256 < 2^31 - 1.
 inline constexpr std::size_t int8_max_inner = std::size_t{1} << 17;
-
-inline std::string shape_text(std::size_t rows, std::size_t cols) {
-  std::string text = "[";
-  text.append(std::to_string(rows)).append(", ").append(std::to_string(cols)).append("]");
-  return text;
-}
 
 /// Throws invalid_value naming the first NaN or Inf of `x` (row-major order).
 inline void require_finite_input(MatrixView<const float> x, const char* who) {

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace lowbit::model {
+namespace lowbit::io {
 
 class Tokenizer {
  public:
@@ -40,4 +40,4 @@ class Tokenizer {
   std::unordered_map<std::string, int> index_;
 };
 
-}  // namespace lowbit::model
+}  // namespace lowbit::io

@@ -1,0 +1,40 @@
+// Lookups in the constexpr traits tables that describe lowbit's enumerations (ggml's type_traits
+// habit): one row per value, with a `value` and a stable `name` field, and whatever else the
+// enumeration needs. to_string, parsing and the per-value properties read the row; no switch over
+// the enumeration is written twice.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace lowbit::detail {
+
+/// The row of `value`, or nullptr when the table has none (a value cast from a bad integer).
+template <class Row, std::size_t N, class Enum>
+constexpr const Row* row_of(const Row (&table)[N], Enum value) noexcept {
+  for (const Row& row : table)
+    if (row.value == value) return &row;
+  return nullptr;
+}
+
+/// The row whose name is `name`, or nullptr.
+template <class Row, std::size_t N>
+constexpr const Row* row_named(const Row (&table)[N], std::string_view name) noexcept {
+  for (const Row& row : table)
+    if (name == row.name) return &row;
+  return nullptr;
+}
+
+/// The names of a table's rows joined by ", " (for the messages that list what is accepted).
+template <class Row, std::size_t N>
+std::string names_of(const Row (&table)[N]) {
+  std::string text;
+  for (const Row& row : table) {
+    if (!text.empty()) text += ", ";
+    text += row.name;
+  }
+  return text;
+}
+
+}  // namespace lowbit::detail

@@ -1,0 +1,15 @@
+// A LlamaModel from a checkpoint file, whatever io/ reader the file needs.
+#pragma once
+
+#include <filesystem>
+
+#include "lowbit/model/llama.hpp"
+
+namespace lowbit::model {
+
+/// Loads a Llama model from a .safetensors file written by lowbit (float tensors, plus quantized
+/// ones, which go through LlamaModel::set_linear) or from a llama2.c .bin checkpoint, chosen by
+/// content (detect_checkpoint_format). Throws io_error naming the file for a bad file.
+LlamaModel load_llama(const std::filesystem::path& path);
+
+}  // namespace lowbit::model

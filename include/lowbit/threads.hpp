@@ -1,0 +1,14 @@
+// How many threads lowbit's parallel loops use: the quantizers, dequantization and the CPU
+// kernels all run OpenMP over rows. Results never depend on the count.
+#pragma once
+
+namespace lowbit {
+
+/// n > 0: use n threads from now on; 0: OpenMP's default again (OMP_NUM_THREADS, else one per
+/// core). Negative values are taken as 0.
+void set_threads(int n);
+
+/// The threads a parallel loop started now would use.
+int thread_count() noexcept;
+
+}  // namespace lowbit

@@ -1,0 +1,82 @@
+// The linear quantizer's matrix-level loops (quant/linear.hpp), threaded over rows with OpenMP.
+#include "lowbit/quant/linear.hpp"
+
+#include "lowbit/detail/parallel.hpp"
+
+namespace lowbit {
+
+namespace detail {
+
+void require_finite(MatrixView<const float> w, const std::string& tensor_name) {
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    bool finite = true;
+    for (float x : w.row(r)) finite &= std::abs(x) <= std::numeric_limits<float>::max();
+    if (finite) continue;
+    for (std::size_t c = 0; c < w.cols; ++c) {
+      const float x = w(r, c);
+      if (!std::isfinite(x))
+        throw invalid_value("cannot quantize " + std::string(std::isnan(x) ? "NaN" : "Inf") +
+                                " at row " + std::to_string(r) + ", column " + std::to_string(c),
+                            ErrorContext{"", tensor_name, {w.rows, w.cols}});
+    }
+  }
+}
+
+}  // namespace detail
+
+QuantizedMatrix quantize_linear(MatrixView<const float> weights, const Scheme& scheme,
+                                const LinearQuantizeOptions& options) {
+  const LinearGrid grid(scheme);
+  detail::require_finite(weights, options.tensor_name);
+  QuantizedMatrix q(scheme, weights.rows, weights.cols);
+  const auto rows = static_cast<std::ptrdiff_t>(weights.rows);
+  const bool threaded = detail::worth_threads(weights.size());
+
+  if (scheme.granularity.kind == Granularity::Kind::tensor) {
+    ValueRange range;
+    for (std::size_t r = 0; r < weights.rows; ++r) range.merge(ValueRange::of(weights.row(r)));
+    if (weights.size() == 0) range = ValueRange{0.0f, 0.0f};
+    float shrink = 1.0f;
+    if (options.clip.enabled && range.lo != range.hi) {
+      shrink = options.clip.best_factor([&](float f) {
+        const LinearParams p = grid.params(range, f);
+        double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (threaded)
+        for (std::ptrdiff_t r = 0; r < rows; ++r)
+          total += grid.error(weights.row(static_cast<std::size_t>(r)), p, options.clip);
+        return total;
+      });
+    }
+    const LinearParams p = grid.params(range, shrink);
+    q.set_scale(0, p.scale);
+    if (scheme.has_zero_point()) q.set_zero(0, p.zero);
+#pragma omp parallel if (threaded)
+    {
+      std::vector<std::uint8_t> codes(weights.cols);
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t r = 0; r < rows; ++r)
+        detail::quantize_row(grid, weights.row(static_cast<std::size_t>(r)),
+                             static_cast<std::size_t>(r), q, codes,
+                             [&](std::span<const float>, std::size_t) { return p; });
+    }
+    return q;
+  }
+
+#pragma omp parallel if (threaded)
+  {
+    std::vector<std::uint8_t> codes(weights.cols);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+      detail::quantize_row(grid, weights.row(static_cast<std::size_t>(r)),
+                           static_cast<std::size_t>(r), q, codes,
+                           [&](std::span<const float> group, std::size_t index) {
+                             const LinearParams p = grid.choose_params(group, options.clip);
+                             q.set_scale(index, p.scale);
+                             if (scheme.has_zero_point()) q.set_zero(index, p.zero);
+                             return p;
+                           });
+  }
+  return q;
+}
+
+}  // namespace lowbit
