@@ -41,6 +41,7 @@
 #include "lowbit/model/eval.hpp"
 #include "lowbit/model/llama.hpp"
 #include "lowbit/model/load.hpp"
+#include "lowbit/pipeline/quantize_checkpoint.hpp"
 #include "lowbit/quant/clipping.hpp"
 #include "lowbit/quant/codebook.hpp"
 #include "lowbit/quant/fp8.hpp"

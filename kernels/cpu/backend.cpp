@@ -27,7 +27,6 @@ namespace {
 
 using detail::ReferencePrepared;
 
-
 /// How the CPU kernels decode a Scheme's codes, when they can (see kernels/cpu/packed_weights.hpp).
 std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
   if (scheme.ggml_type) {

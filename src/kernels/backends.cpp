@@ -61,31 +61,29 @@ void detail::check_activation_mode(const QuantizedMatrix& w, const PrepareOption
 // --- reference ---
 
 detail::ReferencePrepared::ReferencePrepared(std::shared_ptr<const QuantizedMatrix> w,
-                                             const PrepareOptions& options,
-                                             const Backend& backend, bool fallback)
+                                             const PrepareOptions& options, const Backend& backend,
+                                             bool fallback)
     : PreparedMatrix(std::move(w), options, backend, fallback) {
-    // The float weights are what the `none` mode multiplies: dequantized once, here.
+  // The float weights are what the `none` mode multiplies: dequantized once, here.
   if (options.activations == ActivationQuantization::none) dequantized_ = source().dequantize();
 }
 
 std::size_t detail::ReferencePrepared::bytes() const noexcept {
-    return options().activations == ActivationQuantization::none
-               ? dequantized_.size() * sizeof(float)
-               : source().storage_bytes();
-  }
+  return options().activations == ActivationQuantization::none ? dequantized_.size() * sizeof(float)
+                                                               : source().storage_bytes();
+}
 
 void detail::ReferencePrepared::gemm(MatrixView<const float> x, MatrixView<float> y) const {
-    const QuantizedMatrix& w = source();
-    detail::check_gemm_shapes(w.rows(), w.cols(), x, y, "gemm");
-    if (options().activations != ActivationQuantization::none) {
-      reference_gemm(w, x, y, options());
-      return;
-    }
-    const std::vector<float> rotated = detail::rotated_inputs(w, x);
-    reference_gemm_dequantized(MatrixView<const float>(dequantized_.data(), w.rows(), w.cols()),
-                               MatrixView<const float>(rotated.data(), x.rows, x.cols), y);
+  const QuantizedMatrix& w = source();
+  detail::check_gemm_shapes(w.rows(), w.cols(), x, y, "gemm");
+  if (options().activations != ActivationQuantization::none) {
+    reference_gemm(w, x, y, options());
+    return;
   }
-
+  const std::vector<float> rotated = detail::rotated_inputs(w, x);
+  reference_gemm_dequantized(MatrixView<const float>(dequantized_.data(), w.rows(), w.cols()),
+                             MatrixView<const float>(rotated.data(), x.rows, x.cols), y);
+}
 
 namespace {
 

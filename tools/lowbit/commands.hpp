@@ -10,6 +10,7 @@
 
 #include "lowbit/algo/methods.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/pipeline/quantize_checkpoint.hpp"
 #include "lowbit/scheme.hpp"
 
 namespace lowbit::cli {
@@ -30,22 +31,9 @@ struct QuantizeOptions {
   bool json = false;  // print the summary and the per-tensor table as one JSON object instead
 };
 
-/// What quantizing one tensor cost and did.
-struct TensorReport {
-  std::string name;
-  std::size_t rows = 0, cols = 0;
-  double bits_per_weight = 0;
-  double relative_rms = 0;   // ||W - Q|| / ||W||
-  double sqnr_db = 0;        // -20 log10(relative_rms)
-  double error_energy = 0;   // ||W - Q||^2
-  double signal_energy = 0;  // ||W||^2
-};
-
-struct QuantizeSummary {
-  std::vector<TensorReport> tensors;
-  double bits_per_weight = 0;  // over the quantized weights
-  double relative_rms = 0;     // over the quantized weights
-};
+/// What quantizing a checkpoint did, tensor by tensor.
+using TensorReport = pipeline::TensorQuantizeReport;
+using QuantizeSummary = pipeline::CheckpointQuantizeReport;
 
 QuantizeSummary run_quantize(const QuantizeOptions& options);
 

@@ -1,125 +1,25 @@
-// `lowbit quantize`: every Linear weight of a checkpoint through a quantizer, streamed tensor by
-// tensor into a safetensors file that records each Scheme in its metadata.
-#include <algorithm>
+// `lowbit quantize`: a checkpoint into a quantized safetensors file
+// (pipeline/quantize_checkpoint.hpp does the work), with progress on the terminal and the
+// per-tensor error table or JSON.
 #include <cmath>
-#include <cstring>
-#include <map>
-#include <memory>
+#include <filesystem>
 #include <optional>
-#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "lowbit/error.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
-#include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
-#include "lowbit/model/awq.hpp"
-#include "lowbit/model/calibrate.hpp"
-#include "lowbit/model/load.hpp"
-#include "lowbit/quant/linear.hpp"
+#include "lowbit/pipeline/quantize_checkpoint.hpp"
 #include "progress.hpp"
 
 namespace lowbit::cli {
 namespace {
-
-/// The tensors of an input checkpoint, loaded one at a time, so that memory holds one tensor: a
-/// llama2.c file is read tensor by tensor, a safetensors file is memory-mapped.
-class TensorSource {
- public:
-  explicit TensorSource(const std::filesystem::path& path) {
-    if (io::detect_checkpoint_format(path) == "llama2c") {
-      llama2c_.emplace(path);
-      config_ = llama2c_->config();
-      for (const auto& t : llama2c_->tensors())
-        entries_.push_back({t.name, io::DType::F32, t.shape});
-    } else {
-      safetensors_.emplace(path);
-      if (safetensors_->metadata().count("lowbit.llama.config"))
-        config_ = io::read_llama_config(*safetensors_);
-      if (!io::quantized_names(*safetensors_).empty())
-        throw invalid_argument("the input is already quantized; quantize a float checkpoint",
-                               {path.string(), "", {}});
-      for (const std::string& name : safetensors_->names()) {
-        const io::TensorInfo& info = safetensors_->info(name);
-        entries_.push_back({name, info.dtype, info.shape});
-      }
-    }
-  }
-
-  const std::vector<io::TensorLayout>& entries() const noexcept { return entries_; }
-  const std::optional<model::LlamaConfig>& config() const noexcept { return config_; }
-
-  std::vector<float> floats(const std::string& name) const {
-    if (safetensors_) return safetensors_->to_float(name);
-    return llama2c_->read(name).data;
-  }
-  /// The tensor's bytes as stored (for tensors copied unchanged).
-  std::vector<std::byte> bytes(const std::string& name) const {
-    if (safetensors_) {
-      const auto data = safetensors_->info(name).data;
-      return {data.begin(), data.end()};
-    }
-    const std::vector<float> values = floats(name);
-    std::vector<std::byte> out(values.size() * sizeof(float));
-    if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
-    return out;
-  }
-
- private:
-  std::optional<io::Llama2cFile> llama2c_;
-  std::optional<io::SafetensorsFile> safetensors_;
-  std::optional<model::LlamaConfig> config_;
-  std::vector<io::TensorLayout> entries_;
-};
-
-bool ends_with(const std::string& text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// Linear weights are the 2-D ".weight" tensors other than norms; embeddings only when asked.
-bool is_linear_weight(const io::TensorLayout& t, bool quantize_embeddings) {
-  if (t.shape.size() != 2 || !ends_with(t.name, ".weight")) return false;
-  if (t.name.find("norm") != std::string::npos) return false;
-  if (!quantize_embeddings && t.name.find("embed") != std::string::npos) return false;
-  return true;
-}
-
-/// What AWQ did to a stored layer beyond quantizing it: its columns multiplied by the scales s
-/// of its input (W diag(s)), and, for a layer whose output feeds a scaled one (wv, w3), its rows
-/// divided by that layer's s. Undone before the stored weights are compared with the originals.
-struct AwqFold {
-  std::vector<float> column_scales;  // empty: none
-  std::vector<float> row_scales;     // empty: none
-};
-
-TensorReport measure(const std::string& name, std::span<const float> original,
-                     const QuantizedMatrix& q, const AwqFold* fold) {
-  std::vector<float> back = q.dequantize_unrotated();  // compared in the inputs' basis
-  if (fold != nullptr)
-    for (std::size_t r = 0; r < q.rows(); ++r)
-      for (std::size_t c = 0; c < q.cols(); ++c) {
-        float& v = back[r * q.cols() + c];
-        if (!fold->column_scales.empty()) v /= fold->column_scales[c];
-        if (!fold->row_scales.empty()) v *= fold->row_scales[r];
-      }
-  double error = 0, signal = 0;
-  for (std::size_t i = 0; i < back.size(); ++i) {
-    const double d = static_cast<double>(original[i]) - back[i];
-    error += d * d;
-    signal += static_cast<double>(original[i]) * original[i];
-  }
-  TensorReport report{name, q.rows(), q.cols(), q.bits_per_weight(), 0.0, 0.0, error, signal};
-  report.relative_rms = signal > 0 ? std::sqrt(error / signal) : std::sqrt(error);
-  report.sqnr_db = report.relative_rms > 0 ? -20.0 * std::log10(report.relative_rms) : INFINITY;
-  return report;
-}
 
 /// What a calibrated file was calibrated on, recorded in its metadata (JSON) so that a result can
 /// be reproduced: the text and tokenizer files, which part of the text, and how many windows.
@@ -140,144 +40,50 @@ std::string calibration_record(const QuantizeOptions& options) {
       quoted(options.tokenizer.filename().string()), options.calibration_windows, windows.window);
 }
 
-bool is_calibrated(const std::string& method) { return method == "gptq" || method == "awq"; }
-
-/// GPTQ and AWQ need the model and calibration text: they run over the whole model first (block by
-/// block, docs/design.md), and the quantized matrices (and AWQ's rescaled norms) are then written
-/// like any method's.
-model::LlamaModel calibrate(const QuantizeOptions& options, const Scheme& scheme,
-                            std::map<std::string, AwqFold>& awq_folds) {
-  model::LlamaModel model = model::load_llama(options.input);
-  EvalCommandOptions text;
-  text.tokenizer = options.tokenizer;
-  text.text = options.text;
-  const std::vector<int> tokens = calibration_tokens(text, model.config().vocab_size);
-  model::EvalOptions windows;
-  windows.max_windows = options.calibration_windows;
-  Progress progress(options.method.method + ": calibrate and quantize blocks");
-  const auto report = [&](std::size_t done, std::size_t total) { progress.update(done, total); };
-  if (options.method.method == "awq") {
-    const model::ModelAwqReport awq =
-        model::quantize_model_awq(model, tokens, windows, scheme, AwqOptions{}, report);
-    for (const model::ModelAwqGroup& group : awq.groups) {
-      for (const std::string& linear : group.linears)
-        awq_folds[linear].column_scales = group.scales;
-      if (group.folded_into.find("norm") == std::string::npos)  // a Linear's rows
-        awq_folds[group.folded_into].row_scales = group.scales;
-    }
-  } else {
-    GptqOptions gptq;
-    gptq.act_order = options.act_order;
-    gptq.static_groups = options.act_order;  // act-order with groups needs them (no g_idx)
-    if (options.hadamard) gptq.hadamard = IncoherenceOptions{0, options.method.seed, true};
-    model::quantize_model_gptq(model, tokens, windows, scheme, gptq, report);
-  }
-  progress.finish();
-  return model;
+/// The vocabulary size a checkpoint's config gives; io_error naming the file when it has none.
+int checkpoint_vocabulary(const std::filesystem::path& path) {
+  if (io::detect_checkpoint_format(path) == "llama2c")
+    return io::Llama2cFile(path).config().vocab_size;
+  return io::read_llama_config(io::SafetensorsFile(path)).vocab_size;
 }
 
 }  // namespace
 
 QuantizeSummary run_quantize(const QuantizeOptions& options) {
-  // GPTQ and AWQ store what round-to-nearest stores; only how the codes are chosen differs.
+  pipeline::CheckpointQuantizeOptions settings;
+  settings.method = options.method;
+  settings.quantize_embeddings = options.quantize_embeddings;
+  settings.act_order = options.act_order;
+  settings.hadamard = options.hadamard;
+  if (method_traits(options.method.method).calibrated) {
+    check_method_options(options.method);  // before the text is read
+    // A llama2.c tokenizer file does not say its vocabulary size: the model's config does.
+    const int vocab = checkpoint_vocabulary(options.input);
+    EvalCommandOptions text;
+    text.tokenizer = options.tokenizer;
+    text.text = options.text;
+    settings.calibration_tokens = calibration_tokens(text, vocab);
+    settings.calibration_windows.max_windows = options.calibration_windows;
+    settings.metadata["lowbit.calibration"] = calibration_record(options);
+  }
+  std::optional<Progress> bar;
+  std::string stage;
+  const auto progress = [&](std::string_view now, std::size_t done, std::size_t total) {
+    if (now != stage) {
+      if (bar) bar->finish();
+      stage = now;
+      bar.emplace(now == "calibrate" ? options.method.method + ": calibrate and quantize blocks"
+                                     : "quantize " + options.input.filename().string(),
+                  total);
+    }
+    bar->update(done, total);
+  };
+  const QuantizeSummary summary =
+      pipeline::quantize_checkpoint(options.input, options.output, settings, progress);
+  if (bar) bar->finish();
+  const std::string& description = summary.description;
   const std::string& method = options.method.method;
-  check_method_options(options.method);
-  MethodOptions grid = options.method;
-  if (is_calibrated(method)) grid.method = "rtn";
-  if (options.hadamard && method != "gptq")
-    throw invalid_argument("--hadamard goes with --method gptq (hadamard-rtn is its own method)");
-  const Quantizer quantizer(grid);
-  const TensorSource source(options.input);
-  std::string description = quantizer.describe();
-  if (is_calibrated(method)) {
-    std::string name = method;
-    if (options.act_order) name += " act-order";
-    if (options.hadamard) name += "+hadamard";
-    description.replace(0, 3, name);
-  }
-  std::optional<model::LlamaModel> calibrated;
-  std::map<std::string, AwqFold> awq_folds;
-  if (is_calibrated(method)) {
-    if (!source.config())
-      throw invalid_argument(
-          method + " needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
-    calibrated = calibrate(options, quantizer.scheme(0, 0), awq_folds);  // a linear Scheme
-  }
-  // The matrices the calibrated model quantized (the transformer blocks' layers).
-  auto calibrated_matrix = [&](const std::string& name) -> const QuantizedMatrix* {
-    if (!calibrated) return nullptr;
-    const std::vector<std::string> names = calibrated->linear_names();
-    if (std::find(names.begin(), names.end(), name) == names.end()) return nullptr;
-    return calibrated->linear_layer(name).quantized();
-  };
-  // AWQ folds its scales into the RMSNorms: those are written from the calibrated model, in f32.
-  auto calibrated_norm = [&](const io::TensorLayout& t) -> std::optional<std::vector<float>> {
-    if (!calibrated || method != "awq" || t.shape.size() != 1 ||
-        t.name.find("norm") == std::string::npos)
-      return std::nullopt;
-    const std::span<const float> norm = calibrated->norm_weight(t.name);
-    return std::vector<float>(norm.begin(), norm.end());
-  };
 
-  // Declare every output tensor first: the safetensors header precedes the data.
-  std::vector<io::TensorLayout> layout;
-  std::map<std::string, std::string> metadata{{"lowbit.method", description},
-                                              {"lowbit.source", options.input.filename().string()}};
-  if (source.config()) io::add_llama_config(metadata, *source.config());
-  if (is_calibrated(method)) metadata["lowbit.calibration"] = calibration_record(options);
-  for (const io::TensorLayout& t : source.entries()) {
-    if (is_linear_weight(t, options.quantize_embeddings)) {
-      const Scheme scheme = quantizer.scheme(t.shape[0], t.shape[1]);
-      for (io::TensorLayout& part : io::quantized_layout(t.name, scheme, t.shape[0], t.shape[1]))
-        layout.push_back(std::move(part));
-      std::optional<HadamardRotation> rotation = quantizer.rotation(t.shape[1]);
-      if (const QuantizedMatrix* q = calibrated_matrix(t.name)) rotation = q->input_rotation();
-      io::add_quantization_metadata(metadata, t.name, scheme, t.shape[0], t.shape[1], rotation);
-    } else if (calibrated_norm(t)) {
-      layout.push_back({t.name, io::DType::F32, t.shape});
-    } else {
-      layout.push_back(t);
-    }
-  }
-
-  io::SafetensorsWriter writer(options.output, layout, metadata);
-  QuantizeSummary summary;
-  double weights = 0, bits = 0, error = 0, signal = 0;
-  Progress progress("quantize " + options.input.filename().string(), source.entries().size());
-  std::size_t done = 0;
-  for (const io::TensorLayout& t : source.entries()) {
-    if (is_linear_weight(t, options.quantize_embeddings)) {
-      const std::vector<float> values = source.floats(t.name);
-      const QuantizedMatrix* by_calibration = calibrated_matrix(t.name);
-      const QuantizedMatrix q =
-          by_calibration != nullptr
-              ? *by_calibration
-              : quantizer.quantize(MatrixView<const float>(values.data(), t.shape[0], t.shape[1]),
-                                   t.name);
-      io::write_quantized(writer, t.name, q);
-      const auto fold = awq_folds.find(t.name);
-      const TensorReport report =
-          measure(t.name, values, q, fold == awq_folds.end() ? nullptr : &fold->second);
-      const double n = static_cast<double>(values.size());
-      weights += n;
-      bits += report.bits_per_weight * n;
-      error += report.error_energy;
-      signal += report.signal_energy;
-      summary.tensors.push_back(report);
-    } else if (const auto norm = calibrated_norm(t)) {
-      std::vector<std::byte> bytes(norm->size() * sizeof(float));
-      if (!norm->empty()) std::memcpy(bytes.data(), norm->data(), bytes.size());
-      writer.write(t.name, bytes);
-    } else {
-      writer.write(t.name, source.bytes(t.name));
-    }
-    progress.update(++done);
-  }
-  writer.finish();
-  progress.finish();
-
-  summary.bits_per_weight = weights > 0 ? bits / weights : 0;
-  summary.relative_rms = signal > 0 ? std::sqrt(error / signal) : 0;
   if (options.json) {
     nlohmann::ordered_json out = {{"input", options.input.string()},
                                   {"output", options.output.string()},

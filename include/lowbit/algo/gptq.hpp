@@ -32,7 +32,9 @@
 //     depends on `block`. With G a multiple of `block` every group starts a block and sees every
 //     update so far. GptqGroupFit::updated fits every group on its fully updated weights (the
 //     unblocked algorithm, independent of `block`): it departs from the references' codes but
-//     gave a lower tr(E H E^T) on most of lowbit's test layers (by up to 14% at g32/g64);
+//     gave a lower tr(E H E^T) in 9 of 12 grouped cases on correlated test layers (up to 14%
+//     lower at g32/g64; from 24 x 200 to 128 x 4000, block 128; on the largest the two are
+//     within 4% either way);
 //   - static groups: every group's parameters from the weights (after dead columns are zeroed)
 //     before any column is quantized, as the references' static_groups.
 // With act-order and groups the references (without static_groups) fit a group on G consecutive
