@@ -91,14 +91,10 @@ const IsaTraits isa_table[3] = {
     {Isa::avx512, "avx512", runs_avx512},
 };
 
-const char* to_string(Isa isa) noexcept {
-  const IsaTraits* row = detail::row_of(isa_table, isa);
-  return row ? row->name : "?";
-}
+const char* to_string(Isa isa) noexcept { return detail::name_of(isa_table, isa); }
 
 std::optional<Isa> parse_isa(std::string_view name) noexcept {
-  const IsaTraits* row = detail::row_named(isa_table, name);
-  return row ? std::optional<Isa>(row->value) : std::nullopt;
+  return detail::value_named(isa_table, name);
 }
 
 bool supports(const CpuFeatures& f, Isa isa) noexcept {

@@ -62,8 +62,7 @@ constexpr const char* to_string(ElementFormat format) noexcept {
 
 /// The format named `name` (ElementFormatTraits::name: "int", "codebook", ...), or nullopt.
 constexpr std::optional<ElementFormat> parse_element_format(std::string_view name) noexcept {
-  const ElementFormatTraits* row = detail::row_named(element_format_table, name);
-  return row ? std::optional<ElementFormat>(row->value) : std::nullopt;
+  return detail::value_named(element_format_table, name);
 }
 
 /// The code width a non-integer element format always has; 0 for the integers (1..8 unsigned,
@@ -92,13 +91,11 @@ inline constexpr ZeroFormatTraits zero_format_table[] = {
 };
 
 constexpr const char* to_string(ZeroFormat format) noexcept {
-  const ZeroFormatTraits* row = detail::row_of(zero_format_table, format);
-  return row ? row->name : "?";
+  return detail::name_of(zero_format_table, format);
 }
 
 constexpr std::optional<ZeroFormat> parse_zero_format(std::string_view name) noexcept {
-  const ZeroFormatTraits* row = detail::row_named(zero_format_table, name);
-  return row ? std::optional<ZeroFormat>(row->value) : std::nullopt;
+  return detail::value_named(zero_format_table, name);
 }
 
 /// The float format of a non-code zero format.

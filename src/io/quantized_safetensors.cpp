@@ -37,32 +37,26 @@ constexpr NamedValue<PackOrder> pack_names[] = {
     {PackOrder::awq_interleaved, "awq_interleaved"},
 };
 
-template <class Row, std::size_t N, class Enum>
-const char* name_of(const Row (&table)[N], Enum value) {
-  const Row* row = detail::row_of(table, value);
-  return row ? row->name : "?";
-}
-
 json scheme_object(const Scheme& s) {
   json j = json::object();
-  j["element"] = name_of(element_format_table, s.element);
+  j["element"] = detail::name_of(element_format_table, s.element);
   j["bits"] = s.bits;
-  j["granularity"] = name_of(granularity_names, s.granularity.kind);
+  j["granularity"] = detail::name_of(granularity_names, s.granularity.kind);
   if (s.granularity.kind == Granularity::Kind::group) j["group_size"] = s.granularity.group_size;
   if (s.granularity.kind == Granularity::Kind::block) {
     j["block_rows"] = s.granularity.block_rows;
     j["block_cols"] = s.granularity.group_size;
   }
-  j["scale_format"] = name_of(scalar_format_table, s.scale_format);
-  j["zero_format"] = name_of(zero_format_table, s.zero_format);
-  j["pack_order"] = name_of(pack_names, s.pack_order);
+  j["scale_format"] = detail::name_of(scalar_format_table, s.scale_format);
+  j["zero_format"] = detail::name_of(zero_format_table, s.zero_format);
+  j["pack_order"] = detail::name_of(pack_names, s.pack_order);
   // Fields of codebooks and second-level scales appear only where the scheme uses them.
   if (s.is_table_lookup()) j["vector_dim"] = s.vector_dim;
   if (s.is_codebook()) {
-    j["codebook_granularity"] = name_of(granularity_names, s.codebook_granularity.kind);
+    j["codebook_granularity"] = detail::name_of(granularity_names, s.codebook_granularity.kind);
     if (s.codebook_granularity.kind == Granularity::Kind::group)
       j["codebook_group_size"] = s.codebook_granularity.group_size;
-    j["codebook_format"] = name_of(scalar_format_table, s.codebook_format);
+    j["codebook_format"] = detail::name_of(scalar_format_table, s.codebook_format);
   }
   if (s.tensor_scale) j["tensor_scale"] = true;
   if (s.double_quant_block > 0) j["double_quant_block"] = s.double_quant_block;
@@ -88,7 +82,7 @@ auto enum_field(const json& j, const char* field, const Row (&table)[N],
   }
   if (!it->is_string()) bad_field(field, "not a string");
   const auto& text = it->get_ref<const std::string&>();
-  if (const Row* row = detail::row_named(table, text)) return row->value;
+  if (const auto value = detail::value_named(table, text)) return *value;
   bad_field(field, "unknown value '" + text + "' (one of " + detail::names_of(table) + ")");
 }
 

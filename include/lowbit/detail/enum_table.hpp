@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,22 @@ constexpr const Row* row_named(const Row (&table)[N], std::string_view name) noe
   for (const Row& row : table)
     if (name == row.name) return &row;
   return nullptr;
+}
+
+/// The name of `value`'s row, or "?" (what to_string returns for a value outside the table).
+template <class Row, std::size_t N, class Enum>
+constexpr const char* name_of(const Row (&table)[N], Enum value) noexcept {
+  const Row* row = row_of(table, value);
+  return row ? row->name : "?";
+}
+
+/// The value of the row named `name`, or nullopt (what the parse_* functions return).
+template <class Row, std::size_t N>
+constexpr auto value_named(const Row (&table)[N], std::string_view name) noexcept
+    -> std::optional<decltype(Row::value)> {
+  const Row* row = row_named(table, name);
+  if (row == nullptr) return std::nullopt;
+  return row->value;
 }
 
 /// The names of a table's rows joined by ", " (for the messages that list what is accepted).

@@ -67,14 +67,12 @@ constexpr const GgmlTypeTraits& ggml_traits(GgmlType type) noexcept {
 }
 
 constexpr const char* to_string(GgmlType type) noexcept {
-  const GgmlTypeTraits* row = find_ggml_traits(type);
-  return row ? row->name : "?";
+  return detail::name_of(ggml_type_table, type);
 }
 
 /// The type of a ggml type name ("q4_K"; case as ggml writes it), or nullopt.
 constexpr std::optional<GgmlType> parse_ggml_type(std::string_view name) noexcept {
-  const GgmlTypeTraits* row = detail::row_named(ggml_type_table, name);
-  return row ? std::optional<GgmlType>(row->value) : std::nullopt;
+  return detail::value_named(ggml_type_table, name);
 }
 
 namespace ggml {

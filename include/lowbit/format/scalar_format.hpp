@@ -48,14 +48,12 @@ constexpr std::size_t scalar_bytes(ScalarFormat format) noexcept {
 }
 
 constexpr const char* to_string(ScalarFormat format) noexcept {
-  const ScalarFormatTraits* row = detail::row_of(scalar_format_table, format);
-  return row ? row->name : "?";
+  return detail::name_of(scalar_format_table, format);
 }
 
 /// The format named `name` ("f16", ...), or nullopt.
 constexpr std::optional<ScalarFormat> parse_scalar_format(std::string_view name) noexcept {
-  const ScalarFormatTraits* row = detail::row_named(scalar_format_table, name);
-  return row ? std::optional<ScalarFormat>(row->value) : std::nullopt;
+  return detail::value_named(scalar_format_table, name);
 }
 
 namespace detail {
