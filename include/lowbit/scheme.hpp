@@ -56,8 +56,8 @@ inline constexpr ElementFormatTraits element_format_table[] = {
 };
 
 constexpr const char* to_string(ElementFormat format) noexcept {
-  const ElementFormatTraits* row = detail::row_of(element_format_table, format);
-  return row ? row->abbreviation : "?";
+  return detail::field_of(element_format_table, format, &ElementFormatTraits::abbreviation,
+                          static_cast<const char*>("?"));
 }
 
 /// The format named `name` (ElementFormatTraits::name: "int", "codebook", ...), or nullopt.
@@ -68,8 +68,7 @@ constexpr std::optional<ElementFormat> parse_element_format(std::string_view nam
 /// The code width a non-integer element format always has; 0 for the integers (1..8 unsigned,
 /// 2..8 signed), codebooks and HIGGS grids.
 constexpr int fixed_element_bits(ElementFormat format) noexcept {
-  const ElementFormatTraits* row = detail::row_of(element_format_table, format);
-  return row ? row->fixed_bits : 0;
+  return detail::field_of(element_format_table, format, &ElementFormatTraits::fixed_bits, 0);
 }
 
 /// How zero points are stored. Integer zero points (what the linear quantizer makes) are packed as
@@ -100,8 +99,7 @@ constexpr std::optional<ZeroFormat> parse_zero_format(std::string_view name) noe
 
 /// The float format of a non-code zero format.
 constexpr ScalarFormat zero_scalar_format(ZeroFormat format) noexcept {
-  const ZeroFormatTraits* row = detail::row_of(zero_format_table, format);
-  return row ? row->scalar : ScalarFormat::f16;
+  return detail::field_of(zero_format_table, format, &ZeroFormatTraits::scalar, ScalarFormat::f16);
 }
 
 /// Which elements share one scale (and zero point), or one codebook. Groups run along the input

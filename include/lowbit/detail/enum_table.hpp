@@ -27,20 +27,32 @@ constexpr const Row* row_named(const Row (&table)[N], std::string_view name) noe
   return nullptr;
 }
 
+// The lookups below that constant expressions use (static_assert on a table) return fields, not
+// row pointers: GCC rejects comparing a pointer into a constexpr table with null in a constant
+// expression when built with -fsanitize=undefined.
+
+/// Field `field` of `value`'s row, or `fallback` for a value outside the table.
+template <class Row, std::size_t N, class Enum, class Field>
+constexpr Field field_of(const Row (&table)[N], Enum value, Field Row::*field,
+                         Field fallback) noexcept {
+  for (const Row& row : table)
+    if (row.value == value) return row.*field;
+  return fallback;
+}
+
 /// The name of `value`'s row, or "?" (what to_string returns for a value outside the table).
 template <class Row, std::size_t N, class Enum>
 constexpr const char* name_of(const Row (&table)[N], Enum value) noexcept {
-  const Row* row = row_of(table, value);
-  return row ? row->name : "?";
+  return field_of(table, value, &Row::name, static_cast<const char*>("?"));
 }
 
 /// The value of the row named `name`, or nullopt (what the parse_* functions return).
 template <class Row, std::size_t N>
 constexpr auto value_named(const Row (&table)[N], std::string_view name) noexcept
     -> std::optional<decltype(Row::value)> {
-  const Row* row = row_named(table, name);
-  if (row == nullptr) return std::nullopt;
-  return row->value;
+  for (const Row& row : table)
+    if (name == row.name) return row.value;
+  return std::nullopt;
 }
 
 /// The names of a table's rows joined by ", " (for the messages that list what is accepted).

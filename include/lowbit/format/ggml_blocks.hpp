@@ -62,8 +62,9 @@ constexpr const GgmlTypeTraits* find_ggml_traits(GgmlType type) noexcept {
 }
 /// The traits of a GgmlType that is one of the enumerators.
 constexpr const GgmlTypeTraits& ggml_traits(GgmlType type) noexcept {
-  const GgmlTypeTraits* row = find_ggml_traits(type);
-  return row ? *row : ggml_type_table[0];
+  for (const GgmlTypeTraits& row : ggml_type_table)
+    if (row.value == type) return row;
+  return ggml_type_table[0];
 }
 
 constexpr const char* to_string(GgmlType type) noexcept {

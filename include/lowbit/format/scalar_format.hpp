@@ -39,8 +39,7 @@ inline constexpr ScalarFormatTraits scalar_format_table[] = {
 };
 
 constexpr int scalar_bits(ScalarFormat format) noexcept {
-  const ScalarFormatTraits* row = detail::row_of(scalar_format_table, format);
-  return row ? row->bits : 0;
+  return detail::field_of(scalar_format_table, format, &ScalarFormatTraits::bits, 0);
 }
 
 constexpr std::size_t scalar_bytes(ScalarFormat format) noexcept {
