@@ -4,6 +4,7 @@
 #include <string>
 
 #include "lowbit/cpu_features.hpp"
+#include "lowbit/threads.hpp"
 #include "lowbit/error.hpp"
 
 namespace {
@@ -65,4 +66,18 @@ TEST_CASE("LOWBIT_ISA forces the instruction set, and rejects what cannot run", 
     ScopedEnv env("LOWBIT_ISA", "");
     CHECK(lowbit::selected_isa() == lowbit::best_isa());
   }
+}
+
+TEST_CASE("set_threads sets the count every parallel loop uses, 0 restores the default",
+          "[threads]") {
+  const int initial = lowbit::thread_count();
+  CHECK(initial >= 1);
+  lowbit::set_threads(1);
+  CHECK(lowbit::thread_count() == 1);
+  lowbit::set_threads(3);
+  CHECK(lowbit::thread_count() == 3);
+  lowbit::set_threads(-2);  // taken as 0
+  CHECK(lowbit::thread_count() == initial);
+  lowbit::set_threads(0);
+  CHECK(lowbit::thread_count() == initial);
 }

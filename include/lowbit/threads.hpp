@@ -1,5 +1,6 @@
 // How many threads lowbit's parallel loops use: the quantizers, dequantization and the CPU
-// kernels all run OpenMP over rows. Results never depend on the count.
+// kernels all run OpenMP over rows. Their results do not depend on the count; GPTQ's and AWQ's
+// can differ in the last digits, because Eigen's matrix products split their sums by thread.
 #pragma once
 
 namespace lowbit {
