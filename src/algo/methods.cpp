@@ -1,7 +1,6 @@
 // The method table's checks and the Quantizer's dispatch (algo/methods.hpp).
 #include "lowbit/algo/methods.hpp"
 
-#include <string_view>
 #include <utility>
 
 #include "lowbit/algo/higgs.hpp"
@@ -69,12 +68,6 @@ struct MethodSetup {
   int bits() const { return o.bits.value_or(m.default_bits); }
   long group() const { return o.group.value_or(m.default_group); }
   ScalarFormat scale_format() const { return o.scale_format.value_or(m.default_scale); }
-  /// llama.cpp's block type of a ggml method ("q4_0", ...), if this is one.
-  std::optional<GgmlType> ggml_type() const {
-    for (const GgmlTypeTraits& row : ggml_type_table)
-      if (std::string_view(row.layout_name).substr(5) == o.method) return row.value;
-    return std::nullopt;
-  }
   Fp8Options fp8_options(const std::string& tensor_name = {}) const {
     Fp8Options options;
     options.granularity = granularity();
@@ -143,6 +136,98 @@ struct MethodSetup {
   }
 };
 
+/// What each calibration-free method of method_table does, by name: its Scheme for a matrix of
+/// `cols` columns, its input rotation (none when null), and the quantizer itself.
+struct MethodImplementation {
+  const char* name;
+  Scheme (*scheme)(const MethodSetup& s, std::size_t cols);
+  std::optional<HadamardRotation> (*rotation)(const MethodSetup& s, std::size_t cols);
+  QuantizedMatrix (*quantize)(const MethodSetup& s, MatrixView<const float> w,
+                              const std::string& tensor);
+};
+
+Scheme linear(const MethodSetup& s, std::size_t) { return s.linear_scheme(); }
+
+template <GgmlType Type>
+constexpr MethodImplementation ggml_method(const char* name) {
+  return {name, [](const MethodSetup&, std::size_t) { return ggml_scheme(Type); }, nullptr,
+          [](const MethodSetup&, MatrixView<const float> w, const std::string&) {
+            return quantize_ggml(w, Type);
+          }};
+}
+
+const MethodImplementation method_implementations[] = {
+    {"rtn", linear, nullptr,
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
+       return quantize_linear(w, s.linear_scheme(), s.linear_options(tensor));
+     }},
+    {"hadamard-rtn", linear,
+     [](const MethodSetup& s, std::size_t cols) -> std::optional<HadamardRotation> {
+       return incoherence_rotation(cols, s.incoherence_options());
+     },
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
+       detail::require_finite(w, tensor);
+       return quantize_incoherent(w, s.incoherence_options(), [&](MatrixView<const float> r) {
+         return quantize_linear(r, s.linear_scheme(), s.linear_options(tensor));
+       });
+     }},
+    {"hqq", [](const MethodSetup& s, std::size_t) { return hqq_scheme(s.bits(), s.hqq_options()); },
+     nullptr,
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
+       HqqOptions options = s.hqq_options();
+       options.tensor_name = tensor;
+       return quantize_hqq(w, s.bits(), options);
+     }},
+    {"kmeans", [](const MethodSetup& s, std::size_t) { return s.kmeans_scheme(); }, nullptr,
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
+       CodebookOptions options;
+       options.seed = s.o.seed;
+       options.tensor_name = tensor;
+       return quantize_codebook(w, s.kmeans_scheme(), options);
+     }},
+    {"nf4", [](const MethodSetup& s, std::size_t) { return nf4_scheme(s.nf4_options()); }, nullptr,
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string&) {
+       return quantize_nf4(w, s.nf4_options());
+     }},
+    {"mxfp4", [](const MethodSetup&, std::size_t) { return mx_scheme(ElementFormat::fp4_e2m1); },
+     nullptr,
+     [](const MethodSetup&, MatrixView<const float> w, const std::string&) {
+       return quantize_mxfp4(w);
+     }},
+    {"mxfp8", [](const MethodSetup&, std::size_t) { return mx_scheme(ElementFormat::fp8_e4m3); },
+     nullptr,
+     [](const MethodSetup&, MatrixView<const float> w, const std::string&) {
+       return quantize_mxfp8(w);
+     }},
+    {"nvfp4", [](const MethodSetup&, std::size_t) { return nvfp4_scheme(); }, nullptr,
+     [](const MethodSetup&, MatrixView<const float> w, const std::string&) {
+       return quantize_nvfp4(w);
+     }},
+    {"fp8", [](const MethodSetup& s, std::size_t) { return fp8_scheme(s.fp8_options()); }, nullptr,
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
+       return quantize_fp8(w, s.fp8_options(tensor));
+     }},
+    ggml_method<GgmlType::q4_0>("q4_0"),
+    ggml_method<GgmlType::q8_0>("q8_0"),
+    ggml_method<GgmlType::q4_k>("q4_k"),
+    {"higgs",
+     [](const MethodSetup& s, std::size_t cols) { return higgs_scheme(s.higgs_options(), cols); },
+     [](const MethodSetup& s, std::size_t cols) -> std::optional<HadamardRotation> {
+       return incoherence_rotation(cols, {s.higgs_options().block, s.o.seed, true});
+     },
+     [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
+       HiggsOptions options = s.higgs_options();
+       options.tensor_name = tensor;
+       return quantize_higgs(w, options);
+     }},
+};
+
+const MethodImplementation& implementation_of(const std::string& name) {
+  for (const MethodImplementation& row : method_implementations)
+    if (name == row.name) return row;
+  throw unsupported("method '" + name + "' has a table row but no implementation");
+}
+
 }  // namespace
 
 Quantizer::Quantizer(MethodOptions options)
@@ -152,6 +237,7 @@ Quantizer::Quantizer(MethodOptions options)
                            " needs calibration data: run it over a model (model/calibrate.hpp, "
                            "model/awq.hpp), not through a Quantizer");
   check_method_options(options_);
+  (void)implementation_of(options_.method);  // a row without one fails here, not at first use
 }
 
 std::vector<std::string> Quantizer::method_names() {
@@ -163,60 +249,19 @@ std::vector<std::string> Quantizer::method_names() {
 
 Scheme Quantizer::scheme(std::size_t rows, std::size_t cols) const {
   (void)rows;
-  const MethodSetup s{options_, *traits_};
-  const std::string& m = options_.method;
-  if (m == "rtn" || m == "hadamard-rtn") return s.linear_scheme();
-  if (m == "hqq") return hqq_scheme(s.bits(), s.hqq_options());
-  if (m == "kmeans") return s.kmeans_scheme();
-  if (m == "nf4") return nf4_scheme(s.nf4_options());
-  if (m == "mxfp4") return mx_scheme(ElementFormat::fp4_e2m1);
-  if (m == "mxfp8") return mx_scheme(ElementFormat::fp8_e4m3);
-  if (m == "nvfp4") return nvfp4_scheme();
-  if (m == "fp8") return fp8_scheme(s.fp8_options());
-  if (const auto type = s.ggml_type()) return ggml_scheme(*type);
-  return higgs_scheme(s.higgs_options(), cols);
+  return implementation_of(options_.method).scheme(MethodSetup{options_, *traits_}, cols);
 }
 
 std::optional<HadamardRotation> Quantizer::rotation(std::size_t cols) const {
-  const MethodSetup s{options_, *traits_};
-  if (options_.method == "hadamard-rtn") return incoherence_rotation(cols, s.incoherence_options());
-  if (options_.method == "higgs")
-    return incoherence_rotation(cols, {s.higgs_options().block, options_.seed, true});
-  return std::nullopt;
+  const MethodImplementation& method = implementation_of(options_.method);
+  if (method.rotation == nullptr) return std::nullopt;
+  return method.rotation(MethodSetup{options_, *traits_}, cols);
 }
 
 QuantizedMatrix Quantizer::quantize(MatrixView<const float> weights,
                                     const std::string& tensor_name) const {
-  const MethodSetup s{options_, *traits_};
-  const std::string& m = options_.method;
-  if (m == "rtn") return quantize_linear(weights, s.linear_scheme(), s.linear_options(tensor_name));
-  if (m == "hadamard-rtn") {
-    detail::require_finite(weights, tensor_name);
-    return quantize_incoherent(
-        weights, s.incoherence_options(), [&](MatrixView<const float> rotated) {
-          return quantize_linear(rotated, s.linear_scheme(), s.linear_options(tensor_name));
-        });
-  }
-  if (m == "hqq") {
-    HqqOptions options = s.hqq_options();
-    options.tensor_name = tensor_name;
-    return quantize_hqq(weights, s.bits(), options);
-  }
-  if (m == "kmeans") {
-    CodebookOptions options;
-    options.seed = options_.seed;
-    options.tensor_name = tensor_name;
-    return quantize_codebook(weights, s.kmeans_scheme(), options);
-  }
-  if (m == "nf4") return quantize_nf4(weights, s.nf4_options());
-  if (m == "mxfp4") return quantize_mxfp4(weights);
-  if (m == "mxfp8") return quantize_mxfp8(weights);
-  if (m == "nvfp4") return quantize_nvfp4(weights);
-  if (m == "fp8") return quantize_fp8(weights, s.fp8_options(tensor_name));
-  if (const auto type = s.ggml_type()) return quantize_ggml(weights, *type);
-  HiggsOptions options = s.higgs_options();
-  options.tensor_name = tensor_name;
-  return quantize_higgs(weights, options);
+  return implementation_of(options_.method)
+      .quantize(MethodSetup{options_, *traits_}, weights, tensor_name);
 }
 
 std::string Quantizer::describe() const {
@@ -225,7 +270,8 @@ std::string Quantizer::describe() const {
   if (m == "nf4")
     return options_.double_quant ? "nf4 g" + std::to_string(s.nf4_options().block) + " dq"
                                  : "nf4 g" + std::to_string(s.nf4_options().block);
-  if (m == "mxfp4" || m == "mxfp8" || m == "nvfp4" || s.ggml_type()) return m;
+  // A method that takes nothing but its one code width is named by its name alone.
+  if (traits_->reads == method_option::bits && traits_->min_bits == traits_->max_bits) return m;
   if (m == "fp8") {
     const long g = s.group();
     return std::string("fp8 e4m3 ") +
