@@ -166,8 +166,7 @@ CheckpointQuantizeReport quantize_checkpoint(const std::filesystem::path& input,
   if (is_calibrated(method)) grid.method = "rtn";
   if (options.hadamard && method != "gptq")
     throw invalid_argument(
-        "the Hadamard rotation option goes with gptq (hadamard-rtn is its own "
-        "method)");
+        "hadamard (GPTQ+Hadamard) goes with gptq; hadamard-rtn is its own method");
   if (options.act_order && method != "gptq") throw invalid_argument("act-order goes with gptq");
   const Quantizer quantizer(grid);
   const TensorSource source(input);
