@@ -4,8 +4,8 @@
 #include <string>
 
 #include "lowbit/cpu_features.hpp"
-#include "lowbit/threads.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/threads.hpp"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "lowbit/format/hadamard.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/format/hadamard.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quantized_matrix.hpp"
 
