@@ -6,13 +6,16 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include <Eigen/Dense>
 
 #include "lowbit/algo/awq.hpp"
+#include "lowbit/quant/grid.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/microscaling.hpp"
 
 using lowbit::AwqOptions;
 using lowbit::AwqScaleResult;
@@ -122,15 +125,15 @@ TEST_CASE("AWQ: the fake quantizer is quantize_linear then dequantize, clamped o
   for (std::size_t c = 0; c < 32; ++c) w(5, c) = 0.03f;  // a constant group
   for (const Scheme& scheme : schemes) {
     INFO(scheme.to_string());
-    const lowbit::LinearGrid grid(scheme);
+    const std::unique_ptr<lowbit::Grid> grid = lowbit::make_grid(scheme);
     std::vector<float> fake(rows * cols);
-    lowbit::detail::awq_fake_quantize(grid, w.view(), {}, fake.data());
+    lowbit::detail::awq_fake_quantize(*grid, w.view(), {}, fake.data());
     CHECK(fake == lowbit::quantize_linear(w.view(), scheme).dequantize());
 
     // Clamped to 70% of each group's absmax: the same as clipping a copy first.
     std::vector<float> max_values = lowbit::detail::awq_group_absmax(w.view(), scheme);
     for (float& m : max_values) m *= 0.7f;
-    lowbit::detail::awq_fake_quantize(grid, w.view(), max_values, fake.data());
+    lowbit::detail::awq_fake_quantize(*grid, w.view(), max_values, fake.data());
     Mat clipped = w;
     lowbit::apply_clip(clipped.view(), max_values, scheme);
     CHECK(fake == lowbit::quantize_linear(clipped.view(), scheme).dequantize());
@@ -503,11 +506,10 @@ TEST_CASE("AWQ: bad shapes, NaN/Inf, unsupported schemes and options", "[algo][a
     CHECK_THAT(e.what(), Catch::Contains("NaN") && Catch::Contains("row 3, column 5"));
   }
 
-  const Scheme nf4{
-      .element = lowbit::ElementFormat::nf4, .bits = 4, .granularity = Granularity::per_group(64)};
+  // NVFP4's tensor scale is fitted to the whole matrix (test_grid.cpp has the grids AWQ runs on).
   Scheme double_quant = Scheme::symmetric_int(4, Granularity::per_group(32), ScalarFormat::f32);
   double_quant.double_quant_block = 64;
-  for (const Scheme& s : {nf4, double_quant}) {
+  for (const Scheme& s : {lowbit::nvfp4_scheme(), double_quant}) {
     INFO(s.to_string());
     CHECK_THROWS_AS(lowbit::awq_search_scales(w.view(), x.view(), s), unsupported);
     CHECK_THROWS_AS(lowbit::awq_search_clip(w.view(), x.view(), s), unsupported);

@@ -89,9 +89,8 @@ struct Reference {
 /// stood at the start of the `fit_block` columns holding the group's first column (fit_block 1:
 /// on the fully updated weights).
 Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::size_t cols,
-                         const SymmetricMatrix& hessian, const lowbit::GptqGrid& grid,
-                         bool act_order, bool static_groups, std::size_t fit_block,
-                         double percdamp = 0.01) {
+                         const SymmetricMatrix& hessian, const lowbit::Grid& grid, bool act_order,
+                         bool static_groups, std::size_t fit_block, double percdamp = 0.01) {
   Eigen::MatrixXd h = to_eigen(hessian);
   const Scheme& scheme = grid.scheme();
   const auto er = static_cast<Eigen::Index>(rows), ec = static_cast<Eigen::Index>(cols);
@@ -105,7 +104,7 @@ Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::si
       values[c] = block(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c));
     return grid.fit(values, scratch);
   };
-  std::vector<lowbit::GptqGroupParams> current(rows);
+  std::vector<lowbit::GroupParams> current(rows);
   if (!grouped)
     for (std::size_t r = 0; r < rows; ++r) current[r] = fit(w, r);
   for (Eigen::Index j = 0; j < ec; ++j)
@@ -113,7 +112,7 @@ Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::si
       h(j, j) = 1.0;
       w.col(j).setZero();
     }
-  std::vector<std::vector<lowbit::GptqGroupParams>> fixed;
+  std::vector<std::vector<lowbit::GroupParams>> fixed;
   if (grouped && static_groups)
     for (std::size_t start = 0; start < cols; start += group) {
       const Eigen::MatrixXf block =
@@ -151,7 +150,7 @@ Reference reference_gptq(const std::vector<float>& w0, std::size_t rows, std::si
     const auto ei = static_cast<Eigen::Index>(i);
     const auto original = static_cast<std::size_t>(perm[i]);
     if (i % fit_block == 0) snapshot = w;
-    const lowbit::GptqGroupParams* params = current.data();
+    const lowbit::GroupParams* params = current.data();
     if (grouped && static_groups) {
       params = fixed[original / group].data();
     } else if (grouped && i % group == 0) {
@@ -187,8 +186,8 @@ struct Transcribed {
 /// find_params see. The lazy update is a plain triple loop.
 Transcribed transcribed_reference(const std::vector<float>& w0, std::size_t rows,
                                   std::size_t columns, const SymmetricMatrix& hessian,
-                                  const lowbit::GptqGrid& grid, std::size_t blocksize,
-                                  bool actorder, bool static_groups) {
+                                  const lowbit::Grid& grid, std::size_t blocksize, bool actorder,
+                                  bool static_groups) {
   const Scheme& scheme = grid.scheme();
   const bool grouped = scheme.granularity.kind == Granularity::Kind::group;
   const std::size_t groupsize = grouped ? scheme.granularity.group_size : columns;
@@ -200,10 +199,10 @@ Transcribed transcribed_reference(const std::vector<float>& w0, std::size_t rows
   auto at = [&](std::vector<float>& m, std::size_t r, std::size_t c) -> float& {
     return m[r * columns + c];
   };
-  std::vector<lowbit::GptqGroupParams> quantizer(rows);
+  std::vector<lowbit::GroupParams> quantizer(rows);
   // find_params(W[:, first:first + length]) for every row, stored as the group at `first`.
   auto find_params = [&](const std::vector<float>& m, std::size_t first, std::size_t length) {
-    std::vector<lowbit::GptqGroupParams> found(rows);
+    std::vector<lowbit::GroupParams> found(rows);
     for (std::size_t r = 0; r < rows; ++r) {
       const std::span<const float> values(m.data() + r * columns + first, length);
       found[r] = grid.fit(values, q);
@@ -222,7 +221,7 @@ Transcribed transcribed_reference(const std::vector<float>& w0, std::size_t rows
       for (std::size_t r = 0; r < rows; ++r) at(W, r, j) = 0.0f;
     }
   }
-  std::vector<std::vector<lowbit::GptqGroupParams>> groups;
+  std::vector<std::vector<lowbit::GroupParams>> groups;
   if (grouped && static_groups)
     for (std::size_t i = 0; i < columns; i += groupsize)
       groups.push_back(find_params(W, i, std::min(groupsize, columns - i)));
@@ -322,7 +321,7 @@ TEST_CASE("blocked GPTQ matches an unblocked transcription", "[algo][gptq]") {
           if (act_order && g.kind == Granularity::Kind::group && !static_groups) continue;
           const Scheme scheme =
               symmetric ? Scheme::symmetric_int(3, g) : Scheme::asymmetric_int(4, g);
-          const auto grid = lowbit::make_gptq_grid(scheme);
+          const auto grid = lowbit::make_grid(scheme);
           for (const lowbit::GptqGroupFit fit :
                {lowbit::GptqGroupFit::reference, lowbit::GptqGroupFit::updated})
             for (std::size_t block : {std::size_t{16}, std::size_t{128}, std::size_t{7}}) {
@@ -376,7 +375,7 @@ TEST_CASE("GPTQ gives the reference implementations' codes, scales and zeros", "
       {Scheme::asymmetric_int(4, Granularity::per_channel()), true, false}};
   for (const Case& c : cases) {
     INFO(c.scheme.to_string() << " act_order " << c.act_order << " static " << c.static_groups);
-    const auto grid = lowbit::make_gptq_grid(c.scheme);
+    const auto grid = lowbit::make_grid(c.scheme);
     const Transcribed ref = transcribed_reference(layer.w, rows, cols, layer.h, *grid, 128,
                                                   c.act_order, c.static_groups);
     GptqOptions options;

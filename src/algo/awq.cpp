@@ -4,14 +4,17 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <Eigen/Dense>
 
+#include "lowbit/algo/rtn.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/quant/grid.hpp"
 #include "lowbit/quant/linear.hpp"
 
 namespace lowbit {
@@ -32,15 +35,27 @@ ErrorContext awq_context(const std::string& tensor, MatrixView<const float> m) {
   return ErrorContext{"", tensor, {m.rows, m.cols}};
 }
 
-/// The LinearGrid of a Scheme AWQ can use: integer elements with plain scales.
-LinearGrid awq_grid(const Scheme& scheme) {
-  scheme.validate();
-  if (!scheme.is_integer() || !scheme.has_scales() || scheme.double_quant_block > 0) {
-    std::string message = "AWQ needs integer elements with plain scales, not ";
+/// AWQ fake-quantizes scaled copies of the weights group by group, so its grid must fit a group
+/// from the group alone: no tensor scale or codebook fixed for the whole matrix, and row-wise
+/// groups (per tensor, per channel or groups of G).
+void awq_check_grid(const Grid& grid) {
+  const Scheme& scheme = grid.scheme();
+  const Granularity::Kind kind = scheme.granularity.kind;
+  if (grid.has_matrix_state() || !scheme.has_scales() ||
+      (kind != Granularity::Kind::tensor && kind != Granularity::Kind::channel &&
+       kind != Granularity::Kind::group)) {
+    std::string message =
+        "AWQ needs a grid with scales per tensor, channel or group and nothing fitted to the "
+        "whole matrix (no tensor scale or codebook), not ";
     message.append(scheme.to_string());
     throw unsupported(message);
   }
-  return LinearGrid(scheme);
+}
+
+std::unique_ptr<Grid> awq_make_grid(const Scheme& scheme) {
+  std::unique_ptr<Grid> grid = make_grid(scheme);
+  awq_check_grid(*grid);
+  return grid;
 }
 
 void awq_check_options(const AwqOptions& options) {
@@ -157,62 +172,52 @@ namespace {
 
 float awq_clamp(float v, float m) noexcept { return std::min(std::max(v, -m), m); }
 
-/// The RTN parameters of a group whose elements span `range` once clamped to [-m, m]: the range of
-/// the clamped elements is the clamped range (clamping is monotonic), so no second pass is needed.
-LinearParams awq_clamped_params(const LinearGrid& grid, const ValueRange& range, float m) {
-  return grid.params(ValueRange{awq_clamp(range.lo, m), awq_clamp(range.hi, m)});
-}
-
-/// RTN of one row, group by group, into out: each group with its own parameters (LinearGrid::params
-/// of its range, no clip search, as quantize_linear), or all with *tensor for per-tensor schemes.
-void awq_fake_quantize_row(const LinearGrid& grid, std::span<const float> row,
-                           const LinearParams* tensor, float* out) {
+/// RTN of one row, group by group, into out: each group with the parameters the grid fits to it,
+/// or all with *tensor for per-tensor schemes. `context` is an empty QuantizedMatrix of the grid's
+/// Scheme: a grid without matrix state reads nothing else from it (awq_check_grid).
+void awq_fake_quantize_row(const Grid& grid, const QuantizedMatrix& context,
+                           std::span<const float> row, const GroupParams* tensor, float* out) {
   const std::size_t cols = row.size();
   const std::size_t group = awq_group_length(grid.scheme(), cols);
   for (std::size_t start = 0; start < cols; start += group) {
-    const std::size_t end = std::min(start + group, cols);
-    const LinearParams p =
-        tensor != nullptr ? *tensor : grid.params(ValueRange::of(row.subspan(start, end - start)));
-    for (std::size_t c = start; c < end; ++c) out[c] = grid.dequantize(grid.quantize(row[c], p), p);
+    const std::span<const float> part = row.subspan(start, std::min(group, cols - start));
+    const GroupParams p = tensor != nullptr ? *tensor : grid.fit(part, context);
+    grid.fake_quantize(context, 0, start, part, p, std::span<float>(out + start, part.size()));
   }
+}
+
+/// The parameters of a whole matrix, for per-tensor schemes.
+GroupParams awq_tensor_params(const Grid& grid, const QuantizedMatrix& context,
+                              MatrixView<const float> w) {
+  std::vector<float> all;
+  all.reserve(w.size());
+  for (std::size_t r = 0; r < w.rows; ++r) all.insert(all.end(), w.row(r).begin(), w.row(r).end());
+  return grid.fit(all, context);
 }
 
 }  // namespace
 
-/// What quantize_linear(w', grid.scheme()).dequantize() holds, written row-major into `out`
-/// ([w.rows * w.cols]), where w' is w with every element clamped to [-m, m], m = max_values[its
-/// scale-grid index] (w itself when max_values is empty). The same group parameters and arithmetic
-/// as quantize_linear, without the packing. (The searches below use its two paths row by row.)
-void awq_fake_quantize(const LinearGrid& grid, MatrixView<const float> w,
+void awq_fake_quantize(const Grid& grid, MatrixView<const float> w,
                        std::span<const float> max_values, float* out) {
+  awq_check_grid(grid);
   const Scheme& scheme = grid.scheme();
-  const std::size_t cols = w.cols;
+  const QuantizedMatrix context(scheme, 0, 0);
+  std::vector<float> clamped;
+  if (!max_values.empty()) {
+    clamped.resize(w.size());
+    const MatrixView<float> view(clamped.data(), w.rows, w.cols);
+    for (std::size_t r = 0; r < w.rows; ++r)
+      std::copy(w.row(r).begin(), w.row(r).end(), view.row(r).begin());
+    apply_clip(view, max_values, scheme);
+    w = MatrixView<const float>(clamped.data(), w.rows, w.cols);
+  }
+  const bool tensor = scheme.granularity.kind == Granularity::Kind::tensor;
+  const GroupParams shared = tensor ? awq_tensor_params(grid, context, w) : GroupParams{};
   const auto rows = static_cast<std::ptrdiff_t>(w.rows);
-  if (max_values.empty()) {
-    LinearParams tensor;
-    if (scheme.granularity.kind == Granularity::Kind::tensor)
-      tensor = grid.params(awq_group_ranges(w, scheme)[0]);
-    const LinearParams* shared =
-        scheme.granularity.kind == Granularity::Kind::tensor ? &tensor : nullptr;
 #pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
-    for (std::ptrdiff_t r = 0; r < rows; ++r)
-      awq_fake_quantize_row(grid, w.row(static_cast<std::size_t>(r)), shared,
-                            out + static_cast<std::size_t>(r) * cols);
-    return;
-  }
-  const ScaleGrid scale_grid = scheme.scale_grid(w.rows, cols);
-  const std::vector<ValueRange> ranges = awq_group_ranges(w, scheme);
-  const std::size_t group = awq_group_length(scheme, cols);
-#pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
-  for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
-    const auto r = static_cast<std::size_t>(rr);
-    for (std::size_t start = 0; start < cols; start += group) {
-      const std::size_t k = grid_index(scheme.granularity, scale_grid, r, start);
-      const LinearParams p = awq_clamped_params(grid, ranges[k], max_values[k]);
-      for (std::size_t c = start; c < std::min(start + group, cols); ++c)
-        out[r * cols + c] = grid.dequantize(grid.quantize(awq_clamp(w(r, c), max_values[k]), p), p);
-    }
-  }
+  for (std::ptrdiff_t r = 0; r < rows; ++r)
+    awq_fake_quantize_row(grid, context, w.row(static_cast<std::size_t>(r)),
+                          tensor ? &shared : nullptr, out + static_cast<std::size_t>(r) * w.cols);
 }
 
 namespace {
@@ -279,35 +284,37 @@ inline constexpr float awq_scaled_limit = std::numeric_limits<float>::max() / 2.
 /// over the layers of ||r (W - Q(W diag(s)) diag(s)^-1)^T||_F^2 / (samples * rows); +inf where an
 /// element of W diag(s) exceeds awq_scaled_limit. All candidates, layers and blocks of rows are
 /// the tasks of one parallel region; the block sums are added in order afterwards.
-std::vector<double> awq_losses(const LinearGrid& grid,
-                               std::span<const MatrixView<const float>> weights,
+std::vector<double> awq_losses(const Grid& grid, std::span<const MatrixView<const float>> weights,
                                const std::vector<std::vector<float>>& candidates,
                                const Eigen::MatrixXf& r, double samples) {
   const std::size_t count_c = candidates.size(), layers = weights.size();
   const std::size_t cols = weights[0].cols;
   const bool tensor = grid.scheme().granularity.kind == Granularity::Kind::tensor;
+  const QuantizedMatrix context(grid.scheme(), 0, 0);
 
   // Per tensor, the parameters of every (candidate, layer) come from the whole scaled matrix.
   std::vector<unsigned char> overflow(count_c * layers, 0);
-  std::vector<LinearParams> shared(tensor ? count_c * layers : 0);
-  if (tensor)
+  std::vector<GroupParams> shared(tensor ? count_c * layers : 0);
+  if (tensor) {
+    std::vector<float> scaled;
     for (std::size_t c = 0; c < count_c; ++c)
       for (std::size_t l = 0; l < layers; ++l) {
         const std::vector<float>& s = candidates[c];
         const MatrixView<const float>& w = weights[l];
-        ValueRange range;
+        scaled.resize(w.size());
         bool finite = true;
-        for (std::size_t i = 0; i < w.rows && finite; ++i)
+        for (std::size_t i = 0; i < w.rows; ++i)
           for (std::size_t j = 0; j < cols; ++j) {
             const float v = s.empty() ? w(i, j) : w(i, j) * s[j];
             finite &= std::abs(v) <= awq_scaled_limit;
-            range.add(v);
+            scaled[i * cols + j] = v;
           }
         if (!finite)
           overflow[c * layers + l] = 1;
         else
-          shared[c * layers + l] = grid.params(range);
+          shared[c * layers + l] = grid.fit(scaled, context);
       }
+  }
 
   std::vector<std::size_t> first_block(layers + 1, 0);
   std::size_t elements = 0;
@@ -343,7 +350,7 @@ std::vector<double> awq_losses(const LinearGrid& grid,
     }
     const std::vector<float>& s = candidates[c];
     const MatrixView<const float>& w = weights[l];
-    const LinearParams* tensor_params = tensor ? &shared[c * layers + l] : nullptr;
+    const GroupParams* tensor_params = tensor ? &shared[c * layers + l] : nullptr;
     const std::size_t first = (block - first_block[l]) * awq_block_rows;
     const std::size_t count = std::min(awq_block_rows, w.rows - first);
     for (std::size_t i = 0; i < count; ++i) {
@@ -361,7 +368,7 @@ std::vector<double> awq_losses(const LinearGrid& grid,
         }
         input = t.scaled;
       }
-      awq_fake_quantize_row(grid, input, tensor_params, t.q.data());
+      awq_fake_quantize_row(grid, context, input, tensor_params, t.q.data());
       float* di = &t.d(static_cast<Eigen::Index>(i), 0);
       if (s.empty())
         for (std::size_t j = 0; j < cols; ++j) di[j] = row[j] - t.q[j];
@@ -437,7 +444,7 @@ std::vector<float> awq_input_means(MatrixView<const float> x) {
 
 std::vector<float> awq_weight_means(std::span<const MatrixView<const float>> weights,
                                     const Scheme& scheme) {
-  detail::awq_grid(scheme);
+  detail::awq_make_grid(scheme);
   detail::awq_check_weights(weights, "");
   return detail::awq_weight_means_unchecked(weights, scheme);
 }
@@ -485,9 +492,10 @@ std::vector<float> awq_scales(std::span<const float> x_mean, std::span<const flo
 }
 
 AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
-                                 MatrixView<const float> x, const Scheme& scheme,
+                                 MatrixView<const float> x, const Grid& grid,
                                  const AwqOptions& options) {
-  const LinearGrid grid = detail::awq_grid(scheme);
+  detail::awq_check_grid(grid);
+  const Scheme& scheme = grid.scheme();
   detail::awq_check_options(options);
   detail::awq_check_weights(weights, options.tensor_name);
   detail::awq_check_inputs(x, weights[0].cols, true, options.tensor_name);
@@ -530,6 +538,12 @@ AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weight
   return result;
 }
 
+AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
+                                 MatrixView<const float> x, const Scheme& scheme,
+                                 const AwqOptions& options) {
+  return awq_search_scales(weights, x, *detail::awq_make_grid(scheme), options);
+}
+
 AwqScaleResult awq_search_scales(MatrixView<const float> weight, MatrixView<const float> x,
                                  const Scheme& scheme, const AwqOptions& options) {
   return awq_search_scales(std::span<const MatrixView<const float>>(&weight, 1), x, scheme,
@@ -541,8 +555,10 @@ float awq_clip_candidate(float absmax, int i, int clip_grid) noexcept {
 }
 
 std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
-                                   const Scheme& scheme, const AwqOptions& options) {
-  const LinearGrid grid = detail::awq_grid(scheme);
+                                   const Grid& grid, const AwqOptions& options) {
+  detail::awq_check_grid(grid);
+  const Scheme& scheme = grid.scheme();
+  const QuantizedMatrix context(scheme, 0, 0);
   detail::awq_check_options(options);
   detail::awq_check_inputs(x, w.cols, true, options.tensor_name);
   detail::awq_require_finite(w, "the weight", options.tensor_name);
@@ -588,12 +604,27 @@ std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const f
                  : std::clamp<std::size_t>((rows + 1) / 2, 1, detail::awq_block_rows);
   const std::size_t row_blocks = (rows + block_rows - 1) / block_rows;
   const auto tasks = static_cast<std::ptrdiff_t>(groups * row_blocks);
+  // Per tensor, the parameters of each candidate come from the whole clamped matrix.
+  std::vector<GroupParams> tensor_params(tensor ? candidates : 0);
+  if (tensor) {
+    std::vector<float> clamped(w.size());
+    for (std::size_t i = 0; i < candidates; ++i) {
+      const float m = awq_clip_candidate(absmax[0], static_cast<int>(i), options.clip_grid);
+      for (std::size_t row = 0; row < rows; ++row)
+        for (std::size_t c = 0; c < cols; ++c)
+          clamped[row * cols + c] = detail::awq_clamp(w(row, c), m);
+      tensor_params[i] = grid.fit(clamped, context);
+    }
+  }
   struct Scratch {
     detail::AwqMatrix d, product;
     std::vector<double> errors;
+    std::vector<float> clamped, fake;
   };
   const auto make_scratch = [&] {
     Scratch t;
+    t.clamped.resize(std::min(group, cols));
+    t.fake.resize(std::min(group, cols));
     t.d.resize(static_cast<Eigen::Index>(block_rows),
                static_cast<Eigen::Index>(std::min(group, cols)));
     t.errors.resize(block_rows);
@@ -610,12 +641,14 @@ std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const f
         const std::size_t row = first + ii;
         const std::size_t k = grid_index(scheme.granularity, scale_grid, row, start);
         const float m = awq_clip_candidate(absmax[k], candidate, options.clip_grid);
-        const LinearParams p = detail::awq_clamped_params(grid, ranges[k], m);
-        for (std::size_t c = 0; c < length; ++c) {
-          const float v = w(row, start + c);
+        for (std::size_t c = 0; c < length; ++c)
+          t.clamped[c] = detail::awq_clamp(w(row, start + c), m);
+        const std::span<const float> part(t.clamped.data(), length);
+        const GroupParams p = tensor ? tensor_params[i] : grid.fit(part, context);
+        grid.fake_quantize(context, 0, start, part, p, std::span<float>(t.fake.data(), length));
+        for (std::size_t c = 0; c < length; ++c)
           t.d(static_cast<Eigen::Index>(ii), static_cast<Eigen::Index>(c)) =
-              v - grid.dequantize(grid.quantize(detail::awq_clamp(v, m), p), p);
-        }
+              w(row, start + c) - t.fake[c];
       }
       detail::awq_row_errors(
           t.d.topLeftCorner(static_cast<Eigen::Index>(count), static_cast<Eigen::Index>(length)),
@@ -685,24 +718,35 @@ void apply_clip(MatrixView<float> w, std::span<const float> max_values, const Sc
   }
 }
 
+std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
+                                   const Scheme& scheme, const AwqOptions& options) {
+  return awq_search_clip(w, x, *detail::awq_make_grid(scheme), options);
+}
+
 QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
-                             MatrixView<const float> scaled_inputs, const Scheme& scheme,
+                             MatrixView<const float> scaled_inputs, const Grid& grid,
                              const AwqOptions& options) {
-  detail::awq_grid(scheme);
+  detail::awq_check_grid(grid);
   detail::awq_check_options(options);
   detail::awq_check_inputs(scaled_inputs, scaled_weights.cols, options.clip, options.tensor_name);
   detail::awq_require_finite(scaled_weights, "the weight", options.tensor_name);
-  LinearQuantizeOptions linear;
-  linear.tensor_name = options.tensor_name;
-  if (!options.clip) return quantize_linear(scaled_weights, scheme, linear);
+  RtnOptions rtn;
+  rtn.tensor_name = options.tensor_name;
+  if (!options.clip) return quantize_rtn(scaled_weights, grid, rtn);
   const std::vector<float> max_values =
-      awq_search_clip(scaled_weights, scaled_inputs, scheme, options);
+      awq_search_clip(scaled_weights, scaled_inputs, grid, options);
   std::vector<float> clipped(scaled_weights.size());
   const MatrixView<float> view(clipped.data(), scaled_weights.rows, scaled_weights.cols);
   for (std::size_t r = 0; r < view.rows; ++r)
     std::copy(scaled_weights.row(r).begin(), scaled_weights.row(r).end(), view.row(r).begin());
-  apply_clip(view, max_values, scheme);
-  return quantize_linear(view, scheme, linear);
+  apply_clip(view, max_values, grid.scheme());
+  return quantize_rtn(view, grid, rtn);
+}
+
+QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
+                             MatrixView<const float> scaled_inputs, const Scheme& scheme,
+                             const AwqOptions& options) {
+  return quantize_awq(scaled_weights, scaled_inputs, *detail::awq_make_grid(scheme), options);
 }
 
 }  // namespace lowbit

@@ -1,4 +1,4 @@
-// The bodies of algo/gptq.hpp: lowbit's grids and the GPTQ loop, over Eigen.
+// The body of algo/gptq.hpp: the GPTQ loop, over Eigen.
 #include "lowbit/algo/gptq.hpp"
 
 #include <algorithm>
@@ -15,252 +15,10 @@
 #include <Eigen/Dense>
 
 #include "lowbit/error.hpp"
-#include "lowbit/format/nf4.hpp"
 #include "lowbit/format/packing.hpp"
-#include "lowbit/format/scalar_format.hpp"
-#include "lowbit/quant/codebook.hpp"
 #include "lowbit/quant/linear.hpp"
-#include "lowbit/quant/microscaling.hpp"
 
 namespace lowbit {
-
-void GptqGrid::prepare(MatrixView<const float> weights, QuantizedMatrix& q) const {
-  (void)weights;
-  (void)q;
-}
-
-namespace {
-
-/// lowbit's linear integer grid (symmetric or with an integer zero point; see quant/linear.hpp).
-class GptqLinearGrid final : public GptqGrid {
- public:
-  explicit GptqLinearGrid(const Scheme& scheme) : grid_(scheme) {}
-  const Scheme& scheme() const noexcept override { return grid_.scheme(); }
-  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
-    const ValueRange range = values.empty() ? ValueRange{0.0f, 0.0f} : ValueRange::of(values);
-    const LinearParams p = grid_.params(range);
-    return {p.scale, p.zero};
-  }
-  void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
-    q.set_scale(index, p.scale);
-    if (grid_.scheme().has_zero_point()) q.set_zero(index, p.zero);
-  }
-  void quantize_column(const QuantizedMatrix&, std::size_t, const float* w,
-                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
-                       float* dequantized) const override {
-    for (std::size_t r = 0; r < rows; ++r) {
-      const LinearParams p{params[r].scale, params[r].zero};
-      const int level = grid_.quantize(w[r], p);
-      codes[r] = grid_.code(level);
-      dequantized[r] = grid_.dequantize(level, p);
-    }
-  }
-
- private:
-  LinearGrid grid_;
-};
-
-/// NF4 with an absmax scale per group (bitsandbytes' rounding, see quant/nf4.hpp), the scale
-/// rounded up to the Scheme's scale format (f32, f16 or bf16; no double quantization).
-class GptqNf4Grid final : public GptqGrid {
- public:
-  explicit GptqNf4Grid(const Scheme& scheme) : scheme_(scheme) {
-    scheme_.validate();
-    if (scheme_.element != ElementFormat::nf4 || scheme_.double_quant_block > 0 ||
-        scheme_.tensor_scale || !scheme_.has_scales())
-      throw unsupported("GptqNf4Grid: needs nf4 elements with plain scales, not " +
-                        scheme_.to_string());
-    if (scheme_.scale_format == ScalarFormat::e8m0 || scheme_.scale_format == ScalarFormat::e4m3)
-      throw unsupported("GptqNf4Grid: NF4 scales are stored as f32, f16 or bf16");
-  }
-  const Scheme& scheme() const noexcept override { return scheme_; }
-  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
-    float absmax = 0.0f;
-    for (float x : values) absmax = std::max(absmax, std::abs(x));
-    return {round_scalar_up(scheme_.scale_format, absmax), 0.0f};
-  }
-  void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
-    q.set_scale(index, p.scale);
-  }
-  void quantize_column(const QuantizedMatrix&, std::size_t, const float* w,
-                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
-                       float* dequantized) const override {
-    for (std::size_t r = 0; r < rows; ++r) {
-      const float s = params[r].scale;
-      if (!(s > 0.0f)) {
-        codes[r] = 7;  // the exact 0
-        dequantized[r] = 0.0f;
-        continue;
-      }
-      const float inverse = 1.0f / s;
-      const float x = std::isinf(inverse) ? w[r] / s : w[r] * inverse;
-      const nf4 code = nf4::encode_nearest(x);
-      codes[r] = code.code;
-      dequantized[r] = code.to_float() * s;
-    }
-  }
-
- private:
-  Scheme scheme_;
-};
-
-/// Minifloat elements (FP4 E2M1, FP8 E4M3 / E5M2) with a scale per group, the scales of the
-/// microscaling quantizers (quant/microscaling.hpp):
-///   - e8m0 scales: MX, 2^(floor(log2 amax) - emax_elem);
-///   - e4m3 scales: NVFP4's rule, e4m3(clamp(amax / max_elem / tensor_scale, 2^-6, 448)), with
-///     the tensor scale amax(|W|) / (max_elem * 448) fixed up front when the Scheme has one (1
-///     otherwise);
-///   - f32 / f16 / bf16 scales: amax / max_elem rounded up to the format.
-/// Elements are x / scale rounded to nearest even, saturating at +-max_elem. So with a diagonal
-/// Hessian, GPTQ over this grid gives quantize_mx's and quantize_nvfp4's codes.
-class GptqMinifloatGrid final : public GptqGrid {
- public:
-  explicit GptqMinifloatGrid(const Scheme& scheme) : scheme_(scheme) {
-    scheme_.validate();
-    const ElementFormat e = scheme_.element;
-    if ((e != ElementFormat::fp4_e2m1 && e != ElementFormat::fp8_e4m3 &&
-         e != ElementFormat::fp8_e5m2) ||
-        !scheme_.has_scales() || scheme_.double_quant_block > 0)
-      throw unsupported("GptqMinifloatGrid: needs e2m1, e4m3 or e5m2 elements with scales, not " +
-                        scheme_.to_string());
-    if (scheme_.tensor_scale && scheme_.scale_format != ScalarFormat::e4m3)
-      throw unsupported("GptqMinifloatGrid: a tensor scale goes with e4m3 block scales, not " +
-                        scheme_.to_string());
-    for (float v : element_values_)
-      if (std::isfinite(v)) max_element_ = std::max(max_element_, v);
-    emax_ = detail::floor_log2_abs(max_element_);
-  }
-  const Scheme& scheme() const noexcept override { return scheme_; }
-  void prepare(MatrixView<const float> weights, QuantizedMatrix& q) const override {
-    if (!scheme_.tensor_scale) return;
-    float amax = 0.0f;
-    for (std::size_t r = 0; r < weights.rows; ++r)
-      for (float x : weights.row(r)) amax = std::max(amax, std::abs(x));
-    float scale = amax / (max_element_ * 448.0f);
-    if (amax == 0.0f) scale = 1.0f;
-    q.set_tensor_scale(scale > 0.0f ? scale : 0x1p-149f);
-  }
-  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix& q) const override {
-    float amax = 0.0f;
-    for (float x : values) amax = std::max(amax, std::abs(x));
-    switch (scheme_.scale_format) {
-      case ScalarFormat::e8m0: {
-        const std::uint8_t code =
-            amax == 0.0f ? std::uint8_t{0}
-                         : static_cast<std::uint8_t>(std::clamp(
-                               detail::floor_log2_abs(amax) - emax_ + float8_e8m0::bias, 0, 254));
-        return {float8_e8m0::from_bits(code).to_float(), 0.0f};
-      }
-      case ScalarFormat::e4m3: {
-        const float scaled = std::clamp(amax / max_element_ / q.tensor_scale(), 0x1p-6f, 448.0f);
-        return {float8_e4m3::from_bits(float8_e4m3::encode(scaled).code).to_float(), 0.0f};
-      }
-      default:
-        return {detail::storable_scale(scheme_.scale_format, amax / max_element_), 0.0f};
-    }
-  }
-  void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
-    q.set_scale(index, p.scale);
-  }
-  void quantize_column(const QuantizedMatrix& q, std::size_t, const float* w,
-                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
-                       float* dequantized) const override {
-    const float tensor_scale = q.tensor_scale();
-    for (std::size_t r = 0; r < rows; ++r) {
-      // The product QuantizedMatrix::dequantize multiplies by.
-      const float total = params[r].scale * tensor_scale;
-      const float x = total > 0.0f ? std::clamp(w[r] / total, -max_element_, max_element_) : 0.0f;
-      codes[r] = detail::encode_minifloat_element(scheme_.element, x);
-      dequantized[r] = element_values_[codes[r]] * total;
-    }
-  }
-
- private:
-  Scheme scheme_;
-  std::vector<float> element_values_ = element_values(scheme_);
-  float max_element_ = 0.0f;
-  int emax_ = 0;
-};
-
-/// Scalar codebooks (vector_dim 1) learned by k-means on the original weights before GPTQ starts
-/// (quantize_codebook with `options`), one per tensor, channel or group as the Scheme says, with
-/// an absmax scale per group when the Scheme has scales. GPTQ then assigns each weight the nearest
-/// entry of its codebook, with error feedback, and keeps the codebooks. (prepare keeps a decoded
-/// copy of the codebooks: a grid serves one quantize_gptq call at a time.)
-class GptqCodebookGrid final : public GptqGrid {
- public:
-  explicit GptqCodebookGrid(const Scheme& scheme, CodebookOptions options = {})
-      : scheme_(scheme), options_(std::move(options)) {
-    scheme_.validate();
-    if (!scheme_.is_codebook() || scheme_.vector_dim != 1 || scheme_.tensor_scale ||
-        scheme_.double_quant_block > 0)
-      throw unsupported("GptqCodebookGrid: needs scalar codebooks without tensor scales, not " +
-                        scheme_.to_string());
-  }
-  const Scheme& scheme() const noexcept override { return scheme_; }
-  void prepare(MatrixView<const float> weights, QuantizedMatrix& q) const override {
-    const QuantizedMatrix learned = quantize_codebook(weights, scheme_, options_);
-    std::copy(learned.codebook_bytes().begin(), learned.codebook_bytes().end(),
-              q.codebook_bytes().begin());
-    const std::size_t entries = scheme_.codebook_entries();
-    decoded_.resize(q.codebook_grid().size() * entries);
-    for (std::size_t book = 0; book < q.codebook_grid().size(); ++book)
-      for (std::size_t e = 0; e < entries; ++e)
-        decoded_[book * entries + e] = q.codebook_value(book, e, 0);
-  }
-  GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
-    if (!scheme_.has_scales()) return {1.0f, 0.0f};
-    float absmax = 0.0f;
-    for (float x : values) absmax = std::max(absmax, std::abs(x));
-    return {detail::storable_scale(scheme_.scale_format, absmax), 0.0f};
-  }
-  void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const override {
-    if (scheme_.has_scales()) q.set_scale(index, p.scale);
-  }
-  void quantize_column(const QuantizedMatrix& q, std::size_t column, const float* w,
-                       const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
-                       float* dequantized) const override {
-    const std::size_t entries = scheme_.codebook_entries();
-    for (std::size_t r = 0; r < rows; ++r) {
-      const float* book = decoded_.data() + q.codebook_index(r, column) * entries;
-      const float s = params[r].scale;
-      std::uint8_t best = 0;
-      float best_value = book[0] * s;
-      for (std::size_t e = 1; e < entries; ++e) {
-        const float value = book[e] * s;
-        if (std::abs(w[r] - value) < std::abs(w[r] - best_value)) {
-          best = static_cast<std::uint8_t>(e);
-          best_value = value;
-        }
-      }
-      codes[r] = best;
-      dequantized[r] = best_value;
-    }
-  }
-
- private:
-  Scheme scheme_;
-  CodebookOptions options_;
-  mutable std::vector<float> decoded_;  // the codebooks as stored, decoded by prepare
-};
-
-}  // namespace
-
-std::unique_ptr<GptqGrid> make_gptq_grid(const Scheme& scheme) {
-  if (scheme.is_integer()) return std::make_unique<GptqLinearGrid>(scheme);
-  switch (scheme.element) {
-    case ElementFormat::nf4:
-      return std::make_unique<GptqNf4Grid>(scheme);
-    case ElementFormat::fp4_e2m1:
-    case ElementFormat::fp8_e4m3:
-    case ElementFormat::fp8_e5m2:
-      return std::make_unique<GptqMinifloatGrid>(scheme);
-    case ElementFormat::codebook:
-      return std::make_unique<GptqCodebookGrid>(scheme);
-    default:
-      throw unsupported("GPTQ has no grid for " + scheme.to_string());
-  }
-}
 
 namespace {
 
@@ -355,7 +113,7 @@ InverseFactor inverse_factor(const Eigen::MatrixXd& h, double percdamp, int max_
 }
 
 GptqResult quantize_gptq_unrotated(MatrixView<const float> weights, const SymmetricMatrix& hessian,
-                                   const GptqGrid& grid, const GptqOptions& options) {
+                                   const Grid& grid, const GptqOptions& options) {
   const Scheme& scheme = grid.scheme();
   const std::size_t rows = weights.rows, cols = weights.cols;
   const auto erows = static_cast<Eigen::Index>(rows), ecols = static_cast<Eigen::Index>(cols);
@@ -395,22 +153,21 @@ GptqResult quantize_gptq_unrotated(MatrixView<const float> weights, const Symmet
   // positions for static groups, the current group otherwise; one column per channel or tensor).
   const std::size_t group = grouped ? scheme.granularity.group_size : cols;
   const std::size_t groups = (cols + group - 1) / group;
-  std::vector<GptqGroupParams> table(static_groups ? groups * rows : rows);
+  std::vector<GroupParams> table(static_groups ? groups * rows : rows);
   std::vector<float> buffer(cols);
-  auto fit_rows = [&](const auto& block, GptqGroupParams* out, std::size_t first_col) {
+  auto fit_rows = [&](const auto& block, GroupParams* out, std::size_t first_col) {
     // block: rows x length of current weights
     const auto length = static_cast<std::size_t>(block.cols());
     for (std::size_t r = 0; r < rows; ++r) {
       for (std::size_t c = 0; c < length; ++c)
         buffer[c] = block(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c));
-      out[r] = grid.fit(std::span<const float>(buffer.data(), length), q);
-      grid.store(q, q.scale_index(r, first_col), out[r]);
+      out[r] = grid.store(q, q.scale_index(r, first_col),
+                          grid.fit(std::span<const float>(buffer.data(), length), q));
     }
   };
   if (kind == Granularity::Kind::tensor) {
     std::vector<float> all(w.data(), w.data() + w.size());
-    const GptqGroupParams p = grid.fit(all, q);
-    grid.store(q, 0, p);
+    const GroupParams p = grid.store(q, 0, grid.fit(all, q));
     std::fill(table.begin(), table.end(), p);
   } else if (kind == Granularity::Kind::channel) {
     fit_rows(w, table.data(), 0);
@@ -466,7 +223,7 @@ GptqResult quantize_gptq_unrotated(MatrixView<const float> weights, const Symmet
       const std::size_t col = i1 + i;
       const auto ecol = static_cast<Eigen::Index>(col), ei = static_cast<Eigen::Index>(i);
       const std::size_t original = static_cast<std::size_t>(perm[col]);
-      const GptqGroupParams* params = table.data();
+      const GroupParams* params = table.data();
       if (static_groups) {
         params = table.data() + (original / group) * rows;
       } else if (groups_in_loop && col % group == 0) {
@@ -545,7 +302,7 @@ SymmetricMatrix rotate_hessian(const SymmetricMatrix& hessian, const HadamardRot
 }  // namespace detail
 
 GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
-                         const GptqGrid& grid, const GptqOptions& options) {
+                         const Grid& grid, const GptqOptions& options) {
   if (!options.hadamard) return quantize_gptq_unrotated(weights, hessian, grid, options);
   check_hessian(hessian, weights.cols);
   detail::require_finite(weights, options.tensor_name);
@@ -562,7 +319,7 @@ GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix&
 
 GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
                          const Scheme& scheme, const GptqOptions& options) {
-  const std::unique_ptr<GptqGrid> grid = make_gptq_grid(scheme);
+  const std::unique_ptr<Grid> grid = make_grid(scheme);
   return quantize_gptq(weights, hessian, *grid, options);
 }
 

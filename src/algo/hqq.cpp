@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/packing.hpp"
+#include "lowbit/quant/grid.hpp"
 #include "lowbit/quant/linear.hpp"
 
 namespace lowbit {
@@ -36,12 +38,6 @@ LinearParams hqq_start(const ValueRange& range, ScalarFormat format, float top) 
   p.scale = detail::storable_scale(format, static_cast<float>(width / static_cast<double>(top)));
   p.zero = -range.lo / p.scale;
   return p;
-}
-
-/// The parameters of a constant (or all-zero) group, as quantize_linear has them: the value is the
-/// scale, code 1 (or code 0 with zero point 1 for a negative value).
-LinearParams hqq_constant(float value, ScalarFormat format) {
-  return {detail::storable_scale(format, std::abs(value)), value < 0.0f ? 1.0f : 0.0f};
 }
 
 /// One HQQ iteration for one group at a time; holds the scratch space.
@@ -131,7 +127,9 @@ QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits, const Hq
   check_hqq_options(options);
   detail::require_finite(weights, options.tensor_name);
 
-  const LinearGrid grid(scheme);
+  // The linear grid (quant/grid.hpp) fits the constant groups, stores the parameters and computes
+  // the codes; the iterations below refine the other groups' zero points (and scales).
+  const std::unique_ptr<Grid> grid = make_grid(scheme);
   QuantizedMatrix q(scheme, weights.rows, weights.cols);
   const std::size_t rows = weights.rows, cols = weights.cols;
   const std::size_t group = scheme.granularity.row_span(cols);
@@ -145,11 +143,16 @@ QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits, const Hq
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t start = 0; start < cols; start += group) {
       const std::size_t k = q.scale_index(r, start);
-      const ValueRange range =
-          ValueRange::of(weights.row(r).subspan(start, std::min(group, cols - start)));
+      const std::span<const float> part =
+          weights.row(r).subspan(start, std::min(group, cols - start));
+      const ValueRange range = ValueRange::of(part);
       iterates[k] = range.lo != range.hi;
-      params[k] = iterates[k] ? hqq_start(range, options.scale_format, top)
-                              : hqq_constant(range.lo, options.scale_format);
+      if (iterates[k]) {
+        params[k] = hqq_start(range, options.scale_format, top);
+      } else {  // the value is the scale, code 1 (or code 0 with zero point 1 if negative)
+        const GroupParams constant = grid->fit(part, q);
+        params[k] = {constant.scale, constant.zero};
+      }
     }
 
   // The iterations run over the whole matrix at once: the early stop watches its total error.
@@ -191,9 +194,9 @@ QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits, const Hq
       for (std::size_t start = 0; start < cols; start += group) {
         const std::size_t k = q.scale_index(r, start), length = std::min(group, cols - start);
         // The codes are computed against the stored values.
-        const LinearParams stored{q.set_scale(k, params[k].scale), q.set_zero(k, params[k].zero)};
-        grid.quantize_codes(row.subspan(start, length), stored,
-                            std::span(codes).subspan(start, length));
+        const GroupParams stored = grid->store(q, k, {params[k].scale, params[k].zero});
+        grid->quantize_group(q, r, start, row.subspan(start, length), stored,
+                             std::span(codes).subspan(start, length), {});
       }
       pack_words(codes, scheme.bits, q.row_words(r), scheme.pack_order);
     }

@@ -6,6 +6,7 @@
 #include "lowbit/algo/higgs.hpp"
 #include "lowbit/algo/hqq.hpp"
 #include "lowbit/algo/incoherence.hpp"
+#include "lowbit/algo/rtn.hpp"
 #include "lowbit/detail/enum_table.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/quant/codebook.hpp"
@@ -92,8 +93,8 @@ struct MethodSetup {
     return o.symmetric ? Scheme::symmetric_int(bits(), granularity(), scale_format())
                        : Scheme::asymmetric_int(bits(), granularity(), scale_format());
   }
-  LinearQuantizeOptions linear_options(const std::string& tensor_name) const {
-    LinearQuantizeOptions options;
+  RtnOptions rtn_options(const std::string& tensor_name) const {
+    RtnOptions options;
     if (o.mse_clip) options.clip = ClipSearch::mse();
     options.tensor_name = tensor_name;
     return options;
@@ -159,7 +160,7 @@ constexpr MethodImplementation ggml_method(const char* name) {
 const MethodImplementation method_implementations[] = {
     {"rtn", linear, nullptr,
      [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
-       return quantize_linear(w, s.linear_scheme(), s.linear_options(tensor));
+       return quantize_rtn(w, s.linear_scheme(), s.rtn_options(tensor));
      }},
     {"hadamard-rtn", linear,
      [](const MethodSetup& s, std::size_t cols) -> std::optional<HadamardRotation> {
@@ -168,7 +169,7 @@ const MethodImplementation method_implementations[] = {
      [](const MethodSetup& s, MatrixView<const float> w, const std::string& tensor) {
        detail::require_finite(w, tensor);
        return quantize_incoherent(w, s.incoherence_options(), [&](MatrixView<const float> r) {
-         return quantize_linear(r, s.linear_scheme(), s.linear_options(tensor));
+         return quantize_rtn(r, s.linear_scheme(), s.rtn_options(tensor));
        });
      }},
     {"hqq", [](const MethodSetup& s, std::size_t) { return hqq_scheme(s.bits(), s.hqq_options()); },

@@ -23,8 +23,9 @@
 //     loss(s) = sum_i 1/(n out_i) ||X W_i^T - (X diag(s)^-1) Q(W_i diag(s))^T||_F^2
 //   keep the s of the smallest loss (the first grid point among equals).
 //
-// Q is lowbit's RTN for the Scheme (quantize_linear, then dequantize: quant/linear.hpp), computed
-// without packing by awq_fake_quantize, which the tests hold bit-identical to it.
+// Q is RTN over the Scheme's grid (algo/rtn.hpp over quant/grid.hpp, then dequantize), computed
+// without packing through Grid::fake_quantize, so it is RTN by construction (the tests also hold
+// awq_fake_quantize equal to quantize_linear's codes dequantized).
 //
 // Clip search (per layer, on the scaled weights W' = W diag(s) with the scaled inputs X' = X / s,
 // as AutoAWQ runs it after apply_scale has divided its cached inputs by s): X' is subsampled to
@@ -51,8 +52,11 @@
 //  * Quantizer. lowbit's RTN: its asymmetric range always includes 0 and the scales are rounded up
 //    to their storage format (f16 by default), where the references' pseudo_quantize_tensor uses
 //    the group's own [min, max] in fp16. Ragged last groups are allowed (the references require
-//    the group size to divide in). Schemes: integer elements with plain scales (per tensor, per
-//    channel or per group); others are unsupported.
+//    the group size to divide in). Grids: the references are integer-only; lowbit runs AWQ over
+//    any Grid whose groups are fitted on their own weights: linear integers, NF4, FP4/FP8 with MX
+//    or float scales, per tensor, per channel or per group. A grid that fits something to the
+//    whole matrix (NVFP4's tensor scale, codebooks) is unsupported: the searches quantize scaled
+//    and clamped copies group by group.
 //  * Degenerate channels. A channel with x_mean = 0 (an input that is always 0, e.g. behind a
 //    zero norm weight) or w_mean = 0 (a column that is 0 in every weight of the group) does not
 //    change the loss whatever its s. The references' formula gives it the clamp 1e-4 (or, for
@@ -93,7 +97,7 @@
 #include "lowbit/algo/channel_scaling.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/matrix_view.hpp"
-#include "lowbit/quant/linear.hpp"
+#include "lowbit/quant/grid.hpp"
 #include "lowbit/quantized_matrix.hpp"
 #include "lowbit/scheme.hpp"
 
@@ -123,11 +127,11 @@ namespace detail {
 /// absmax of every entry of w's scale grid (QuantizedMatrix::scale_index order).
 std::vector<float> awq_group_absmax(MatrixView<const float> w, const Scheme& scheme);
 
-/// What quantize_linear(w', grid.scheme()).dequantize() holds, written row-major into `out`
-/// ([w.rows * w.cols]), where w' is w with every element clamped to [-m, m], m = max_values[its
-/// scale-grid index] (w itself when max_values is empty). The same group parameters and arithmetic
-/// as quantize_linear, without the packing; the searches use its two paths row by row.
-void awq_fake_quantize(const LinearGrid& grid, MatrixView<const float> w,
+/// What quantize_rtn(w', grid).dequantize() holds, written row-major into `out` ([w.rows *
+/// w.cols]), where w' is w with every element clamped to [-m, m], m = max_values[its scale-grid
+/// index] (w itself when max_values is empty): the grid's fit and fake_quantize, without the
+/// packing, as the searches run them row by row.
+void awq_fake_quantize(const Grid& grid, MatrixView<const float> w,
                        std::span<const float> max_values, float* out);
 
 }  // namespace detail
@@ -153,7 +157,12 @@ std::vector<float> awq_scales(std::span<const float> x_mean, std::span<const flo
 /// AWQ's scale search for a layer group: `weights` [out_i, in] all read the calibration inputs
 /// x [n, in]. See the top of this file. Throws invalid_argument for no weights, mismatched widths,
 /// a weight without rows, no input channels, n = 0 or bad options; invalid_value for NaN/Inf;
-/// unsupported for a Scheme that is not integer with plain scales.
+/// unsupported for a grid AWQ cannot search (see "Grids" above).
+AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
+                                 MatrixView<const float> x, const Grid& grid,
+                                 const AwqOptions& options = {});
+
+/// Over the Scheme's grid (make_grid).
 AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
                                  MatrixView<const float> x, const Scheme& scheme,
                                  const AwqOptions& options = {});
@@ -171,7 +180,11 @@ float awq_clip_candidate(float absmax, int i, int clip_grid) noexcept;
 /// their inputs x [n, in] (both already scaled: W diag(s) and X diag(s)^-1). See the top of this
 /// file. Every value is one of the candidates, so never above the group's absmax; an all-zero group
 /// gets 0. Throws invalid_argument for mismatched widths, n = 0 or bad options, invalid_value for
-/// NaN/Inf, unsupported for a Scheme that is not integer with plain scales.
+/// NaN/Inf, unsupported for a grid AWQ cannot search.
+std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
+                                   const Grid& grid, const AwqOptions& options = {});
+
+/// Over the Scheme's grid (make_grid).
 std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
                                    const Scheme& scheme, const AwqOptions& options = {});
 
@@ -184,10 +197,15 @@ void apply_clip(MatrixView<float> w, std::span<const float> max_values, const Sc
 /// Quantizes one layer of a group after the scale search: `scaled_weights` is W diag(s) [out, in]
 /// and `scaled_inputs` X diag(s)^-1 [n, in] (scale_input_channels, unscale_input_channels in
 /// channel_scaling.hpp). With options.clip, awq_search_clip and apply_clip on a copy first; then
-/// RTN (quantize_linear). The QuantizedMatrix holds the *scaled* weights W diag(s): the caller
-/// divides the preceding operation (the norm's weight) by s, so that (X diag(s)^-1) Q^T
+/// RTN over the grid (quantize_rtn). The QuantizedMatrix holds the *scaled* weights W diag(s): the
+/// caller divides the preceding operation (the norm's weight) by s, so that (X diag(s)^-1) Q^T
 /// approximates X W^T. Without options.clip the inputs are only checked for their width (they may
 /// have no rows). Throws as awq_search_clip does.
+QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
+                             MatrixView<const float> scaled_inputs, const Grid& grid,
+                             const AwqOptions& options = {});
+
+/// Over the Scheme's grid (make_grid).
 QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
                              MatrixView<const float> scaled_inputs, const Scheme& scheme,
                              const AwqOptions& options = {});

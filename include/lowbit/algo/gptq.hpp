@@ -2,10 +2,10 @@
 // IST-DASLab/gptq (gptq.py, `GPTQ.fasterquant`) and AutoGPTQ 0.7.1
 // (auto_gptq/quantization/gptq.py), which agree with each other. lowbit follows them step for
 // step, including where a group's parameters are fitted, so with the same grid it gives their
-// codes, scales and zeros. It runs over any lowbit grid that can quantize one value given its
-// group's parameters (GptqGrid: the linear integer grid, NF4, FP4/FP8 with MX, NVFP4 or float
-// scales, scalar k-means codebooks). GptqOptions::hadamard first rotates the input side
-// (GPTQ+Hadamard, as QuIP#/QuaRot do before GPTQ): W R^T with the Hessian R H R^T.
+// codes, scales and zeros. It runs over any Grid (quant/grid.hpp: the linear integer grid, NF4,
+// FP4/FP8 with MX, NVFP4 or float scales, scalar k-means codebooks, or a user's own): with a
+// diagonal Hessian it gives RTN's codes over the same grid. GptqOptions::hadamard first rotates
+// the input side (GPTQ+Hadamard, as QuIP#/QuaRot do before GPTQ): W R^T with the Hessian R H R^T.
 //
 // Given W [out, in] and the input Hessian H = 2/n sum x x^T [in, in] (InputStatistics):
 //   1. dead inputs (H_jj == 0): H_jj = 1 and column j of W = 0;
@@ -51,8 +51,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,65 +59,11 @@
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/algo/symmetric_matrix.hpp"
 #include "lowbit/matrix_view.hpp"
+#include "lowbit/quant/grid.hpp"
 #include "lowbit/quantized_matrix.hpp"
 #include "lowbit/scheme.hpp"
 
 namespace lowbit {
-
-/// One group's parameters, in the grid's storage formats: what GptqGrid::fit returns.
-struct GptqGroupParams {
-  float scale = 0.0f;
-  float zero = 0.0f;
-};
-
-/// The grid GPTQ rounds to: fixes what the whole matrix shares, fits a group's parameters, stores
-/// them, and quantizes a column. make_gptq_grid gives lowbit's grids; implement it for others.
-class GptqGrid {
- public:
-  virtual ~GptqGrid() = default;
-  virtual const Scheme& scheme() const noexcept = 0;
-  /// Called first, with the original weights: whatever the grid fixes for the whole matrix up
-  /// front (NVFP4's tensor scale, k-means codebooks) goes into q here, where fit and
-  /// quantize_column read it. The default fixes nothing.
-  virtual void prepare(MatrixView<const float> weights, QuantizedMatrix& q) const;
-  /// Parameters of one group of one row, from its values (already rounded to the storage format).
-  virtual GptqGroupParams fit(std::span<const float> values, const QuantizedMatrix& q) const = 0;
-  /// Writes the parameters into scale-grid entry `index` of q.
-  virtual void store(QuantizedMatrix& q, std::size_t index, const GptqGroupParams& p) const = 0;
-  /// Quantizes w[r], the weight of row r in column `column` (an original position), with
-  /// params[r] for r < rows: the code and the value it dequantizes to (what
-  /// QuantizedMatrix::dequantize gives for it).
-  virtual void quantize_column(const QuantizedMatrix& q, std::size_t column, const float* w,
-                               const GptqGroupParams* params, std::size_t rows, std::uint8_t* codes,
-                               float* dequantized) const = 0;
-
- protected:
-  GptqGrid() = default;
-  GptqGrid(const GptqGrid&) = default;
-  GptqGrid& operator=(const GptqGrid&) = default;
-};
-
-/// The GptqGrid of a Scheme:
-///   - integer elements: lowbit's linear integer grid (symmetric or with an integer zero point;
-///     see quant/linear.hpp);
-///   - nf4: NF4 with an absmax scale per group (bitsandbytes' rounding, see quant/nf4.hpp), the
-///     scale rounded up to the Scheme's scale format (f32, f16 or bf16; no double quantization);
-///   - fp4_e2m1, fp8_e4m3, fp8_e5m2: minifloat elements with a scale per group, the scales of the
-///     microscaling quantizers (quant/microscaling.hpp): e8m0 scales as MX,
-///     2^(floor(log2 amax) - emax_elem); e4m3 scales by NVFP4's rule,
-///     e4m3(clamp(amax / max_elem / tensor_scale, 2^-6, 448)), with the tensor scale
-///     amax(|W|) / (max_elem * 448) fixed up front when the Scheme has one (1 otherwise);
-///     f32 / f16 / bf16 scales amax / max_elem rounded up to the format. Elements are x / scale
-///     rounded to nearest even, saturating at +-max_elem, so with a diagonal Hessian GPTQ gives
-///     quantize_mx's and quantize_nvfp4's codes;
-///   - scalar codebooks (vector_dim 1): codebooks learned by k-means on the original weights
-///     before GPTQ starts (quantize_codebook with default options), one per tensor, channel or
-///     group as the Scheme says, with an absmax scale per group when the Scheme has scales; GPTQ
-///     assigns each weight the nearest entry of its codebook, with error feedback, and keeps the
-///     codebooks. Such a grid serves one quantize_gptq call at a time.
-/// Throws unsupported otherwise (HIGGS, vector codebooks, double quantization, tensor scales
-/// other than NVFP4's) and for element/scale-format pairs those grids cannot store.
-std::unique_ptr<GptqGrid> make_gptq_grid(const Scheme& scheme);
 
 /// Which weights a group of G (neither static nor per channel) is fitted on; see the top of this
 /// file.
@@ -155,9 +99,9 @@ struct GptqResult {
 /// by column (2-D blocks, vector codes, no scales); invalid_value for NaN/Inf or a Hessian that
 /// no damping makes positive definite.
 GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
-                         const GptqGrid& grid, const GptqOptions& options = {});
+                         const Grid& grid, const GptqOptions& options = {});
 
-/// GPTQ over the Scheme's own grid (make_gptq_grid).
+/// GPTQ over the Scheme's own grid (make_grid).
 GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
                          const Scheme& scheme, const GptqOptions& options = {});
 
