@@ -7,10 +7,11 @@
 #include <sstream>
 
 #include "lowbit/io/llama2c.hpp"
-#include "lowbit/model/activation_quant.hpp"
-#include "lowbit/model/awq.hpp"
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/pipeline/activation_quant.hpp"
+#include "lowbit/pipeline/awq.hpp"
+#include "lowbit/pipeline/gptq.hpp"
 #include "lowbit/quant/linear.hpp"
 
 #ifndef LOWBIT_DATA_DIR
@@ -86,7 +87,7 @@ TEST_CASE("GPTQ over the model beats round-to-nearest on the real model", "[cali
   lowbit::model::EvalOptions calibration;
   calibration.max_windows = 16;
   const auto report =
-      lowbit::model::quantize_model_gptq(gptq, corpus().calibration, calibration, scheme);
+      lowbit::pipeline::quantize_model_gptq(gptq, corpus().calibration, calibration, scheme);
   CHECK(report.size() == 35);
   for (const auto& layer : report) CHECK(std::isfinite(layer.proxy_loss));
 
@@ -147,7 +148,7 @@ TEST_CASE("SmoothQuant's smoothing preserves the model; W8A8 and LLM.int8() stay
   lowbit::model::EvalOptions calibration;
   calibration.max_windows = 4;
   lowbit::model::LlamaModel smoothed = reference;
-  const auto groups = lowbit::model::smooth_model(smoothed, corpus().calibration, calibration);
+  const auto groups = lowbit::pipeline::smooth_model(smoothed, corpus().calibration, calibration);
   CHECK(groups.size() == 2u * 5u);
   for (const auto& g : groups) {
     CHECK(g.min_scale > 0.0f);
@@ -160,11 +161,11 @@ TEST_CASE("SmoothQuant's smoothing preserves the model; W8A8 and LLM.int8() stay
   CHECK(mean_kl(reference, smoothed) < 1e-9);
 
   lowbit::model::LlamaModel w8a8 = smoothed;
-  lowbit::model::quantize_model_w8a8(w8a8);
+  lowbit::pipeline::quantize_model_w8a8(w8a8);
   CHECK(w8a8.linear_layer("layers.3.feed_forward.w2.weight").activations() ==
         lowbit::model::ActivationQuantization::int8_per_token);
   lowbit::model::LlamaModel int8 = reference;
-  lowbit::model::quantize_model_llm_int8(int8);
+  lowbit::pipeline::quantize_model_llm_int8(int8);
   CHECK(int8.linear_layer("layers.0.attention.wq.weight").activations() ==
         lowbit::model::ActivationQuantization::llm_int8);
   const double kl_w8a8 = mean_kl(reference, w8a8), kl_int8 = mean_kl(reference, int8);
@@ -200,7 +201,7 @@ TEST_CASE("AWQ over the model beats round-to-nearest on the real model", "[calib
   lowbit::AwqOptions no_clip;
   no_clip.clip = false;
   lowbit::model::LlamaModel near_float = reference;
-  const auto scaled_only = lowbit::model::quantize_model_awq(
+  const auto scaled_only = lowbit::pipeline::quantize_model_awq(
       near_float, corpus().calibration, calibration,
       lowbit::Scheme::asymmetric_int(8, lowbit::Granularity::per_group(32)), no_clip);
   CHECK(scaled_only.clipped.empty());
@@ -208,7 +209,7 @@ TEST_CASE("AWQ over the model beats round-to-nearest on the real model", "[calib
 
   lowbit::model::LlamaModel awq = reference;
   const auto report =
-      lowbit::model::quantize_model_awq(awq, corpus().calibration, calibration, scheme);
+      lowbit::pipeline::quantize_model_awq(awq, corpus().calibration, calibration, scheme);
   // q/k/v, w1/w3 and w2 per block; wo too unless grouped-query attention forbids folding.
   const std::size_t per_block = reference.config().n_kv_heads == reference.config().n_heads ? 4 : 3;
   CHECK(report.groups.size() == per_block * 5);
@@ -239,7 +240,8 @@ TEST_CASE("GPTQ+Hadamard over the model records its rotations", "[calibrate][gpt
   lowbit::GptqOptions options;
   options.hadamard = lowbit::IncoherenceOptions{};
   lowbit::model::LlamaModel rotated = reference;
-  lowbit::model::quantize_model_gptq(rotated, corpus().calibration, calibration, scheme, options);
+  lowbit::pipeline::quantize_model_gptq(rotated, corpus().calibration, calibration, scheme,
+                                        options);
   const auto* q = rotated.linear_layer("layers.4.feed_forward.w2.weight").quantized();
   REQUIRE(q != nullptr);
   REQUIRE(q->input_rotation().has_value());

@@ -235,8 +235,8 @@ Quantizer::Quantizer(MethodOptions options)
     : options_(std::move(options)), traits_(&method_traits(options_.method)) {
   if (traits_->calibrated)
     throw invalid_argument(options_.method +
-                           " needs calibration data: run it over a model (model/calibrate.hpp, "
-                           "model/awq.hpp), not through a Quantizer");
+                           " needs calibration data: run it over a model (pipeline/gptq.hpp, "
+                           "pipeline/awq.hpp), not through a Quantizer");
   check_method_options(options_);
   (void)implementation_of(options_.method);  // a row without one fails here, not at first use
 }

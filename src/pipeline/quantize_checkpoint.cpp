@@ -18,9 +18,9 @@
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
-#include "lowbit/model/awq.hpp"
-#include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/load.hpp"
+#include "lowbit/pipeline/awq.hpp"
+#include "lowbit/pipeline/gptq.hpp"
 
 namespace lowbit::pipeline {
 namespace {
@@ -135,9 +135,9 @@ model::LlamaModel calibrate(const std::filesystem::path& input,
     if (progress) progress("calibrate", done, total);
   };
   if (options.method.method == "awq") {
-    const model::ModelAwqReport awq =
-        model::quantize_model_awq(model, tokens, windows, scheme, AwqOptions{}, report);
-    for (const model::ModelAwqGroup& group : awq.groups) {
+    const ModelAwqReport awq =
+        quantize_model_awq(model, tokens, windows, scheme, AwqOptions{}, report);
+    for (const ModelAwqGroup& group : awq.groups) {
       for (const std::string& linear : group.linears)
         awq_folds[linear].column_scales = group.scales;
       if (group.folded_into.find("norm") == std::string::npos)  // a Linear's rows
@@ -148,7 +148,7 @@ model::LlamaModel calibrate(const std::filesystem::path& input,
     gptq.act_order = options.act_order;
     gptq.static_groups = options.act_order;  // act-order with groups needs them (no g_idx)
     if (options.hadamard) gptq.hadamard = IncoherenceOptions{0, options.method.seed, true};
-    model::quantize_model_gptq(model, tokens, windows, scheme, gptq, report);
+    quantize_model_gptq(model, tokens, windows, scheme, gptq, report);
   }
   return model;
 }

@@ -14,10 +14,11 @@
 
 #include "commands.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
-#include "lowbit/model/activation_quant.hpp"
-#include "lowbit/model/awq.hpp"
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/pipeline/activation_quant.hpp"
+#include "lowbit/pipeline/awq.hpp"
+#include "lowbit/pipeline/gptq.hpp"
 #include "lowbit/model/load.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "progress.hpp"
@@ -97,7 +98,7 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
           options.act_order = act_order;
           options.static_groups = act_order;
           if (hadamard) options.hadamard = IncoherenceOptions{};  // whole rows, seed 0
-          model::quantize_model_gptq(m, calibration, windows, scheme, options);
+          pipeline::quantize_model_gptq(m, calibration, windows, scheme, options);
         };
       };
       rows.push_back({"RTN " + label, [=](model::LlamaModel& m) { rtn(m, scheme); }});
@@ -105,17 +106,17 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
       rows.push_back({"GPTQ act-order " + label, gptq(true, false)});
       rows.push_back({"GPTQ+Hadamard " + label, gptq(false, true)});
       rows.push_back({"AWQ " + label, [=](model::LlamaModel& m) {
-                        model::quantize_model_awq(m, calibration, windows, scheme);
+                        pipeline::quantize_model_awq(m, calibration, windows, scheme);
                       }});
     }
   rows.push_back(
-      {"W8A8 (no smoothing)", [](model::LlamaModel& m) { model::quantize_model_w8a8(m); }});
+      {"W8A8 (no smoothing)", [](model::LlamaModel& m) { pipeline::quantize_model_w8a8(m); }});
   rows.push_back({"SmoothQuant W8A8 alpha 0.5", [&](model::LlamaModel& m) {
-                    model::smooth_model(m, calibration, windows, 0.5f);
-                    model::quantize_model_w8a8(m);
+                    pipeline::smooth_model(m, calibration, windows, 0.5f);
+                    pipeline::quantize_model_w8a8(m);
                   }});
   rows.push_back({"LLM.int8() threshold 6",
-                  [](model::LlamaModel& m) { model::quantize_model_llm_int8(m, 6.0f); }});
+                  [](model::LlamaModel& m) { pipeline::quantize_model_llm_int8(m, 6.0f); }});
 
   fmt::print("## Table 3: calibration-based methods on stories260K\n\n");
   fmt::print(
@@ -158,7 +159,7 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
   const std::vector<std::string> names = model::block_linear_names(reference);
   const auto inputs = model::collect_input_samples(float_model, evaluation, held_out, names);
   model::LlamaModel gptq = reference;
-  model::quantize_model_gptq(gptq, calibration, windows, scheme);
+  pipeline::quantize_model_gptq(gptq, calibration, windows, scheme);
   fmt::print(
       "\n## Table 4: relative output error per layer, 3-bit g32\n\n"
       "||X (W - Q)^T||^2 / ||X W^T||^2 on {} held-out tokens (inputs from the float model).\n\n"
@@ -175,13 +176,13 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
     fmt::print("| {} | {:.5f} | {:.5f} | {:.2f} |\n", name, e_rtn, e_gptq, e_gptq / e_rtn);
   }
   model::LlamaModel awq = reference;
-  const model::ModelAwqReport report = model::quantize_model_awq(awq, calibration, windows, scheme);
+  const pipeline::ModelAwqReport report = pipeline::quantize_model_awq(awq, calibration, windows, scheme);
   fmt::print(
       "\nAWQ, per layer group: the search's loss (mean squared output error of the group's "
       "layers on the calibration inputs) with the chosen scales and with s = 1 (RTN).\n\n"
       "| layers | folded into | ratio a | RTN loss | AWQ loss | AWQ / RTN |\n"
       "|---|---|---|---|---|---|\n");
-  for (const model::ModelAwqGroup& g : report.groups) {
+  for (const pipeline::ModelAwqGroup& g : report.groups) {
     std::string layers;
     for (const std::string& name : g.linears)
       layers.append(layers.empty() ? "" : ", ").append(short_name(name));

@@ -4,8 +4,8 @@
 // default group, and which MethodOptions it reads; an option a method does not read, or a width it
 // cannot honour, is an error rather than silently ignored. A Quantizer knows, before it sees any
 // data, the Scheme and input rotation it will produce for a matrix shape, so a checkpoint writer
-// can lay out its file first. GPTQ and AWQ are in the table (their grid is round-to-nearest's)
-// but need calibration data, so they run over a model (model/calibrate.hpp, model/awq.hpp), not
+// can lay out its file first. GPTQ and AWQ are in the table (their grid is the Scheme's make_grid)
+// but need calibration data, so they run over a model (pipeline/gptq.hpp, pipeline/awq.hpp), not
 // through a Quantizer.
 #pragma once
 

@@ -1,16 +1,13 @@
-// Calibration through the forward pass: gather the statistics of linear-layer inputs on
-// calibration text, and GPTQ over a whole model, block by block, each block calibrated on the
-// inputs that the already-quantized blocks before it produce (as the GPTQ reference runs it).
+// Calibration through the forward pass: gather the statistics (or the samples) of linear-layer
+// inputs on calibration text. The whole-model methods that use them are in pipeline/.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "lowbit/algo/calibration.hpp"
-#include "lowbit/algo/gptq.hpp"
 #include "lowbit/model/eval.hpp"
 #include "lowbit/model/llama.hpp"
 #include "lowbit/scheme.hpp"
@@ -41,19 +38,8 @@ std::map<std::string, InputSamples> collect_input_samples(LlamaModel& model,
                                                           const EvalOptions& options,
                                                           const std::vector<std::string>& names);
 
-struct ModelGptqLayer {
-  std::string name;
-  double damping = 0;
-  int retries = 0;
-  double proxy_loss = 0;
-};
-
-/// GPTQ of every linear layer of the transformer blocks (the classifier and embedding stay as
-/// they are), block by block: block l's Hessians are gathered with blocks 0..l-1 already
-/// quantized. `progress(done, total)` is called after each block.
-std::vector<ModelGptqLayer> quantize_model_gptq(
-    LlamaModel& model, std::span<const int> calibration, const EvalOptions& windows,
-    const Scheme& scheme, const GptqOptions& options = {},
-    const std::function<void(std::size_t, std::size_t)>& progress = {});
+/// The names of the linear layers of the transformer blocks (every linear but the classifier):
+/// what the whole-model methods calibrate and quantize.
+std::vector<std::string> block_linear_names(const LlamaModel& model);
 
 }  // namespace lowbit::model

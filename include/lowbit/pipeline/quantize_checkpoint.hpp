@@ -3,7 +3,7 @@
 // Scheme and input rotation recorded in the metadata. The file is streamed tensor by tensor (the
 // header first, then one tensor in memory at a time) and written atomically (a temporary file,
 // then rename). The calibrated methods (gptq, awq) first load the model and run over it block by
-// block on the calibration tokens (model/calibrate.hpp, model/awq.hpp); AWQ's rescaled RMSNorms
+// block on the calibration tokens (pipeline/gptq.hpp, pipeline/awq.hpp); AWQ's rescaled RMSNorms
 // are written with the weights. This is what `lowbit quantize` runs.
 #pragma once
 

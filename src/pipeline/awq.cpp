@@ -1,4 +1,5 @@
-#include "lowbit/model/awq.hpp"
+// The body of pipeline/awq.hpp.
+#include "lowbit/pipeline/awq.hpp"
 
 #include <map>
 #include <utility>
@@ -6,7 +7,14 @@
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/quant/linear.hpp"
 
-namespace lowbit::model {
+namespace lowbit::pipeline {
+
+using model::EvalOptions;
+using model::InputSamples;
+using model::collect_input_samples;
+using model::Linear;
+using model::LlamaModel;
+
 namespace {
 
 /// A float copy of a layer's weights, [rows, cols].
@@ -112,4 +120,4 @@ ModelAwqReport quantize_model_awq(LlamaModel& model, std::span<const int> calibr
   return report;
 }
 
-}  // namespace lowbit::model
+}  // namespace lowbit::pipeline

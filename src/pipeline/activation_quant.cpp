@@ -1,4 +1,5 @@
-#include "lowbit/model/activation_quant.hpp"
+// The body of pipeline/activation_quant.hpp.
+#include "lowbit/pipeline/activation_quant.hpp"
 
 #include <algorithm>
 #include <map>
@@ -8,13 +9,13 @@
 #include "lowbit/algo/smoothquant.hpp"
 #include "lowbit/model/calibrate.hpp"
 
-namespace lowbit::model {
+namespace lowbit::pipeline {
 
-std::vector<std::string> block_linear_names(const LlamaModel& model) {
-  std::vector<std::string> names = model.linear_names();
-  std::erase(names, std::string("output.weight"));
-  return names;
-}
+using model::block_linear_names;
+using model::ActivationQuantization;
+using model::EvalOptions;
+using model::Linear;
+using model::LlamaModel;
 
 std::vector<SmoothedGroup> smooth_model(LlamaModel& model, std::span<const int> calibration,
                                         const EvalOptions& windows, float alpha) {
@@ -83,4 +84,4 @@ void quantize_model_llm_int8(LlamaModel& model, float threshold) {
   quantize_int8(model, ActivationQuantization::llm_int8, threshold);
 }
 
-}  // namespace lowbit::model
+}  // namespace lowbit::pipeline

@@ -7,10 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/eval.hpp"
 #include "lowbit/model/llama.hpp"
 
-namespace lowbit::model {
+namespace lowbit::pipeline {
 
 struct SmoothedGroup {
   std::string norm;                  // the RMSNorm the smoothing was folded into
@@ -24,19 +25,16 @@ struct SmoothedGroup {
 /// from the calibration windows run through the float model. The model computes the same
 /// function afterwards (up to float rounding). The attention output (wo) and the FFN's w2 have
 /// no norm to fold into and are left as they are, as in the reference.
-std::vector<SmoothedGroup> smooth_model(LlamaModel& model, std::span<const int> calibration,
-                                        const EvalOptions& windows, float alpha = 0.5f);
+std::vector<SmoothedGroup> smooth_model(model::LlamaModel& model, std::span<const int> calibration,
+                                        const model::EvalOptions& windows, float alpha = 0.5f);
 
 /// Every linear layer of the transformer blocks becomes W8A8: int8 weights per output channel and
 /// activations quantized per token at run time (ActivationQuantization::int8_per_token).
-void quantize_model_w8a8(LlamaModel& model);
+void quantize_model_w8a8(model::LlamaModel& model);
 
 /// Every linear layer of the transformer blocks becomes LLM.int8(): int8 weights per output
 /// channel, activations per token in int8 except the input columns with |x| > threshold, which
 /// are multiplied in float (ActivationQuantization::llm_int8).
-void quantize_model_llm_int8(LlamaModel& model, float threshold = 6.0f);
+void quantize_model_llm_int8(model::LlamaModel& model, float threshold = 6.0f);
 
-/// The names of the linear layers of the transformer blocks (every linear but the classifier).
-std::vector<std::string> block_linear_names(const LlamaModel& model);
-
-}  // namespace lowbit::model
+}  // namespace lowbit::pipeline

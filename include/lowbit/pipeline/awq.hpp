@@ -15,7 +15,7 @@
 #include "lowbit/model/llama.hpp"
 #include "lowbit/scheme.hpp"
 
-namespace lowbit::model {
+namespace lowbit::pipeline {
 
 /// One scaled group: the layers that read one input and where 1/s went.
 struct ModelAwqGroup {
@@ -45,8 +45,8 @@ struct ModelAwqReport {
 /// then every block layer is quantized by RTN with `scheme`. The model computes the same function
 /// after steps 1-4 (up to float rounding). `progress(done, total)` is called after each block.
 ModelAwqReport quantize_model_awq(
-    LlamaModel& model, std::span<const int> calibration, const EvalOptions& windows,
+    model::LlamaModel& model, std::span<const int> calibration, const model::EvalOptions& windows,
     const Scheme& scheme, const AwqOptions& options = {},
     const std::function<void(std::size_t, std::size_t)>& progress = {});
 
-}  // namespace lowbit::model
+}  // namespace lowbit::pipeline
