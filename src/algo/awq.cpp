@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <span>
@@ -11,6 +12,7 @@
 
 #include <Eigen/Dense>
 
+#include "detail/parallel_rows.hpp"
 #include "lowbit/algo/rtn.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
@@ -213,11 +215,12 @@ void awq_fake_quantize(const Grid& grid, MatrixView<const float> w,
   }
   const bool tensor = scheme.granularity.kind == Granularity::Kind::tensor;
   const GroupParams shared = tensor ? awq_tensor_params(grid, context, w) : GroupParams{};
-  const auto rows = static_cast<std::ptrdiff_t>(w.rows);
-#pragma omp parallel for schedule(static) if (detail::worth_threads(w.size()))
-  for (std::ptrdiff_t r = 0; r < rows; ++r)
-    awq_fake_quantize_row(grid, context, w.row(static_cast<std::size_t>(r)),
-                          tensor ? &shared : nullptr, out + static_cast<std::size_t>(r) * w.cols);
+  detail::for_each_row(
+      w.rows, detail::worth_threads(w.size()), [] { return 0; },
+      [&](std::size_t r, int) {
+        awq_fake_quantize_row(grid, context, w.row(r), tensor ? &shared : nullptr,
+                              out + r * w.cols);
+      });
 }
 
 namespace {
@@ -268,12 +271,22 @@ void awq_for_tasks(std::ptrdiff_t tasks, bool threaded, MakeScratch&& make_scrat
     for (std::ptrdiff_t task = 0; task < tasks; ++task) body(task, scratch);
     return;
   }
+  // A grid's fit may throw (a scale beyond its format): kept and rethrown outside the region.
+  std::exception_ptr failure;
 #pragma omp parallel
   {
     auto scratch = make_scratch();
 #pragma omp for schedule(dynamic, 1)
-    for (std::ptrdiff_t task = 0; task < tasks; ++task) body(task, scratch);
+    for (std::ptrdiff_t task = 0; task < tasks; ++task) {
+      try {
+        body(task, scratch);
+      } catch (...) {
+#pragma omp critical(lowbit_awq_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
   }
+  if (failure) std::rethrow_exception(failure);
 }
 
 /// The largest |element| of W diag(s) the scale search quantizes: half of float's range, so that
@@ -541,7 +554,10 @@ AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weight
 AwqScaleResult awq_search_scales(std::span<const MatrixView<const float>> weights,
                                  MatrixView<const float> x, const Scheme& scheme,
                                  const AwqOptions& options) {
-  return awq_search_scales(weights, x, *detail::awq_make_grid(scheme), options);
+  const std::unique_ptr<Grid> grid = detail::awq_make_grid(scheme);
+  if (weights.empty()) return awq_search_scales(weights, x, *grid, options);
+  return detail::in_tensor(options.tensor_name, weights[0],
+                           [&] { return awq_search_scales(weights, x, *grid, options); });
 }
 
 AwqScaleResult awq_search_scales(MatrixView<const float> weight, MatrixView<const float> x,
@@ -720,7 +736,9 @@ void apply_clip(MatrixView<float> w, std::span<const float> max_values, const Sc
 
 std::vector<float> awq_search_clip(MatrixView<const float> w, MatrixView<const float> x,
                                    const Scheme& scheme, const AwqOptions& options) {
-  return awq_search_clip(w, x, *detail::awq_make_grid(scheme), options);
+  const std::unique_ptr<Grid> grid = detail::awq_make_grid(scheme);
+  return detail::in_tensor(options.tensor_name, w,
+                           [&] { return awq_search_clip(w, x, *grid, options); });
 }
 
 QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
@@ -746,7 +764,10 @@ QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
 QuantizedMatrix quantize_awq(MatrixView<const float> scaled_weights,
                              MatrixView<const float> scaled_inputs, const Scheme& scheme,
                              const AwqOptions& options) {
-  return quantize_awq(scaled_weights, scaled_inputs, *detail::awq_make_grid(scheme), options);
+  const std::unique_ptr<Grid> grid = detail::awq_make_grid(scheme);
+  return detail::in_tensor(options.tensor_name, scaled_weights, [&] {
+    return quantize_awq(scaled_weights, scaled_inputs, *grid, options);
+  });
 }
 
 }  // namespace lowbit

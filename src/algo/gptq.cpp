@@ -42,6 +42,22 @@ void check_hessian(const SymmetricMatrix& hessian, std::size_t cols) {
   const std::span<const double> values = hessian.values();
   if (!std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); }))
     throw invalid_value("GPTQ: the Hessian holds NaN or Inf");
+  // Every input dead: GPTQ would zero every column (a layer that saw no calibration signal).
+  bool any_input = cols == 0;
+  for (std::size_t j = 0; j < cols && !any_input; ++j) any_input = hessian(j, j) != 0.0;
+  if (!any_input)
+    throw invalid_value(
+        "GPTQ: the Hessian is zero (the layer saw no non-zero calibration input); every column "
+        "would be quantized to 0");
+}
+
+void check_options(const GptqOptions& options) {
+  if (options.block == 0) throw invalid_argument("GPTQ: block must be at least 1");
+  if (!(options.percdamp >= 0.0 && std::isfinite(options.percdamp)))
+    throw invalid_argument("GPTQ: percdamp must be finite and at least 0, not " +
+                           std::to_string(options.percdamp));
+  if (options.max_damping_retries < 0)
+    throw invalid_argument("GPTQ: max_damping_retries must be at least 0");
 }
 
 struct InverseFactor {
@@ -118,7 +134,7 @@ GptqResult quantize_gptq_unrotated(MatrixView<const float> weights, const Symmet
   const std::size_t rows = weights.rows, cols = weights.cols;
   const auto erows = static_cast<Eigen::Index>(rows), ecols = static_cast<Eigen::Index>(cols);
   check_hessian(hessian, cols);
-  if (options.block == 0) throw invalid_argument("GPTQ: block must be at least 1");
+  check_options(options);
   if (scheme.element == ElementFormat::higgs || scheme.vector_dim != 1)
     throw unsupported("GPTQ quantizes one weight per code, not " + scheme.to_string());
   Granularity::Kind kind = scheme.granularity.kind;
@@ -301,10 +317,14 @@ SymmetricMatrix rotate_hessian(const SymmetricMatrix& hessian, const HadamardRot
 
 }  // namespace detail
 
-GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
-                         const Grid& grid, const GptqOptions& options) {
+namespace {
+
+/// quantize_gptq, whose errors in_tensor names.
+GptqResult quantize_gptq_unnamed(MatrixView<const float> weights, const SymmetricMatrix& hessian,
+                                 const Grid& grid, const GptqOptions& options) {
   if (!options.hadamard) return quantize_gptq_unrotated(weights, hessian, grid, options);
   check_hessian(hessian, weights.cols);
+  check_options(options);
   detail::require_finite(weights, options.tensor_name);
   const HadamardRotation rotation = incoherence_rotation(weights.cols, *options.hadamard);
   const std::vector<float> rotated = rotated_copy(weights, rotation);
@@ -315,6 +335,14 @@ GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix&
                               detail::rotate_hessian(hessian, rotation), grid, plain);
   result.weights.set_input_rotation(rotation);
   return result;
+}
+
+}  // namespace
+
+GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
+                         const Grid& grid, const GptqOptions& options) {
+  return detail::in_tensor(options.tensor_name, weights,
+                           [&] { return quantize_gptq_unnamed(weights, hessian, grid, options); });
 }
 
 GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,

@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "detail/parallel_rows.hpp"
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
@@ -39,38 +42,45 @@ QuantizedMatrix quantize_higgs(MatrixView<const float> weights, const HiggsOptio
   const HiggsGrid grid = higgs_grid(options.dimension, options.grid_size);
   const std::size_t block = scheme.granularity.group_size;
   const auto p = static_cast<std::size_t>(options.dimension);
-  return quantize_incoherent(
-      weights, {block, options.seed, true}, [&](MatrixView<const float> rotated) {
-        QuantizedMatrix q(scheme, rotated.rows, rotated.cols);
-        const auto rows = static_cast<std::ptrdiff_t>(rotated.rows);
-#pragma omp parallel if (detail::worth_threads(rotated.size()))
-        {
-          std::vector<std::uint8_t> codes(scheme.codes_per_row(rotated.cols));
-          std::vector<float> v(p);
-#pragma omp for schedule(static)
-          for (std::ptrdiff_t r = 0; r < rows; ++r) {
-            const auto row = static_cast<std::size_t>(r);
-            const std::span<const float> x = rotated.row(row);
-            for (std::size_t start = 0; start < x.size(); start += block) {
-              const std::size_t length = std::min(block, x.size() - start);
-              double squares = 0;
-              for (std::size_t i = start; i < start + length; ++i)
-                squares += static_cast<double>(x[i]) * x[i];
-              const float scale =
-                  q.set_scale(q.scale_index(row, start),
-                              static_cast<float>(std::sqrt(squares / static_cast<double>(length))));
-              for (std::size_t i = start; i < start + length; i += p) {
-                // A vector cut short by the end of the row is padded with zeros.
-                for (std::size_t d = 0; d < p; ++d)
-                  v[d] = i + d < x.size() && scale > 0 ? x[i + d] / scale : 0.0f;
-                codes[i / p] = static_cast<std::uint8_t>(higgs_nearest(grid, v));
-              }
-            }
-            pack_words(codes, scheme.bits, q.row_words(row), scheme.pack_order);
-          }
-        }
-        return q;
-      });
+  // The largest scale the format holds: an RMS above it would be saturated silently.
+  const float largest_scale = round_scalar_up(scheme.scale_format, FLT_MAX);
+  return detail::in_tensor(options.tensor_name, weights, [&] {
+    return quantize_incoherent(
+        weights, {block, options.seed, true}, [&](MatrixView<const float> rotated) {
+          QuantizedMatrix q(scheme, rotated.rows, rotated.cols);
+          detail::for_each_row(
+              rotated.rows, detail::worth_threads(rotated.size()),
+              [&] {
+                return std::pair(std::vector<std::uint8_t>(scheme.codes_per_row(rotated.cols)),
+                                 std::vector<float>(p));
+              },
+              [&](std::size_t row, auto& scratch) {
+                auto& [codes, v] = scratch;
+                const std::span<const float> x = rotated.row(row);
+                for (std::size_t start = 0; start < x.size(); start += block) {
+                  const std::size_t length = std::min(block, x.size() - start);
+                  double squares = 0;
+                  for (std::size_t i = start; i < start + length; ++i)
+                    squares += static_cast<double>(x[i]) * x[i];
+                  const double rms = std::sqrt(squares / static_cast<double>(length));
+                  if (rms > static_cast<double>(largest_scale))
+                    throw invalid_value("HIGGS: a group's RMS of " + std::to_string(rms) +
+                                        " is beyond the largest " + to_string(scheme.scale_format) +
+                                        " scale: weights this large need f32 scales");
+                  const float scale =
+                      q.set_scale(q.scale_index(row, start), static_cast<float>(rms));
+                  for (std::size_t i = start; i < start + length; i += p) {
+                    // A vector cut short by the end of the row is padded with zeros.
+                    for (std::size_t d = 0; d < p; ++d)
+                      v[d] = i + d < x.size() && scale > 0 ? x[i + d] / scale : 0.0f;
+                    codes[i / p] = static_cast<std::uint8_t>(higgs_nearest(grid, v));
+                  }
+                }
+                pack_words(codes, scheme.bits, q.row_words(row), scheme.pack_order);
+              });
+          return q;
+        });
+  });
 }
 
 }  // namespace lowbit

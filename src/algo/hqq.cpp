@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "detail/parallel_rows.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/packing.hpp"
@@ -122,7 +123,10 @@ Scheme hqq_scheme(int bits, const HqqOptions& options) {
                                 options.scale_format, options.zero_format);
 }
 
-QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits, const HqqOptions& options) {
+namespace {
+
+QuantizedMatrix quantize_hqq_unnamed(MatrixView<const float> weights, int bits,
+                                     const HqqOptions& options) {
   const Scheme scheme = hqq_scheme(bits, options);
   check_hqq_options(options);
   detail::require_finite(weights, options.tensor_name);
@@ -184,24 +188,27 @@ QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits, const Hq
     best_error = total;
   }
 
-#pragma omp parallel if (threaded)
-  {
-    std::vector<std::uint8_t> codes(cols);
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t rr = 0; rr < row_count; ++rr) {
-      const auto r = static_cast<std::size_t>(rr);
-      const std::span<const float> row = weights.row(r);
-      for (std::size_t start = 0; start < cols; start += group) {
-        const std::size_t k = q.scale_index(r, start), length = std::min(group, cols - start);
-        // The codes are computed against the stored values.
-        const GroupParams stored = grid->store(q, k, {params[k].scale, params[k].zero});
-        grid->quantize_group(q, r, start, row.subspan(start, length), stored,
-                             std::span(codes).subspan(start, length), {});
-      }
-      pack_words(codes, scheme.bits, q.row_words(r), scheme.pack_order);
-    }
-  }
+  detail::for_each_row(
+      rows, threaded, [&] { return std::vector<std::uint8_t>(cols); },
+      [&](std::size_t r, std::vector<std::uint8_t>& codes) {
+        const std::span<const float> row = weights.row(r);
+        for (std::size_t start = 0; start < cols; start += group) {
+          const std::size_t k = q.scale_index(r, start), length = std::min(group, cols - start);
+          // The codes are computed against the stored values.
+          const GroupParams stored = grid->store(q, k, {params[k].scale, params[k].zero});
+          grid->quantize_group(q, r, start, row.subspan(start, length), stored,
+                               std::span(codes).subspan(start, length), {});
+        }
+        pack_words(codes, scheme.bits, q.row_words(r), scheme.pack_order);
+      });
   return q;
+}
+
+}  // namespace
+
+QuantizedMatrix quantize_hqq(MatrixView<const float> weights, int bits, const HqqOptions& options) {
+  return detail::in_tensor(options.tensor_name, weights,
+                           [&] { return quantize_hqq_unnamed(weights, bits, options); });
 }
 
 }  // namespace lowbit

@@ -261,8 +261,11 @@ std::optional<HadamardRotation> Quantizer::rotation(std::size_t cols) const {
 
 QuantizedMatrix Quantizer::quantize(MatrixView<const float> weights,
                                     const std::string& tensor_name) const {
-  return implementation_of(options_.method)
-      .quantize(MethodSetup{options_, *traits_}, weights, tensor_name);
+  // Every method's errors name the tensor, whatever layer raised them.
+  return detail::in_tensor(tensor_name, weights, [&] {
+    return implementation_of(options_.method)
+        .quantize(MethodSetup{options_, *traits_}, weights, tensor_name);
+  });
 }
 
 std::string Quantizer::describe() const {

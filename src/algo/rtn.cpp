@@ -3,10 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <span>
 #include <vector>
 
+#include "detail/parallel_rows.hpp"
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/packing.hpp"
@@ -17,35 +17,21 @@ namespace lowbit {
 namespace {
 
 /// Runs body(row, codes) for every row, on OpenMP threads for large matrices, then packs each
-/// row's codes. The first exception a row throws is rethrown here (a Grid may be the user's own,
-/// and an exception must not leave an OpenMP region).
+/// row's codes. A Grid may be the user's own and may throw: for_each_row carries it out.
 template <class Body>
 void quantize_rows(MatrixView<const float> weights, QuantizedMatrix& q, Body&& body) {
   const Scheme& scheme = q.scheme();
-  const auto rows = static_cast<std::ptrdiff_t>(weights.rows);
-  std::exception_ptr failure;
-#pragma omp parallel if (detail::worth_threads(weights.size()))
-  {
-    std::vector<std::uint8_t> codes(weights.cols);
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t rr = 0; rr < rows; ++rr) {
-      const auto r = static_cast<std::size_t>(rr);
-      try {
+  detail::for_each_row(
+      weights.rows, detail::worth_threads(weights.size()),
+      [&] { return std::vector<std::uint8_t>(weights.cols); },
+      [&](std::size_t r, std::vector<std::uint8_t>& codes) {
         body(r, std::span<std::uint8_t>(codes));
         pack_words(codes, scheme.bits, q.row_words(r), scheme.pack_order);
-      } catch (...) {
-#pragma omp critical(lowbit_rtn_failure)
-        if (!failure) failure = std::current_exception();
-      }
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+      });
 }
 
-}  // namespace
-
-QuantizedMatrix quantize_rtn(MatrixView<const float> weights, const Grid& grid,
-                             const RtnOptions& options) {
+QuantizedMatrix quantize_rtn_unnamed(MatrixView<const float> weights, const Grid& grid,
+                                     const RtnOptions& options) {
   const Scheme& scheme = grid.scheme();
   detail::require_finite(weights, options.tensor_name);
   QuantizedMatrix q(scheme, weights.rows, weights.cols);
@@ -94,6 +80,14 @@ QuantizedMatrix quantize_rtn(MatrixView<const float> weights, const Grid& grid,
     }
   });
   return q;
+}
+
+}  // namespace
+
+QuantizedMatrix quantize_rtn(MatrixView<const float> weights, const Grid& grid,
+                             const RtnOptions& options) {
+  return detail::in_tensor(options.tensor_name, weights,
+                           [&] { return quantize_rtn_unnamed(weights, grid, options); });
 }
 
 QuantizedMatrix quantize_rtn(MatrixView<const float> weights, const Scheme& scheme,

@@ -2,9 +2,12 @@
 // holding them made every includer's compiler build (and try to constant-evaluate) them.
 #include "lowbit/format/hadamard.hpp"
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <iterator>
+#include <limits>
 #include <string>
 
 #include "format/hadamard_tables.hpp"
@@ -72,8 +75,18 @@ void transform(std::span<float> x, const Table* table, bool transpose) {
   const std::size_t n = x.size();
   const std::size_t k = table ? table->order : 1;
   const std::size_t m = n / k;
+  // The unnormalized butterflies reach n times the largest input: inputs above FLT_MAX / n are
+  // first scaled by a power of two (exact), so that only a result that itself exceeds float's
+  // range overflows. Other inputs take the unscaled path, so their results do not change.
+  float absmax = 0.0f;
+  for (float v : x) absmax = std::max(absmax, std::abs(v));
+  const bool prescale = absmax > std::numeric_limits<float>::max() / static_cast<float>(n);
+  const int shift = prescale ? static_cast<int>(std::bit_width(n)) : 0;
+  if (prescale)
+    for (float& v : x) v = std::ldexp(v, -shift);
   for (std::size_t a = 0; a < k; ++a) fwht_unnormalized(x.data() + a * m, m);
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n)));
+  const float scale =
+      static_cast<float>(std::ldexp(1.0 / std::sqrt(static_cast<double>(n)), shift));
   if (table == nullptr) {
     for (float& v : x) v *= scale;
     return;

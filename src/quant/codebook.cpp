@@ -1,6 +1,9 @@
 #include "lowbit/quant/codebook.hpp"
 
 #include <algorithm>
+#include <cfloat>
+#include <cstdio>
+#include <exception>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -106,8 +109,11 @@ QuantizedMatrix quantize_codebook(MatrixView<const float> weights, const Scheme&
   const bool threaded = books.size() > 1 && detail::worth_threads(rows * cols * entries);
   // Codebooks serve disjoint sets of codes, so the threads write disjoint parts of `codes` and of
   // the stored codebooks; rows are packed afterwards (codebooks share packed words).
+  // A codebook entry beyond its format's range throws: kept and rethrown after the region.
+  std::exception_ptr failure;
+  const float largest_entry = round_scalar_up(scheme.codebook_format, FLT_MAX);
 #pragma omp parallel for schedule(dynamic) if (threaded)
-  for (std::ptrdiff_t b = 0; b < book_count; ++b) {
+  for (std::ptrdiff_t b = 0; b < book_count; ++b) try {
     const auto index = static_cast<std::size_t>(b);
     const auto block = CodebookBlock::of(scheme, books, index, rows, cols);
     const std::size_t vectors_per_row = (block.col_end - block.col_begin + dim - 1) / dim;
@@ -146,6 +152,16 @@ QuantizedMatrix quantize_codebook(MatrixView<const float> weights, const Scheme&
     kmeans_options.max_iterations = options.iterations;
     kmeans_options.seed = detail::codebook_seed(options.seed, index);
     const KMeansResult result = kmeans(points, dim, point_weights, kmeans_options);
+    for (float center : result.centers)
+      if (!(std::abs(center) <= largest_entry)) {
+        char text[160];
+        std::snprintf(text, sizeof text,
+                      "codebook %zu: an entry of %g is beyond the largest %s value (%g): weights "
+                      "this large need f32 codebooks, or scales",
+                      index, static_cast<double>(center), to_string(scheme.codebook_format),
+                      static_cast<double>(largest_entry));
+        throw invalid_value(text, ErrorContext{"", options.tensor_name, {rows, cols}});
+      }
     const std::vector<float> stored = q.set_codebook(index, result.centers);
     // Codes against the stored (rounded) entries.
     const detail::KMeansData data(points, dim, point_weights);
@@ -157,7 +173,11 @@ QuantizedMatrix quantize_codebook(MatrixView<const float> weights, const Scheme&
         codes[r * codes_per_row + block.col_begin / dim + v] =
             static_cast<std::uint8_t>(nearest(p, best));
       }
+  } catch (...) {
+#pragma omp critical(lowbit_codebook_failure)
+    if (!failure) failure = std::current_exception();
   }
+  if (failure) std::rethrow_exception(failure);
   for (std::size_t r = 0; r < rows; ++r)
     pack_words(std::span<const std::uint8_t>(codes.data() + r * codes_per_row, codes_per_row),
                scheme.bits, q.row_words(r), scheme.pack_order);

@@ -137,7 +137,7 @@ class Nf4Grid final : public ElementwiseGrid<Nf4Grid> {
   }
   const Scheme& scheme() const noexcept override { return scheme_; }
   GroupParams fit(std::span<const float> values, const QuantizedMatrix&) const override {
-    return {round_scalar_up(scheme_.scale_format, absmax_of(values)), 0.0f};
+    return {detail::storable_scale(scheme_.scale_format, absmax_of(values)), 0.0f};
   }
   GroupParams store(QuantizedMatrix& q, std::size_t index, const GroupParams& p) const override {
     return {q.set_scale(index, p.scale), 0.0f};
@@ -201,7 +201,7 @@ class MinifloatGrid final : public ElementwiseGrid<MinifloatGrid> {
         // quantize_fp8's rule: at least the smallest positive float (amax / max underflows for
         // subnormal weights), and 1 for an all-zero group.
         if (amax == 0.0f) return {1.0f, 0.0f};
-        return {round_scalar_up(
+        return {detail::storable_scale(
                     scheme_.scale_format,
                     std::max(amax / max_element_, std::numeric_limits<float>::denorm_min())),
                 0.0f};

@@ -5,8 +5,10 @@
 // QuantizedMatrix so that a kernel or a user can rotate the activations.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,7 +39,8 @@ inline HadamardRotation incoherence_rotation(std::size_t cols, const Incoherence
 }
 
 /// W R^T for the block-diagonal rotation R (blocks of rotation.size inputs), as a dense row-major
-/// copy [rows, cols].
+/// copy [rows, cols]. Throws invalid_value when a rotated weight does not fit float (finite
+/// weights near float's largest value: a rotated weight can be sqrt(block) times larger).
 inline std::vector<float> rotated_copy(MatrixView<const float> weights,
                                        const HadamardRotation& rotation) {
   std::vector<float> rotated(weights.rows * weights.cols);
@@ -48,6 +51,12 @@ inline std::vector<float> rotated_copy(MatrixView<const float> weights,
     rotate_input_side(
         MatrixView<float>(rotated.data() + start, weights.rows, rotation.size, weights.cols),
         rotation);
+  for (std::size_t i = 0; i < rotated.size(); ++i)
+    if (!(std::abs(rotated[i]) <= std::numeric_limits<float>::max()))
+      throw invalid_value("the Hadamard rotation (blocks of " + std::to_string(rotation.size) +
+                          ") of these weights overflows float at row " +
+                          std::to_string(i / weights.cols) + ", column " +
+                          std::to_string(i % weights.cols));
   return rotated;
 }
 

@@ -81,12 +81,16 @@ inline QuantizedMatrix quantize_fp8(MatrixView<const float> weights,
       m = std::max(m, detail::max_abs(weights.row(r).subspan(start, length)));
     }
   // (At least the smallest positive float: amax / 448 underflows for float32 subnormals.)
-  for (std::size_t i = 0; i < amax.size(); ++i)
-    q.set_scale(i, amax[i] > 0.0f
-                       ? round_scalar_up(scheme.scale_format,
-                                         std::max(amax[i] / element_max,
-                                                  std::numeric_limits<float>::denorm_min()))
-                       : 1.0f);
+  // (A scale beyond its format, f16 for weights above about 2.9e7, is an error naming the tensor.)
+  detail::in_tensor(options.tensor_name, weights, [&] {
+    for (std::size_t i = 0; i < amax.size(); ++i)
+      q.set_scale(i, amax[i] > 0.0f ? detail::storable_scale(
+                                          scheme.scale_format,
+                                          std::max(amax[i] / element_max,
+                                                   std::numeric_limits<float>::denorm_min()))
+                                    : 1.0f);
+    return 0;
+  });
 
   detail::quantize_rows(weights, q, [&](std::size_t r, std::span<std::uint8_t> codes) {
     const std::span<const float> row = weights.row(r);

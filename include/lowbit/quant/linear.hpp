@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <span>
 #include <string>
@@ -73,10 +74,33 @@ inline float round_half_even(float x) noexcept {
 
 /// A scale as its format stores it, rounded up; a zero scale (an all-zero group) is stored as
 /// the format's smallest positive value where the format has no zero: the codes are all zero
-/// points then, so the value does not matter.
+/// points then, so the value does not matter. Throws invalid_value when the format's largest
+/// finite value is below `scale` (f16 scales for weights beyond about 65504 times the largest
+/// level): a saturated scale would clip the whole group, silently.
 inline float storable_scale(ScalarFormat format, float scale) {
   if (scale == 0.0f && format == ScalarFormat::e8m0) return round_scalar_up(format, 0x1p-127f);
-  return round_scalar_up(format, scale);
+  const float stored = round_scalar_up(format, scale);
+  if (!(stored >= scale)) {
+    char text[128];
+    std::snprintf(text, sizeof text, "a scale of %g is beyond the largest %s value (%g)",
+                  static_cast<double>(scale), to_string(format), static_cast<double>(stored));
+    throw invalid_value(std::string(text) + ": weights this large need f32 or bf16 scales");
+  }
+  return stored;
+}
+
+/// Runs fn() and returns what it returns; an invalid_value it throws without a tensor name or
+/// shape is rethrown with `tensor_name` and the shape of `w`, so that an error raised deep in a
+/// quantizer (a scale out of its format's range) names the tensor.
+template <class Fn>
+auto in_tensor(const std::string& tensor_name, MatrixView<const float> w, Fn&& fn)
+    -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const invalid_value& e) {
+    if (!e.context().tensor.empty() || !e.context().shape.empty()) throw;
+    throw invalid_value(e.reason(), ErrorContext{e.context().file, tensor_name, {w.rows, w.cols}});
+  }
 }
 
 }  // namespace detail
@@ -124,6 +148,15 @@ class LinearGrid {
     if (p.scale > 0.0f)
       p.zero =
           detail::round_half_even(std::clamp(-lo / p.scale, 0.0f, static_cast<float>(max_level_)));
+    // The rounded zero point shifts the levels by up to half a step: for weights within a step of
+    // float's largest value the lowest or highest level can lie beyond it (it would dequantize to
+    // Inf).
+    const double largest = std::numeric_limits<float>::max();
+    if (static_cast<double>(p.zero) * p.scale > largest ||
+        (max_level_ - static_cast<double>(p.zero)) * p.scale > largest)
+      throw invalid_value(
+          "weights this close to float's largest value put an asymmetric grid's end level beyond "
+          "float's range: quantize them symmetrically");
     return p;
   }
 

@@ -102,7 +102,7 @@ inline float max_abs(std::span<const float> values) noexcept {
 }
 
 /// Runs `quantize_row(row, codes)` over the rows (in parallel for large matrices), then packs each
-/// row's codes into q. quantize_row must not throw (it may run on an OpenMP thread).
+/// row's codes into q. An exception quantize_row throws on a thread is rethrown after the loop.
 void quantize_rows(MatrixView<const float> w, QuantizedMatrix& q,
                    const std::function<void(std::size_t, std::span<std::uint8_t>)>& quantize_row);
 

@@ -109,7 +109,7 @@ inline QuantizedMatrix quantize_nf4(MatrixView<const float> weights,
       if (double_quant)
         absmax[index] = scale;
       else
-        scale = q.set_scale(index, round_scalar_up(options.scale_format, scale));
+        scale = q.set_scale(index, detail::storable_scale(options.scale_format, scale));
       if (scale == 0.0f) {
         std::fill_n(codes.begin() + static_cast<std::ptrdiff_t>(start), length, std::uint8_t{7});
         continue;
