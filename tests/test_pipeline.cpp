@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,5 +85,16 @@ TEST_CASE("quantize_checkpoint refuses what it cannot honour, before writing", "
   options.method.method = "no-such-method";
   CHECK_THROWS_WITH(quantize_checkpoint(stories_bin, out, options),
                     Catch::Contains("unknown quantization method") && Catch::Contains("hqq"));
+  CHECK_FALSE(fs::exists(out));
+
+  // A checkpoint without a Linear weight (a norm alone): an error, and no file.
+  const std::vector<float> norm(8, 1.0f);
+  const fs::path norms_only = dir.path / "norms.safetensors";
+  lowbit::io::write_safetensors(norms_only, {{"layers.0.attention_norm.weight",
+                                              lowbit::io::DType::F32,
+                                              {8},
+                                              std::as_bytes(std::span<const float>(norm))}});
+  CHECK_THROWS_WITH(quantize_checkpoint(norms_only, out, {}),
+                    Catch::Contains("norms.safetensors") && Catch::Contains("no Linear weight"));
   CHECK_FALSE(fs::exists(out));
 }

@@ -203,6 +203,15 @@ CheckpointQuantizeReport quantize_checkpoint(const std::filesystem::path& input,
     return std::vector<float>(norm.begin(), norm.end());
   };
 
+  if (std::none_of(source.entries().begin(), source.entries().end(),
+                   [&](const io::TensorLayout& t) {
+                     return is_linear_weight(t, options.quantize_embeddings);
+                   }))
+    throw invalid_argument(
+        "no Linear weight to quantize (2-D \".weight\" tensors other than "
+        "the norms and, unless asked, the embedding)",
+        ErrorContext{input.string(), "", {}});
+
   // Declare every output tensor first: the safetensors header precedes the data.
   std::vector<io::TensorLayout> layout;
   std::map<std::string, std::string> metadata = options.metadata;
