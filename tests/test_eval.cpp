@@ -3,8 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -13,7 +18,9 @@
 
 #include "lowbit/error.hpp"
 #include "lowbit/io/llama2c.hpp"
+#include "lowbit/io/safetensors.hpp"
 #include "lowbit/quant/linear.hpp"
+#include "support/temp_dir.hpp"
 
 #ifndef LOWBIT_DATA_DIR
 #define LOWBIT_DATA_DIR "../shared/data"
@@ -239,4 +246,230 @@ TEST_CASE("stories260K on Pride and Prejudice: float and RTN", "[model][eval]") 
   CHECK(c3.mean_kl > c8.mean_kl);
   CHECK(c3.top1_agreement < c8.top1_agreement);
   CHECK(c3.candidate.perplexity > ppl.perplexity);
+}
+
+namespace {
+
+/// A copy of the saved reference `from` at `to`, its metadata and tensors passed through `edit`
+/// first (tensor data copied, so edit may change it).
+struct EditableTensor {
+  std::string name;
+  lowbit::io::DType dtype;
+  std::vector<std::size_t> shape;
+  std::vector<std::byte> data;
+};
+std::filesystem::path edited_copy(const std::filesystem::path& from,
+                                  const std::filesystem::path& to,
+                                  const std::function<void(std::map<std::string, std::string>&,
+                                                           std::vector<EditableTensor>&)>& edit) {
+  std::map<std::string, std::string> metadata;
+  std::vector<EditableTensor> tensors;
+  {
+    const lowbit::io::SafetensorsFile file(from);
+    metadata = file.metadata();
+    for (const std::string& name : file.names()) {
+      const lowbit::io::TensorInfo& t = file.info(name);
+      tensors.push_back({name, t.dtype, t.shape, {t.data.begin(), t.data.end()}});
+    }
+  }
+  edit(metadata, tensors);
+  std::vector<lowbit::io::TensorToWrite> out;
+  for (const EditableTensor& t : tensors) out.push_back({t.name, t.dtype, t.shape, t.data});
+  lowbit::io::write_safetensors(to, out, metadata);
+  return to;
+}
+
+}  // namespace
+
+TEST_CASE("a saved reference gives compare()'s result bit for bit", "[model][eval]") {
+  const lowbit::test::TempDir dir;
+  const std::filesystem::path path = dir.path / "reference.safetensors";
+  const std::vector<int>& tokens = austen_evaluation();
+  EvalOptions options;
+  options.window = 64;
+  options.max_windows = 3;
+  LlamaModel reference = float_model();
+  std::vector<std::size_t> done;
+  const auto saved = lowbit::model::save_reference_logits(
+      reference, tokens, path, options, "stories260K.bin", [&](std::size_t d, std::size_t total) {
+        done.push_back(d);
+        CHECK(total == 3);
+      });
+  CHECK(done == std::vector<std::size_t>{1, 2, 3});
+  const auto ppl = lowbit::model::perplexity(reference, tokens, options);
+  CHECK(saved.tokens == 192);
+  CHECK(saved.mean_nll == ppl.mean_nll);
+  // Raw F32 logits: windows x window x vocab x 4 bytes, plus the header.
+  CHECK(std::filesystem::file_size(path) > 3 * 64 * 512 * 4);
+  CHECK(std::filesystem::file_size(path) < 3 * 64 * 512 * 4 + 4096);
+
+  const auto info = lowbit::model::read_reference_logits_info(path);
+  CHECK(info.model == "stories260K.bin");
+  CHECK(info.vocab_size == 512);
+  CHECK(info.window == 64);
+  CHECK(info.max_windows == 3);
+  CHECK(info.bos == 1);
+  CHECK(info.windows == 3);
+  CHECK(info.tokens == 192);
+  CHECK(info.token_hash == lowbit::model::hash_tokens(std::span<const int>(tokens).first(192)));
+
+  for (const auto& scheme :
+       {lowbit::Scheme::symmetric_int(8, lowbit::Granularity::per_channel()),
+        lowbit::Scheme::asymmetric_int(3, lowbit::Granularity::per_group(32))}) {
+    LlamaModel candidate = quantized_model(scheme);
+    const auto live = lowbit::model::compare(reference, candidate, tokens, options);
+    const auto from_file = lowbit::model::compare(path, candidate, tokens, options);
+    CHECK(from_file.mean_kl == live.mean_kl);
+    CHECK(from_file.top1_agreement == live.top1_agreement);
+    CHECK(from_file.reference.mean_nll == live.reference.mean_nll);
+    CHECK(from_file.reference.perplexity == live.reference.perplexity);
+    CHECK(from_file.candidate.mean_nll == live.candidate.mean_nll);
+    CHECK(from_file.tokens == live.tokens);
+    CHECK(live.mean_kl > 0.0);
+  }
+  // Tokens past the scored ones are not part of what was saved.
+  std::vector<int> longer(tokens.begin(), tokens.begin() + 300);
+  longer[250] = 7;
+  LlamaModel twin = float_model();
+  const auto self = lowbit::model::compare(path, twin, longer, options);
+  CHECK(self.mean_kl == 0.0);
+  CHECK(self.top1_agreement == 1.0);
+}
+
+TEST_CASE("a saved reference refuses another evaluation", "[model][eval]") {
+  const lowbit::test::TempDir dir;
+  const std::filesystem::path path = dir.path / "reference.safetensors";
+  const std::vector<int> tokens(austen_evaluation().begin(), austen_evaluation().begin() + 200);
+  EvalOptions options;
+  options.window = 32;
+  options.max_windows = 2;
+  LlamaModel model = float_model();
+  lowbit::model::save_reference_logits(model, tokens, path, options, "stories260K.bin");
+  using Catch::Matchers::Contains;
+  const std::string file = path.string();
+
+  EvalOptions other = options;
+  other.window = 16;
+  CHECK_THROWS_AS(lowbit::model::compare(path, model, tokens, other), lowbit::invalid_argument);
+  CHECK_THROWS_WITH(lowbit::model::compare(path, model, tokens, other),
+                    Contains(file) && Contains("window 32; this evaluation uses 16"));
+  other = options;
+  other.bos = 2;
+  CHECK_THROWS_WITH(lowbit::model::compare(path, model, tokens, other),
+                    Contains(file) && Contains("BOS token 1"));
+  other = options;
+  other.max_windows = 3;
+  CHECK_THROWS_WITH(lowbit::model::compare(path, model, tokens, other),
+                    Contains(file) && Contains("windows 2"));
+  std::vector<int> changed = tokens;
+  changed[40] = changed[40] == 5 ? 6 : 5;  // in the second window
+  CHECK_THROWS_AS(lowbit::model::compare(path, model, changed, options), lowbit::invalid_argument);
+  CHECK_THROWS_WITH(lowbit::model::compare(path, model, changed, options),
+                    Contains(file) && Contains("token hash"));
+  // Shorter text: fewer windows than saved.
+  CHECK_THROWS_AS(
+      lowbit::model::compare(path, model, std::span<const int>(tokens).first(40), options),
+      lowbit::invalid_argument);
+
+  // A file for another vocabulary (well formed, 511 logits per position).
+  const auto narrow = edited_copy(path, dir.path / "narrow.safetensors",
+                                  [](auto& metadata, std::vector<EditableTensor>& tensors) {
+                                    metadata["vocab_size"] = "511";
+                                    for (EditableTensor& t : tensors) {
+                                      t.shape[1] = 511;
+                                      t.data.resize(t.shape[0] * 511 * sizeof(float));
+                                    }
+                                  });
+  CHECK(lowbit::model::read_reference_logits_info(narrow).vocab_size == 511);
+  CHECK_THROWS_WITH(lowbit::model::compare(narrow, model, tokens, options),
+                    Contains(narrow.string()) && Contains("vocabulary size 511"));
+}
+
+TEST_CASE("a corrupted or foreign saved reference is an io_error naming the file",
+          "[model][eval]") {
+  const lowbit::test::TempDir dir;
+  const std::filesystem::path path = dir.path / "reference.safetensors";
+  const std::vector<int> tokens(austen_evaluation().begin(), austen_evaluation().begin() + 64);
+  EvalOptions options;
+  options.window = 16;
+  LlamaModel model = float_model();
+  lowbit::model::save_reference_logits(model, tokens, path, options, "stories260K.bin");
+  REQUIRE(lowbit::model::compare(path, model, tokens, options).mean_kl == 0.0);
+  using Catch::Matchers::Contains;
+
+  const auto rejected = [&](const std::filesystem::path& file, const std::string& reason) {
+    INFO(file.filename().string() + ": " + reason);
+    CHECK_THROWS_AS(lowbit::model::read_reference_logits_info(file), lowbit::io_error);
+    CHECK_THROWS_AS(lowbit::model::compare(file, model, tokens, options), lowbit::io_error);
+    CHECK_THROWS_WITH(lowbit::model::compare(file, model, tokens, options),
+                      Contains(file.string()) && Contains(reason));
+  };
+  rejected(dir.path / "missing.safetensors", "");
+
+  // Truncated: the reader's own checks.
+  std::vector<char> bytes(std::filesystem::file_size(path));
+  std::ifstream(path, std::ios::binary)
+      .read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  rejected(dir.write("truncated.safetensors", {bytes.begin(), bytes.end() - 100}), "");
+  rejected(dir.write("header-only.safetensors", {bytes.begin(), bytes.begin() + 20}), "");
+
+  using Metadata = std::map<std::string, std::string>;
+  using Tensors = std::vector<EditableTensor>;
+  const auto edited = [&](const std::string& name,
+                          const std::function<void(Metadata&, Tensors&)>& edit) {
+    return edited_copy(path, dir.path / name, edit);
+  };
+  rejected(edited("foreign.safetensors", [](Metadata& m, Tensors&) { m.erase("format"); }),
+           "not a saved reference");
+  rejected(edited("version.safetensors", [](Metadata& m, Tensors&) { m["version"] = "2"; }),
+           "version '2'");
+  rejected(edited("no-window.safetensors", [](Metadata& m, Tensors&) { m.erase("window"); }),
+           "no 'window'");
+  for (const char* bad : {"16x", "-16", "", " 16", "99999999999999999999", "0x10"}) {
+    rejected(edited("bad-window.safetensors", [&](Metadata& m, Tensors&) { m["window"] = bad; }),
+             "metadata 'window'");
+  }
+  rejected(edited("zero-window.safetensors", [](Metadata& m, Tensors&) { m["window"] = "0"; }),
+           "at least 1");
+  rejected(edited("bos.safetensors", [](Metadata& m, Tensors&) { m["bos"] = "512"; }),
+           "metadata 'bos' 512");
+  rejected(edited("tokens.safetensors", [](Metadata& m, Tensors&) { m["tokens"] = "63"; }),
+           "is not windows 4 x window 16");
+  rejected(edited("hash.safetensors", [](Metadata& m, Tensors&) { m["token_hash"] = "12ab"; }),
+           "token_hash");
+  rejected(edited("windows.safetensors",
+                  [](Metadata& m, Tensors&) {
+                    m["windows"] = "5";
+                    m["tokens"] = "80";
+                  }),
+           "holds 4 tensors");
+  // Overflowing windows x window is caught before any multiplication is trusted.
+  rejected(edited("huge.safetensors",
+                  [](Metadata& m, Tensors&) {
+                    m["windows"] = std::to_string(std::numeric_limits<std::size_t>::max() / 8);
+                  }),
+           "is not windows");
+  rejected(edited("renamed.safetensors", [](Metadata&, Tensors& t) { t[2].name = "window.9"; }),
+           "no tensor 'window.2'");
+  rejected(edited("f16.safetensors",
+                  [](Metadata&, Tensors& t) {
+                    t[1].dtype = lowbit::io::DType::F16;
+                    t[1].shape[1] *= 2;
+                  }),
+           "expected F32 of shape [16, 512]");
+  rejected(edited("shape.safetensors",
+                  [](Metadata&, Tensors& t) {
+                    t[0].shape = {8, 1024};
+                  }),
+           "expected F32 of shape [16, 512]");
+
+  // A NaN logit is found when it is read, not averaged into the KL.
+  const auto nan = edited("nan.safetensors", [](Metadata&, Tensors& t) {
+    const float value = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(t[3].data.data() + 100 * sizeof(float), &value, sizeof value);
+  });
+  CHECK_NOTHROW(lowbit::model::read_reference_logits_info(nan));
+  CHECK_THROWS_AS(lowbit::model::compare(nan, model, tokens, options), lowbit::io_error);
+  CHECK_THROWS_WITH(lowbit::model::compare(nan, model, tokens, options),
+                    Contains(nan.string()) && Contains("window.3") && Contains("not finite"));
 }

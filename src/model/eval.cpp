@@ -1,12 +1,18 @@
 #include "lowbit/model/eval.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <limits>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "lowbit/error.hpp"
+#include "lowbit/io/safetensors.hpp"
 
 namespace lowbit::model {
 
@@ -82,15 +88,162 @@ Perplexity make_perplexity(double nll_sum, std::size_t count) {
   return result;
 }
 
-void check_target(const LlamaModel& model, int target) {
-  if (target < 0 || target >= model.config().vocab_size) {
+void check_target(int vocab_size, int target) {
+  if (target < 0 || target >= vocab_size) {
     std::string message = "evaluation: token ";
     message.append(std::to_string(target))
         .append(" is outside the vocabulary [0, ")
-        .append(std::to_string(model.config().vocab_size))
+        .append(std::to_string(vocab_size))
         .append(")");
     throw invalid_argument(message);
   }
+}
+
+/// compare()'s loop over `windows` windows, the reference's logits at each position coming from
+/// reference_logits(window, input, position). Both compare() overloads run this one loop, so a
+/// saved reference gives the same sums in the same order as the live model.
+template <class ReferenceLogits>
+Comparison compare_windows(ReferenceLogits&& reference_logits, LlamaModel& candidate,
+                           std::span<const int> tokens, std::size_t windows,
+                           const EvalOptions& options, const Progress& progress) {
+  const int vocab_size = candidate.config().vocab_size;
+  std::vector<double> p, q;  // log-probabilities of the reference and the candidate
+  double nll_p = 0.0, nll_q = 0.0, kl_sum = 0.0;
+  std::size_t agree = 0, count = 0;
+  for (std::size_t w = 0; w < windows; ++w) {
+    for_each_position(tokens, w, options, [&](int input, std::size_t position, int target) {
+      check_target(vocab_size, target);
+      // Everything needed from the reference's logits is taken before the candidate runs (the
+      // two may be the same object).
+      const std::span<const float> ref_logits = reference_logits(w, input, position);
+      log_softmax(ref_logits, p);
+      const std::size_t ref_top = argmax(ref_logits);
+      const auto cand_logits = candidate.forward(input, static_cast<int>(position));
+      log_softmax(cand_logits, q);
+      const std::size_t cand_top = argmax(cand_logits);
+
+      const auto t = static_cast<std::size_t>(target);
+      nll_p -= p[t];
+      nll_q -= q[t];
+      double kl = 0.0;
+      for (std::size_t i = 0; i < p.size(); ++i) kl += std::exp(p[i]) * (p[i] - q[i]);
+      kl_sum += kl;
+      agree += ref_top == cand_top ? 1 : 0;
+      ++count;
+    });
+    if (progress) progress(w + 1, windows);
+  }
+  Comparison result;
+  result.reference = make_perplexity(nll_p, count);
+  result.candidate = make_perplexity(nll_q, count);
+  result.mean_kl = kl_sum / static_cast<double>(count);
+  result.top1_agreement = static_cast<double>(agree) / static_cast<double>(count);
+  result.tokens = count;
+  return result;
+}
+
+// The metadata tag of a saved reference, and the version of its layout.
+constexpr std::string_view reference_format = "lowbit.reference_logits";
+constexpr std::string_view reference_version = "1";
+
+static_assert(std::endian::native == std::endian::little,
+              "saved logits are little-endian F32, read by copying their bytes");
+
+std::string window_tensor_name(std::size_t w) { return "window." + std::to_string(w); }
+
+std::string hex64(std::uint64_t value) {
+  std::string text(16, '0');
+  for (std::size_t i = 0; i < 16; ++i, value >>= 4) text[15 - i] = "0123456789abcdef"[value & 15];
+  return text;
+}
+
+/// A saved reference, mapped and validated.
+struct ReferenceFile {
+  io::SafetensorsFile file;
+  ReferenceLogitsInfo info;
+};
+
+ErrorContext file_context(const std::filesystem::path& path) { return {path.string(), "", {}}; }
+
+/// The metadata value under `key`, which must be there.
+const std::string& metadata_field(const io::SafetensorsFile& file, const std::string& key) {
+  const auto& metadata = file.metadata();
+  const auto found = metadata.find(key);
+  if (found == metadata.end())
+    throw io_error("not a saved reference: its metadata has no '" + key + "'",
+                   file_context(file.path()));
+  return found->second;
+}
+
+/// The metadata value under `key` as an unsigned integer (all digits, in `base`) at most `max`.
+std::uint64_t metadata_number(const io::SafetensorsFile& file, const std::string& key,
+                              std::uint64_t max, int base = 10) {
+  const std::string& text = metadata_field(file, key);
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value > max) {
+    std::string reason = "metadata '";
+    reason.append(key).append("' is '").append(text).append("', not a number in [0, ");
+    reason.append(std::to_string(max)).append("]");
+    throw io_error(reason, file_context(file.path()));
+  }
+  return value;
+}
+
+ReferenceFile open_reference(const std::filesystem::path& path) {
+  io::SafetensorsFile file(path);
+  const auto fail = [&](const std::string& reason) -> void {
+    throw io_error(reason, file_context(path));
+  };
+  if (metadata_field(file, "format") != reference_format)
+    fail("not a saved reference: its metadata 'format' is '" + metadata_field(file, "format") +
+         "', not '" + std::string(reference_format) + "'");
+  if (metadata_field(file, "version") != reference_version)
+    fail("saved reference version '" + metadata_field(file, "version") + "' is not " +
+         std::string(reference_version));
+  constexpr auto int_max = static_cast<std::uint64_t>(std::numeric_limits<int>::max());
+  constexpr auto size_max = static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max());
+  ReferenceLogitsInfo info;
+  info.model = metadata_field(file, "model");
+  info.vocab_size = static_cast<int>(metadata_number(file, "vocab_size", int_max));
+  info.window = static_cast<int>(metadata_number(file, "window", int_max));
+  info.max_windows = metadata_number(file, "max_windows", size_max);
+  info.bos = static_cast<int>(metadata_number(file, "bos", int_max));
+  info.windows = metadata_number(file, "windows", size_max);
+  info.tokens = metadata_number(file, "tokens", size_max);
+  if (metadata_field(file, "token_hash").size() != 16)
+    fail("metadata 'token_hash' is not 16 hex digits");
+  info.token_hash =
+      metadata_number(file, "token_hash", std::numeric_limits<std::uint64_t>::max(), 16);
+
+  if (info.vocab_size < 1 || info.window < 1 || info.windows < 1)
+    fail("metadata says vocab_size " + std::to_string(info.vocab_size) + ", window " +
+         std::to_string(info.window) + ", windows " + std::to_string(info.windows) +
+         ": each must be at least 1");
+  if (info.bos >= info.vocab_size)
+    fail("metadata 'bos' " + std::to_string(info.bos) + " is outside the vocabulary [0, " +
+         std::to_string(info.vocab_size) + ")");
+  const auto window = static_cast<std::size_t>(info.window);
+  if (info.windows > size_max / window || info.tokens != info.windows * window)
+    fail("metadata 'tokens' " + std::to_string(info.tokens) + " is not windows " +
+         std::to_string(info.windows) + " x window " + std::to_string(info.window));
+  // One tensor per window, each exactly [window, vocab_size] F32; the reader has checked that the
+  // data section holds exactly the tensors' bytes.
+  if (file.size() != info.windows)
+    fail("holds " + std::to_string(file.size()) + " tensors, but its metadata says " +
+         std::to_string(info.windows) + " windows");
+  const std::vector<std::size_t> shape{window, static_cast<std::size_t>(info.vocab_size)};
+  for (std::size_t w = 0; w < info.windows; ++w) {
+    const std::string name = window_tensor_name(w);
+    if (!file.contains(name)) fail("has no tensor '" + name + "'");
+    const io::TensorInfo& tensor = file.info(name);
+    if (tensor.dtype != io::DType::F32 || tensor.shape != shape ||
+        tensor.data.size() != window * shape[1] * sizeof(float))
+      throw io_error("expected F32 of shape " + detail::shape_text(shape[0], shape[1]) +
+                         ", found " + std::string(io::dtype_name(tensor.dtype)),
+                     {path.string(), name, tensor.shape});
+  }
+  return {std::move(file), std::move(info)};
 }
 
 }  // namespace
@@ -136,7 +289,7 @@ Perplexity perplexity(LlamaModel& model, std::span<const int> tokens, const Eval
   std::size_t count = 0;
   for (std::size_t w = 0; w < windows; ++w) {
     for_each_position(tokens, w, options, [&](int input, std::size_t position, int target) {
-      check_target(model, target);
+      check_target(model.config().vocab_size, target);
       log_softmax(model.forward(input, static_cast<int>(position)), log_probs);
       nll_sum -= log_probs[static_cast<std::size_t>(target)];
       ++count;
@@ -152,40 +305,124 @@ Comparison compare(LlamaModel& reference, LlamaModel& candidate, std::span<const
     throw invalid_argument("compare: the two models have different vocabulary sizes");
   const std::size_t windows = window_count(reference, tokens.size(), options);
   window_count(candidate, tokens.size(), options);
-  std::vector<double> p, q;  // log-probabilities of the reference and the candidate
-  double nll_p = 0.0, nll_q = 0.0, kl_sum = 0.0;
-  std::size_t agree = 0, count = 0;
+  return compare_windows(
+      [&](std::size_t, int input, std::size_t position) {
+        return reference.forward(input, static_cast<int>(position));
+      },
+      candidate, tokens, windows, options, progress);
+}
+
+std::uint64_t hash_tokens(std::span<const int> tokens) noexcept {
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64 offset basis
+  for (const int token : tokens) {
+    const auto id = static_cast<std::uint32_t>(token);
+    for (int byte = 0; byte < 4; ++byte) {
+      hash ^= (id >> (8 * byte)) & 0xff;
+      hash *= 1099511628211ull;  // FNV-1a 64 prime
+    }
+  }
+  return hash;
+}
+
+Perplexity save_reference_logits(LlamaModel& reference, std::span<const int> tokens,
+                                 const std::filesystem::path& path, const EvalOptions& options,
+                                 std::string_view model_name, const Progress& progress) {
+  const std::size_t windows = window_count(reference, tokens.size(), options);
+  const auto window = static_cast<std::size_t>(options.window);
+  const auto vocab = static_cast<std::size_t>(reference.config().vocab_size);
+  std::vector<io::TensorLayout> layout;
+  for (std::size_t w = 0; w < windows; ++w)
+    layout.push_back({window_tensor_name(w), io::DType::F32, {window, vocab}});
+  const std::map<std::string, std::string> metadata{
+      {"format", std::string(reference_format)},
+      {"version", std::string(reference_version)},
+      {"model", std::string(model_name)},
+      {"vocab_size", std::to_string(vocab)},
+      {"window", std::to_string(window)},
+      {"max_windows", std::to_string(options.max_windows)},
+      {"bos", std::to_string(options.bos)},
+      {"windows", std::to_string(windows)},
+      {"tokens", std::to_string(windows * window)},
+      {"token_hash", hex64(hash_tokens(tokens.first(windows * window)))}};
+  io::SafetensorsWriter writer(path, std::move(layout), metadata);
+
+  std::vector<float> logits(window * vocab);  // one window's, written at its end
+  std::vector<double> log_probs;
+  double nll_sum = 0.0;
+  std::size_t count = 0;
   for (std::size_t w = 0; w < windows; ++w) {
     for_each_position(tokens, w, options, [&](int input, std::size_t position, int target) {
-      check_target(reference, target);
-      const int pos = static_cast<int>(position);
-      // Everything needed from the reference's logits is taken before the candidate runs (the
-      // two may be the same object).
-      const auto ref_logits = reference.forward(input, pos);
-      log_softmax(ref_logits, p);
-      const std::size_t ref_top = argmax(ref_logits);
-      const auto cand_logits = candidate.forward(input, pos);
-      log_softmax(cand_logits, q);
-      const std::size_t cand_top = argmax(cand_logits);
-
-      const auto t = static_cast<std::size_t>(target);
-      nll_p -= p[t];
-      nll_q -= q[t];
-      double kl = 0.0;
-      for (std::size_t i = 0; i < p.size(); ++i) kl += std::exp(p[i]) * (p[i] - q[i]);
-      kl_sum += kl;
-      agree += ref_top == cand_top ? 1 : 0;
+      check_target(reference.config().vocab_size, target);
+      const std::span<const float> row = reference.forward(input, static_cast<int>(position));
+      std::copy(row.begin(), row.end(),
+                logits.begin() + static_cast<std::ptrdiff_t>(position * vocab));
+      log_softmax(row, log_probs);
+      nll_sum -= log_probs[static_cast<std::size_t>(target)];
       ++count;
     });
+    writer.write(window_tensor_name(w), std::as_bytes(std::span<const float>(logits)));
     if (progress) progress(w + 1, windows);
   }
-  Comparison result;
-  result.reference = make_perplexity(nll_p, count);
-  result.candidate = make_perplexity(nll_q, count);
-  result.mean_kl = kl_sum / static_cast<double>(count);
-  result.top1_agreement = static_cast<double>(agree) / static_cast<double>(count);
-  result.tokens = count;
-  return result;
+  writer.finish();
+  return make_perplexity(nll_sum, count);
+}
+
+ReferenceLogitsInfo read_reference_logits_info(const std::filesystem::path& path) {
+  return open_reference(path).info;
+}
+
+Comparison compare(const std::filesystem::path& reference_logits, LlamaModel& candidate,
+                   std::span<const int> tokens, const EvalOptions& options,
+                   const Progress& progress) {
+  const ReferenceFile reference = open_reference(reference_logits);
+  const ReferenceLogitsInfo& info = reference.info;
+  // The file must have been computed on exactly what this evaluation scores.
+  const auto mismatch = [&](const std::string& what, const std::string& saved,
+                            const std::string& given) {
+    std::string reason = "the saved reference has ";
+    reason.append(what).append(" ").append(saved).append("; this evaluation uses ").append(given);
+    throw invalid_argument(reason, file_context(reference_logits));
+  };
+  const int vocab_size = candidate.config().vocab_size;
+  if (info.vocab_size != vocab_size)
+    mismatch("vocabulary size", std::to_string(info.vocab_size),
+             std::to_string(vocab_size) + " (the candidate model's)");
+  if (info.window != options.window)
+    mismatch("window", std::to_string(info.window), std::to_string(options.window));
+  if (info.bos != options.bos)
+    mismatch("BOS token", std::to_string(info.bos), std::to_string(options.bos));
+  const std::size_t windows = window_count(candidate, tokens.size(), options);
+  if (info.windows != windows)
+    mismatch("windows",
+             std::to_string(info.windows) + " (saved with max_windows " +
+                 std::to_string(info.max_windows) + ")",
+             std::to_string(windows) + " (max_windows " + std::to_string(options.max_windows) +
+                 " over " + std::to_string(tokens.size()) + " tokens)");
+  const std::span<const int> scored = tokens.first(info.tokens);
+  if (hash_tokens(scored) != info.token_hash)
+    mismatch("token hash", hex64(info.token_hash),
+             hex64(hash_tokens(scored)) + ": it was saved on other evaluation tokens");
+
+  const auto vocab = static_cast<std::size_t>(info.vocab_size);
+  std::vector<float> row(vocab);
+  std::span<const std::byte> window_data;
+  std::size_t loaded = windows;  // the window window_data belongs to
+  return compare_windows(
+      [&](std::size_t w, int, std::size_t position) -> std::span<const float> {
+        if (w != loaded) {
+          window_data = reference.file.info(window_tensor_name(w)).data;
+          loaded = w;
+        }
+        std::memcpy(row.data(), window_data.data() + position * vocab * sizeof(float),
+                    vocab * sizeof(float));
+        for (const float logit : row)
+          if (!std::isfinite(logit))
+            throw io_error(
+                "a saved logit at position " + std::to_string(position) + " is not finite",
+                {reference_logits.string(), window_tensor_name(w), {}});
+        return row;
+      },
+      candidate, tokens, windows, options, progress);
 }
 
 }  // namespace lowbit::model

@@ -11,15 +11,16 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/model/calibrate.hpp"
 #include "lowbit/model/eval.hpp"
+#include "lowbit/model/load.hpp"
 #include "lowbit/pipeline/activation_quant.hpp"
 #include "lowbit/pipeline/awq.hpp"
 #include "lowbit/pipeline/gptq.hpp"
-#include "lowbit/model/load.hpp"
 #include "lowbit/quant/linear.hpp"
 #include "progress.hpp"
 
@@ -118,10 +119,16 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
   rows.push_back({"LLM.int8() threshold 6",
                   [](model::LlamaModel& m) { pipeline::quantize_model_llm_int8(m, 6.0f); }});
 
-  fmt::print("## Table 3: calibration-based methods on stories260K\n\n");
-  fmt::print(
-      "| method | bits/weight | perplexity | KL (nats) | top-1 | quantize time (s) |\n"
-      "|---|---|---|---|---|---|\n");
+  const bool json = defaults.json;
+  nlohmann::ordered_json out = {{"model", defaults.model.filename().string()},
+                                {"text", defaults.text.filename().string()}};
+  nlohmann::ordered_json table3 = nlohmann::ordered_json::array();
+  if (!json) {
+    fmt::print("## Table 3: calibration-based methods on stories260K\n\n");
+    fmt::print(
+        "| method | bits/weight | perplexity | KL (nats) | top-1 | quantize time (s) |\n"
+        "|---|---|---|---|---|---|\n");
+  }
   bool first = true;
   std::size_t scored = 0;
   for (const Row& row : rows) {
@@ -138,18 +145,37 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
     progress.finish();
     scored = result.tokens;
     if (first) {
-      fmt::print("| float32 | 32 | {:.3f} | 0 | 1 | |\n", result.reference.perplexity);
+      table3.push_back({{"method", "float32"},
+                        {"bits_per_weight", 32},
+                        {"perplexity", result.reference.perplexity},
+                        {"kl_divergence", 0},
+                        {"top1_agreement", 1},
+                        {"quantize_seconds", nullptr}});
+      if (!json) fmt::print("| float32 | 32 | {:.3f} | 0 | 1 | |\n", result.reference.perplexity);
       first = false;
     }
+    table3.push_back({{"method", row.method},
+                      {"bits_per_weight", bits_per_weight(candidate)},
+                      {"perplexity", result.candidate.perplexity},
+                      {"kl_divergence", result.mean_kl},
+                      {"top1_agreement", result.top1_agreement},
+                      {"quantize_seconds", seconds}});
+    if (json) continue;
     fmt::print("| {} | {:.3f} | {:.3f} | {:.4f} | {:.4f} | {:.1f} |\n", row.method,
                bits_per_weight(candidate), result.candidate.perplexity, result.mean_kl,
                result.top1_agreement, seconds);
     std::fflush(stdout);
   }
-  fmt::print(
-      "\n{} evaluation tokens scored; calibration on {} windows of {} tokens from the first 80% "
-      "of the text.\n",
-      scored, calibration_windows, defaults.window);
+  if (json)
+    out["calibrated_methods"] = {{"tokens", scored},
+                                 {"window", defaults.window},
+                                 {"calibration_windows", calibration_windows},
+                                 {"methods", std::move(table3)}};
+  else
+    fmt::print(
+        "\n{} evaluation tokens scored; calibration on {} windows of {} tokens from the first "
+        "80% of the text.\n",
+        scored, calibration_windows, defaults.window);
 
   // Table 4: where the gains come from, layer by layer, at 3 bits g32.
   const Scheme scheme = Scheme::asymmetric_int(3, Granularity::per_group(32));
@@ -160,11 +186,13 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
   const auto inputs = model::collect_input_samples(float_model, evaluation, held_out, names);
   model::LlamaModel gptq = reference;
   pipeline::quantize_model_gptq(gptq, calibration, windows, scheme);
-  fmt::print(
-      "\n## Table 4: relative output error per layer, 3-bit g32\n\n"
-      "||X (W - Q)^T||^2 / ||X W^T||^2 on {} held-out tokens (inputs from the float model).\n\n"
-      "| layer | RTN | GPTQ | GPTQ / RTN |\n|---|---|---|---|\n",
-      inputs.begin()->second.rows);
+  if (!json)
+    fmt::print(
+        "\n## Table 4: relative output error per layer, 3-bit g32\n\n"
+        "||X (W - Q)^T||^2 / ||X W^T||^2 on {} held-out tokens (inputs from the float model).\n\n"
+        "| layer | RTN | GPTQ | GPTQ / RTN |\n|---|---|---|---|\n",
+        inputs.begin()->second.rows);
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const std::string& name : names) {
     const MatrixView<const float> w = reference.linear_layer(name).weights();
     const QuantizedMatrix q_rtn = quantize_linear(w, scheme);
@@ -173,21 +201,39 @@ int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calib
         inputs.at(name), w, MatrixView<const float>(back.data(), w.rows, w.cols));
     const double e_gptq =
         relative_output_error(inputs.at(name), w, gptq.linear_layer(name).weights());
-    fmt::print("| {} | {:.5f} | {:.5f} | {:.2f} |\n", name, e_rtn, e_gptq, e_gptq / e_rtn);
+    layers.push_back({{"layer", name}, {"rtn", e_rtn}, {"gptq", e_gptq}});
+    if (!json)
+      fmt::print("| {} | {:.5f} | {:.5f} | {:.2f} |\n", name, e_rtn, e_gptq, e_gptq / e_rtn);
   }
   model::LlamaModel awq = reference;
-  const pipeline::ModelAwqReport report = pipeline::quantize_model_awq(awq, calibration, windows, scheme);
+  const pipeline::ModelAwqReport report =
+      pipeline::quantize_model_awq(awq, calibration, windows, scheme);
+  if (json) {
+    nlohmann::ordered_json groups = nlohmann::ordered_json::array();
+    for (const pipeline::ModelAwqGroup& g : report.groups)
+      groups.push_back({{"layers", g.linears},
+                        {"folded_into", g.folded_into},
+                        {"ratio", g.ratio},
+                        {"rtn_loss", g.rtn_error},
+                        {"awq_loss", g.error}});
+    out["layer_output_error"] = {{"scheme", "3-bit g32"},
+                                 {"tokens", inputs.begin()->second.rows},
+                                 {"layers", std::move(layers)}};
+    out["awq_groups"] = std::move(groups);
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
   fmt::print(
       "\nAWQ, per layer group: the search's loss (mean squared output error of the group's "
       "layers on the calibration inputs) with the chosen scales and with s = 1 (RTN).\n\n"
       "| layers | folded into | ratio a | RTN loss | AWQ loss | AWQ / RTN |\n"
       "|---|---|---|---|---|---|\n");
   for (const pipeline::ModelAwqGroup& g : report.groups) {
-    std::string layers;
+    std::string layer_list;
     for (const std::string& name : g.linears)
-      layers.append(layers.empty() ? "" : ", ").append(short_name(name));
-    fmt::print("| {} | {} | {:.2f} | {:.4g} | {:.4g} | {:.2f} |\n", layers, g.folded_into, g.ratio,
-               g.rtn_error, g.error, g.error / g.rtn_error);
+      layer_list.append(layer_list.empty() ? "" : ", ").append(short_name(name));
+    fmt::print("| {} | {} | {:.2f} | {:.4g} | {:.4g} | {:.2f} |\n", layer_list, g.folded_into,
+               g.ratio, g.rtn_error, g.error, g.error / g.rtn_error);
   }
   return 0;
 }

@@ -38,8 +38,12 @@ using QuantizeSummary = pipeline::CheckpointQuantizeReport;
 QuantizeSummary run_quantize(const QuantizeOptions& options);
 
 struct EvalCommandOptions {
-  std::filesystem::path model;
+  std::filesystem::path model;  // eval: empty when --base stands in for it
   std::optional<std::filesystem::path> quantized;
+  // eval: write the float model's logits here (save_reference_logits), or read them from here
+  // instead of running the float model (compare with a saved reference).
+  std::optional<std::filesystem::path> save_base;
+  std::optional<std::filesystem::path> base;
   std::filesystem::path tokenizer;
   std::filesystem::path text;
   int window = 256;
@@ -56,9 +60,9 @@ std::vector<int> calibration_tokens(const EvalCommandOptions& options, int vocab
 /// json: the whole listing as one JSON object instead of tables.
 int run_inspect(const std::filesystem::path& file, bool json = false);
 
-/// The tables of docs/quality.md, printed as Markdown.
+/// The tables of docs/quality.md, printed as Markdown (as one JSON object with defaults.json).
 int run_quality(const EvalCommandOptions& defaults);
-/// Table 3 of docs/quality.md: the calibration-based methods against RTN.
+/// Tables 3 and 4 of docs/quality.md: the calibration-based methods against RTN (JSON as above).
 int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calibration_windows);
 
 /// No arguments: quantize the bundled model at int8, int4-g32 and int3-g32 and compare each with

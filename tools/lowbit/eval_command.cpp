@@ -1,5 +1,7 @@
 // `lowbit eval`: perplexity of a model on the evaluation text and, given a quantized model, its KL
-// divergence from the float model and top-1 agreement (protocol: docs/evaluation.md).
+// divergence from the float model and top-1 agreement (protocol: docs/evaluation.md). The float
+// model's logits can be saved once (--save-base) and read back for each quantized model (--base).
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -45,31 +47,102 @@ model::EvalOptions eval_options(const EvalCommandOptions& options) {
   return eval;
 }
 
+namespace {
+
+std::string file_name(const std::filesystem::path& path) { return path.filename().string(); }
+
+void print_text_line(const EvalCommandOptions& options, std::size_t token_count, int window) {
+  fmt::print("evaluation text: {} (last 20%: {} tokens), windows of {} tokens after BOS\n",
+             file_name(options.text), token_count, window);
+}
+
+nlohmann::ordered_json json_start(const EvalCommandOptions& options, int window) {
+  return {{"text", file_name(options.text)}, {"split", "last 20%"}, {"window", window}};
+}
+
+/// The float model's row (named `reference`) and the quantized model's, as a table or JSON.
+void print_comparison(const EvalCommandOptions& options, nlohmann::ordered_json out,
+                      const std::string& reference, const model::Comparison& c) {
+  if (options.json) {
+    out["tokens"] = c.tokens;
+    out["model"] = {{"file", reference}, {"perplexity", c.reference.perplexity}};
+    out["quantized"] = {{"file", file_name(*options.quantized)},
+                        {"perplexity", c.candidate.perplexity},
+                        {"kl_divergence", c.mean_kl},
+                        {"top1_agreement", c.top1_agreement}};
+    fmt::print("{}\n", out.dump(2));
+    return;
+  }
+  fmt::print("{:<28} {:>10} {:>10} {:>10} {:>8}\n", "model", "tokens", "perplexity", "KL (nats)",
+             "top-1");
+  fmt::print("{:<28} {:>10} {:>10.4f} {:>10} {:>8}\n", reference, c.tokens, c.reference.perplexity,
+             "-", "-");
+  fmt::print("{:<28} {:>10} {:>10.4f} {:>10.5f} {:>8.4f}\n", file_name(*options.quantized),
+             c.tokens, c.candidate.perplexity, c.mean_kl, c.top1_agreement);
+}
+
+/// --quantized with --base: the float model's logits come from the file, so it is not run (nor
+/// loaded: its name, when given, must be the one the file was saved from).
+int run_eval_with_base(const EvalCommandOptions& options) {
+  const std::filesystem::path& base = *options.base;
+  const model::ReferenceLogitsInfo info = model::read_reference_logits_info(base);
+  if (!options.model.empty() && file_name(options.model) != info.model)
+    throw invalid_argument("--base was saved from the model '" + info.model + "', not '" +
+                               file_name(options.model) + "' (leave the model out to use it)",
+                           {base.string(), "", {}});
+  model::LlamaModel candidate = model::load_llama(*options.quantized);
+  const std::vector<int> tokens = evaluation_tokens(options, candidate.config().vocab_size);
+  const model::EvalOptions eval = eval_options(options);
+  if (!options.json) {
+    print_text_line(options, tokens.size(), eval.window);
+    fmt::print("float model's logits read from {} (saved from {})\n", file_name(base), info.model);
+  }
+  Progress progress("compare");
+  const model::Comparison c =
+      model::compare(base, candidate, tokens, eval,
+                     [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+  progress.finish();
+  nlohmann::ordered_json out = json_start(options, eval.window);
+  out["base"] = file_name(base);
+  print_comparison(options, std::move(out), info.model, c);
+  return 0;
+}
+
+}  // namespace
+
 int run_eval(const EvalCommandOptions& options) {
+  if (options.base) return run_eval_with_base(options);
   model::LlamaModel reference = model::load_llama(options.model);
   const std::vector<int> tokens = evaluation_tokens(options, reference.config().vocab_size);
   const model::EvalOptions eval = eval_options(options);
-  if (!options.json)
-    fmt::print("evaluation text: {} (last 20%: {} tokens), windows of {} tokens after BOS\n",
-               options.text.filename().string(), tokens.size(), eval.window);
-  nlohmann::ordered_json out = {
-      {"text", options.text.filename().string()}, {"split", "last 20%"}, {"window", eval.window}};
+  if (!options.json) print_text_line(options, tokens.size(), eval.window);
+  nlohmann::ordered_json out = json_start(options, eval.window);
 
   if (!options.quantized) {
-    Progress progress("perplexity");
-    const model::Perplexity p = model::perplexity(
-        reference, tokens, eval,
-        [&](std::size_t done, std::size_t total) { progress.update(done, total); });
+    Progress progress(options.save_base ? "perplexity, saving logits" : "perplexity");
+    const model::Progress update = [&](std::size_t done, std::size_t total) {
+      progress.update(done, total);
+    };
+    const model::Perplexity p =
+        options.save_base ? model::save_reference_logits(reference, tokens, *options.save_base,
+                                                         eval, file_name(options.model), update)
+                          : model::perplexity(reference, tokens, eval, update);
     progress.finish();
     if (options.json) {
       out["tokens"] = p.tokens;
-      out["model"] = {{"file", options.model.filename().string()}, {"perplexity", p.perplexity}};
+      out["model"] = {{"file", file_name(options.model)}, {"perplexity", p.perplexity}};
+      if (options.save_base)
+        out["saved_base"] = {{"file", file_name(*options.save_base)},
+                             {"bytes", std::filesystem::file_size(*options.save_base)}};
       fmt::print("{}\n", out.dump(2));
       return 0;
     }
     fmt::print("{:<28} {:>10} {:>10}\n", "model", "tokens", "perplexity");
-    fmt::print("{:<28} {:>10} {:>10.4f}\n", options.model.filename().string(), p.tokens,
-               p.perplexity);
+    fmt::print("{:<28} {:>10} {:>10.4f}\n", file_name(options.model), p.tokens, p.perplexity);
+    if (options.save_base)
+      fmt::print("logits saved to {} ({:.1f} MB), for eval --quantized ... --base\n",
+                 options.save_base->string(),
+                 static_cast<double>(std::filesystem::file_size(*options.save_base)) / 1e6);
     return 0;
   }
 
@@ -79,23 +152,7 @@ int run_eval(const EvalCommandOptions& options) {
       model::compare(reference, candidate, tokens, eval,
                      [&](std::size_t done, std::size_t total) { progress.update(done, total); });
   progress.finish();
-  if (options.json) {
-    out["tokens"] = c.tokens;
-    out["model"] = {{"file", options.model.filename().string()},
-                    {"perplexity", c.reference.perplexity}};
-    out["quantized"] = {{"file", options.quantized->filename().string()},
-                        {"perplexity", c.candidate.perplexity},
-                        {"kl_divergence", c.mean_kl},
-                        {"top1_agreement", c.top1_agreement}};
-    fmt::print("{}\n", out.dump(2));
-    return 0;
-  }
-  fmt::print("{:<28} {:>10} {:>10} {:>10} {:>8}\n", "model", "tokens", "perplexity", "KL (nats)",
-             "top-1");
-  fmt::print("{:<28} {:>10} {:>10.4f} {:>10} {:>8}\n", options.model.filename().string(), c.tokens,
-             c.reference.perplexity, "-", "-");
-  fmt::print("{:<28} {:>10} {:>10.4f} {:>10.5f} {:>8.4f}\n", options.quantized->filename().string(),
-             c.tokens, c.candidate.perplexity, c.mean_kl, c.top1_agreement);
+  print_comparison(options, std::move(out), file_name(options.model), c);
   return 0;
 }
 

@@ -90,12 +90,28 @@ int main(int argc, char** argv) {
   CLI::App* eval_cmd = app.add_subcommand(
       "eval",
       "Perplexity on the evaluation text; with --quantized, KL divergence and top-1 agreement too");
-  eval_cmd->add_option("model", eval.model, "Float model (llama2.c .bin or safetensors)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  CLI::Option* eval_model =
+      eval_cmd
+          ->add_option("model", eval.model,
+                       "Float model (llama2.c .bin or safetensors); optional with --base")
+          ->check(CLI::ExistingFile);
+  CLI::Option* eval_quantized = eval_cmd
+                                    ->add_option("--quantized", eval.quantized,
+                                                 "Quantized model to compare with the float one")
+                                    ->check(CLI::ExistingFile);
+  CLI::Option* eval_save_base =
+      eval_cmd
+          ->add_option("--save-base", eval.save_base,
+                       "Also save the float model's logits to this safetensors file, for --base "
+                       "(windows x window x vocab x 4 bytes)")
+          ->excludes(eval_quantized);
   eval_cmd
-      ->add_option("--quantized", eval.quantized, "Quantized model to compare with the float one")
-      ->check(CLI::ExistingFile);
+      ->add_option("--base", eval.base,
+                   "Read the float model's logits from this file (written by --save-base with the "
+                   "same text and window options) instead of running the float model")
+      ->check(CLI::ExistingFile)
+      ->needs(eval_quantized)
+      ->excludes(eval_save_base);
   const auto add_eval_options = [](CLI::App* cmd, EvalCommandOptions& options) {
     cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer file")
         ->capture_default_str();
@@ -124,6 +140,7 @@ int main(int argc, char** argv) {
       ->add_option("--calibration-windows", quality_calibration_windows,
                    "Calibration windows for table 3 (from the first 80% of the text)")
       ->capture_default_str();
+  quality_cmd->add_flag("--json", eval.json, "Print the tables as one JSON object");
 
   std::filesystem::path convert_input, convert_output;
   CLI::App* convert_cmd = app.add_subcommand("convert",
@@ -164,7 +181,14 @@ int main(int argc, char** argv) {
         throw lowbit::invalid_argument("--act-order goes with --method gptq");
       return run_quantize(quantize).tensors.empty() ? 1 : 0;
     }
-    if (*eval_cmd) return run_eval(eval);
+    if (*eval_cmd) {
+      // The float model may be left out only when --base stands in for it.
+      if (eval_model->count() == 0) {
+        if (!eval.base) throw lowbit::invalid_argument("eval: give the float model (or --base)");
+        eval.model.clear();
+      }
+      return run_eval(eval);
+    }
     if (*inspect_cmd) return run_inspect(inspect_file, inspect_json);
     if (*quality_cmd)
       return calibrated ? run_calibrated_quality(eval, quality_calibration_windows)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "lowbit/algo/methods.hpp"
@@ -83,6 +84,17 @@ std::string cell(const std::optional<Measured>& m) {
   return m ? fmt::format("{:.5f} ({:.2f})", m->relative_mse, m->bits_per_weight) : "—";
 }
 
+/// The widths measured, as [{bits, relative_mse, bits_per_weight}, ...].
+nlohmann::ordered_json json_cells(const std::optional<Measured> (&by_bits)[3]) {
+  nlohmann::ordered_json cells = nlohmann::ordered_json::array();
+  for (int bits = 2; bits <= 4; ++bits)
+    if (const std::optional<Measured>& m = by_bits[bits - 2])
+      cells.push_back({{"bits", bits},
+                       {"relative_mse", m->relative_mse},
+                       {"bits_per_weight", m->bits_per_weight}});
+  return cells;
+}
+
 }  // namespace
 
 int run_quality(const EvalCommandOptions& defaults) {
@@ -106,14 +118,20 @@ int run_quality(const EvalCommandOptions& defaults) {
   for (float& x : gaussian[0]) x = normal(rng);
   const std::vector<std::pair<std::size_t, std::size_t>> gaussian_shape{{256, 4096}};
 
-  fmt::print("## Table 1: relative MSE (and bits per weight, scales included)\n\n");
-  fmt::print(
-      "Relative MSE = sum (w - q)^2 / sum w^2; on standard Gaussian data this is the MSE per "
-      "weight.\n\n");
-  fmt::print(
-      "| method | Gaussian 2-bit | Gaussian 3-bit | Gaussian 4-bit | stories260K 2-bit | "
-      "stories260K 3-bit | stories260K 4-bit |\n");
-  fmt::print("|---|---|---|---|---|---|---|\n");
+  const bool json = defaults.json;
+  nlohmann::ordered_json out = {{"model", defaults.model.filename().string()},
+                                {"text", defaults.text.filename().string()}};
+  nlohmann::ordered_json table1 = nlohmann::ordered_json::array();
+  if (!json) {
+    fmt::print("## Table 1: relative MSE (and bits per weight, scales included)\n\n");
+    fmt::print(
+        "Relative MSE = sum (w - q)^2 / sum w^2; on standard Gaussian data this is the MSE per "
+        "weight.\n\n");
+    fmt::print(
+        "| method | Gaussian 2-bit | Gaussian 3-bit | Gaussian 4-bit | stories260K 2-bit | "
+        "stories260K 3-bit | stories260K 4-bit |\n");
+    fmt::print("|---|---|---|---|---|---|---|\n");
+  }
   for (const Candidate& c : candidates()) {
     std::optional<Measured> on_gaussian[3], on_model[3];
     std::string label;
@@ -128,19 +146,39 @@ int run_quality(const EvalCommandOptions& defaults) {
     // Name the row without its width: "hqq 4-bit g64" -> "hqq g64".
     if (const auto at = label.find("-bit"); at != std::string::npos)
       label.erase(label.rfind(' ', at), at + 4 - label.rfind(' ', at));
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", label, cell(on_gaussian[0]),
-               cell(on_gaussian[1]), cell(on_gaussian[2]), cell(on_model[0]), cell(on_model[1]),
-               cell(on_model[2]));
+    table1.push_back({{"method", label},
+                      {"gaussian", json_cells(on_gaussian)},
+                      {"model", json_cells(on_model)}});
+    if (!json)
+      fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", label, cell(on_gaussian[0]),
+                 cell(on_gaussian[1]), cell(on_gaussian[2]), cell(on_model[0]), cell(on_model[1]),
+                 cell(on_model[2]));
   }
-  fmt::print("| Lloyd-Max optimum (scalar, no scale cost) | {:.5f} | {:.5f} | {:.5f} | | | |\n",
-             higgs_grid(1, 4).mse, higgs_grid(1, 8).mse, higgs_grid(1, 16).mse);
-  fmt::print("| rate-distortion bound 2^(-2R) | {:.5f} | {:.5f} | {:.5f} | | | |\n\n",
-             std::exp2(-4.0), std::exp2(-6.0), std::exp2(-8.0));
+  // Gaussian bounds at 2, 3 and 4 bits: Lloyd-Max (the optimal scalar grid) and 2^(-2R).
+  const double lloyd_max[3] = {higgs_grid(1, 4).mse, higgs_grid(1, 8).mse, higgs_grid(1, 16).mse};
+  const double rate_distortion[3] = {std::exp2(-4.0), std::exp2(-6.0), std::exp2(-8.0)};
+  if (json) {
+    nlohmann::ordered_json bounds = nlohmann::ordered_json::array();
+    for (int bits = 2; bits <= 4; ++bits)
+      bounds.push_back({{"bits", bits},
+                        {"lloyd_max", lloyd_max[bits - 2]},
+                        {"rate_distortion", rate_distortion[bits - 2]}});
+    out["relative_mse"] = {{"methods", std::move(table1)}, {"gaussian_bounds", std::move(bounds)}};
+  } else {
+    fmt::print("| Lloyd-Max optimum (scalar, no scale cost) | {:.5f} | {:.5f} | {:.5f} | | | |\n",
+               lloyd_max[0], lloyd_max[1], lloyd_max[2]);
+    fmt::print("| rate-distortion bound 2^(-2R) | {:.5f} | {:.5f} | {:.5f} | | | |\n\n",
+               rate_distortion[0], rate_distortion[1], rate_distortion[2]);
+  }
 
   const std::vector<int> tokens = evaluation_tokens(defaults, reference.config().vocab_size);
   const model::EvalOptions eval = eval_options(defaults);
-  fmt::print("## Table 2: stories260K on the evaluation text\n\n");
-  fmt::print("| method | bits/weight | perplexity | KL (nats) | top-1 |\n|---|---|---|---|---|\n");
+  if (!json) {
+    fmt::print("## Table 2: stories260K on the evaluation text\n\n");
+    fmt::print(
+        "| method | bits/weight | perplexity | KL (nats) | top-1 |\n|---|---|---|---|---|\n");
+  }
+  nlohmann::ordered_json table2 = nlohmann::ordered_json::array();
   bool first = true;
   std::size_t scored = 0;
   for (int bits : {4, 3, 2}) {
@@ -168,14 +206,31 @@ int run_quality(const EvalCommandOptions& defaults) {
       progress.finish();
       scored = result.tokens;
       if (first) {
-        fmt::print("| float32 | 32 | {:.3f} | 0 | 1 |\n", result.reference.perplexity);
+        table2.push_back({{"method", "float32"},
+                          {"bits_per_weight", 32},
+                          {"perplexity", result.reference.perplexity},
+                          {"kl_divergence", 0},
+                          {"top1_agreement", 1}});
+        if (!json) fmt::print("| float32 | 32 | {:.3f} | 0 | 1 |\n", result.reference.perplexity);
         first = false;
       }
+      table2.push_back({{"method", quantizer.describe()},
+                        {"bits_per_weight", bit_total / weights},
+                        {"perplexity", result.candidate.perplexity},
+                        {"kl_divergence", result.mean_kl},
+                        {"top1_agreement", result.top1_agreement}});
+      if (json) continue;
       fmt::print("| {} | {:.3f} | {:.3f} | {:.4f} | {:.4f} |\n", quantizer.describe(),
                  bit_total / weights, result.candidate.perplexity, result.mean_kl,
                  result.top1_agreement);
       std::fflush(stdout);
     }
+  }
+  if (json) {
+    out["evaluation"] = {
+        {"tokens", scored}, {"window", eval.window}, {"methods", std::move(table2)}};
+    fmt::print("{}\n", out.dump(2));
+    return 0;
   }
   fmt::print("\n{} evaluation tokens scored, in windows of {} (docs/evaluation.md).\n", scored,
              eval.window);

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -85,5 +88,53 @@ struct Comparison {
 /// mean_kl == 0 exactly and top1_agreement == 1.
 Comparison compare(LlamaModel& reference, LlamaModel& candidate, std::span<const int> tokens,
                    const EvalOptions& options = {}, const Progress& progress = {});
+
+// A saved reference: the reference model's logits at every scored position, written once so that
+// each candidate is compared without running the reference again (as llama-perplexity's
+// --kl-divergence-base). The file is safetensors: one F32 tensor "window.<w>" of shape
+// [window, vocab_size] per window w, holding the raw logits forward() returned, and metadata
+// saying what they were computed on (docs/evaluation.md, "Saved reference logits"). Raw logits,
+// not log-probabilities: compare() takes the log-softmax in double and the argmax of the float
+// logits, so the file gives it exactly the same inputs, and the same Comparison bit for bit.
+
+/// What a saved reference was computed on, from its metadata.
+struct ReferenceLogitsInfo {
+  std::string model;             // the reference model's file name, as given when saving
+  int vocab_size = 0;            // logits per position
+  int window = 0;                // EvalOptions::window
+  std::size_t max_windows = 0;   // EvalOptions::max_windows, as given (0 = all)
+  int bos = 0;                   // EvalOptions::bos
+  std::size_t windows = 0;       // windows saved
+  std::size_t tokens = 0;        // positions saved: windows * window
+  std::uint64_t token_hash = 0;  // hash_tokens of the scored tokens (the first `tokens` ones)
+};
+
+/// FNV-1a 64 over the little-endian 4-byte ids of `tokens`: identifies the text a file was
+/// computed on.
+std::uint64_t hash_tokens(std::span<const int> tokens) noexcept;
+
+/// Runs `reference` over the windows of perplexity() and writes its logits to `path` (through a
+/// temporary renamed into place, one window in memory at a time: window * vocab_size floats).
+/// The file takes windows * window * vocab_size * 4 bytes, plus ~80 header bytes a window. Returns
+/// the same Perplexity as perplexity(). `model_name` is recorded for the reader (e.g. the model's
+/// file name). Throws as perplexity() does, and io_error naming the file when it cannot be written.
+Perplexity save_reference_logits(LlamaModel& reference, std::span<const int> tokens,
+                                 const std::filesystem::path& path, const EvalOptions& options = {},
+                                 std::string_view model_name = {}, const Progress& progress = {});
+
+/// The metadata of a file save_reference_logits wrote, after checking the whole file is one: the
+/// format tag, every field present and in range, and exactly the tensors the fields call for, each
+/// F32 and [window, vocab_size]. Throws io_error naming the file and the reason otherwise.
+ReferenceLogitsInfo read_reference_logits_info(const std::filesystem::path& path);
+
+/// compare(reference, candidate, tokens, options) with the reference's logits read from a file
+/// save_reference_logits wrote for the same tokens and options: the same Comparison, bit for bit
+/// (when the reference's forward pass still gives the logits it gave then: same build, kernels).
+/// Throws io_error naming the file when it is malformed (read_reference_logits_info) or holds a
+/// non-finite logit, and invalid_argument naming the file when it was computed on something else:
+/// another vocabulary size, window, BOS, number of windows or other tokens (hash_tokens).
+Comparison compare(const std::filesystem::path& reference_logits, LlamaModel& candidate,
+                   std::span<const int> tokens, const EvalOptions& options = {},
+                   const Progress& progress = {});
 
 }  // namespace lowbit::model
