@@ -76,30 +76,24 @@ void dequantize_block_rows(const QuantizedMatrix& q, MatrixView<float> out) {
 QuantizedMatrix::QuantizedMatrix(const Scheme& scheme, std::size_t rows, std::size_t cols)
     : scheme_(scheme), rows_(rows), cols_(cols) {
   scheme_.validate();
+  if (scheme_.has_block_layout() && cols % scheme_.block_weights() != 0)
+    throw invalid_argument(detail::block_layout_cols_error(scheme_, cols), {{}, {}, {rows, cols}});
+  // Every size below was checked against overflow (and the address space) here.
+  const StorageSizes sizes = scheme_.storage(rows, cols);
   if (scheme_.has_block_layout()) {
-    if (cols % scheme_.block_weights() != 0)
-      throw invalid_argument(detail::block_layout_cols_error(scheme_, cols),
-                             {{}, {}, {rows, cols}});
-    bytes_per_row_ = cols / scheme_.block_weights() * scheme_.block_bytes();
-    blocks_.assign(rows * bytes_per_row_, 0u);
+    bytes_per_row_ = sizes.bytes_per_row;
+    blocks_.assign(sizes.block_bytes, 0u);
     return;
   }
-  words_per_row_ = packed_words(scheme_.codes_per_row(cols), scheme_.bits);
-  codes_.assign(rows * words_per_row_, 0u);
-  grid_ = scheme_.scale_grid(rows, cols);
-  scales_.assign(grid_.size() * static_cast<std::size_t>(scheme_.stored_scale_bits() / 8), 0u);
-  if (scheme_.double_quant_block > 0)
-    scale_block_absmax_.assign(
-        (grid_.size() + scheme_.double_quant_block - 1) / scheme_.double_quant_block, 0.0f);
-  codebook_grid_ = scheme_.codebook_grid(rows, cols);
-  codebooks_.assign(
-      codebook_grid_.size() * codebook_values() * scalar_bytes(scheme_.codebook_format), 0u);
-  if (scheme_.has_zero_point()) {
-    if (scheme_.zero_format == ZeroFormat::code)
-      zero_codes_.assign(grid_.rows * packed_words(grid_.cols, scheme_.bits), 0u);
-    else
-      zeros_.assign(grid_.size() * scalar_bytes(zero_scalar_format(scheme_.zero_format)), 0u);
-  }
+  words_per_row_ = sizes.words_per_row;
+  codes_.assign(sizes.code_words, 0u);
+  grid_ = sizes.scale_grid;
+  scales_.assign(sizes.scale_bytes, 0u);
+  scale_block_absmax_.assign(sizes.scale_absmax_count, 0.0f);
+  codebook_grid_ = sizes.codebook_grid;
+  codebooks_.assign(sizes.codebook_bytes, 0u);
+  zero_codes_.assign(sizes.zero_code_words, 0u);
+  zeros_.assign(sizes.zero_bytes, 0u);
 }
 
 std::vector<float> QuantizedMatrix::set_codebook(std::size_t index, std::span<const float> values) {

@@ -35,14 +35,17 @@ void Scheme::validate() const {
          std::to_string(fixed_element_bits(element)) + " bits");
   }
   for (const Granularity* g : {&granularity, &codebook_granularity})
-    if ((g->kind == Granularity::Kind::group || g->kind == Granularity::Kind::block) &&
-        g->group_size == 0)
-      fail("group size must be at least 1");
+    if (g->kind == Granularity::Kind::group || g->kind == Granularity::Kind::block) {
+      if (g->group_size == 0) fail("group size must be at least 1");
+      if (g->group_size > max_group_size)
+        fail("group size must be at most 2^32 (" + std::to_string(max_group_size) + ")");
+    }
   if (granularity.kind == Granularity::Kind::block) {
     // Every quantizer of another format computes its parameters one row at a time.
     if (element != ElementFormat::fp8_e4m3 && element != ElementFormat::fp8_e5m2)
       fail("2-D block scales are for FP8 elements (quant/fp8.hpp)");
     if (granularity.block_rows == 0) fail("blocks need at least 1 row");
+    if (granularity.block_rows > max_group_size) fail("blocks must have at most 2^32 rows");
     if (scale_format == ScalarFormat::e8m0 || scale_format == ScalarFormat::e4m3)
       fail("2-D block scales are stored in f32, f16 or bf16");
   }
@@ -50,6 +53,8 @@ void Scheme::validate() const {
     fail("codebooks are per tensor, channel or group, not per 2-D block");
   if (!has_scales() && !is_codebook()) fail("only codebook elements can go without scales");
   if (vector_dim == 0) fail("vector_dim must be at least 1");
+  if (vector_dim > max_vector_dim)
+    fail("vector_dim must be at most " + std::to_string(max_vector_dim));
   if (vector_dim > 1) {
     if (!is_table_lookup()) fail("only codebook and HIGGS elements can stand for vectors");
     for (const Granularity* g : {&granularity, &codebook_granularity})
@@ -63,6 +68,8 @@ void Scheme::validate() const {
   }
   if (double_quant_block > 0) {
     if (!has_scales()) fail("double quantization needs scales");
+    if (double_quant_block > max_group_size)
+      fail("double quantization blocks must hold at most 2^32 scales");
     if (scale_format != ScalarFormat::f32)
       fail("double quantization takes f32 scales (the format they are computed in)");
   }
@@ -70,10 +77,60 @@ void Scheme::validate() const {
     fail("the AWQ interleaved packing order is defined for 4-bit codes only");
 }
 
+StorageSizes Scheme::storage(std::size_t rows, std::size_t cols) const {
+  validate();
+  using detail::CheckedSize;
+  const ErrorContext shape{{}, {}, {rows, cols}};
+  // Each size is checked as a byte count that could be allocated (at most PTRDIFF_MAX).
+  const auto check = [&](CheckedSize count, std::size_t element_bytes, const char* what) {
+    detail::checked_bytes(count, element_bytes)
+        .value(std::string(what) + " of a matrix of scheme " + to_string(), shape);
+    return *count.get();
+  };
+  check(CheckedSize(rows) * cols, sizeof(float), "the dequantized floats");
+  StorageSizes sizes;
+  if (has_block_layout()) {
+    sizes.bytes_per_row =
+        check(CheckedSize(detail::ceil_div(cols, block_weights())) * block_bytes(), 1,
+              "a row of ggml blocks");
+    sizes.block_bytes = check(CheckedSize(rows) * sizes.bytes_per_row, 1, "the ggml blocks");
+    return sizes;
+  }
+  sizes.words_per_row = check(checked_packed_words(codes_per_row(cols), bits),
+                              sizeof(std::uint32_t), "a row of packed codes");
+  sizes.code_words =
+      check(CheckedSize(rows) * sizes.words_per_row, sizeof(std::uint32_t), "the packed codes");
+  // A grid has at most one entry per weight (or one, for a tensor), so its size fits once
+  // rows * cols does.
+  sizes.scale_grid = scale_grid(rows, cols);
+  const std::size_t groups = sizes.scale_grid.size();
+  sizes.scale_bytes = check(CheckedSize(groups) * static_cast<std::size_t>(stored_scale_bits() / 8),
+                            1, "the scales");
+  if (double_quant_block > 0)
+    sizes.scale_absmax_count = detail::ceil_div(groups, double_quant_block);
+  if (has_zero_point()) {
+    if (zero_format == ZeroFormat::code) {
+      sizes.zero_words_per_row = check(checked_packed_words(sizes.scale_grid.cols, bits),
+                                       sizeof(std::uint32_t), "a row of packed zero points");
+      sizes.zero_code_words = check(CheckedSize(sizes.scale_grid.rows) * sizes.zero_words_per_row,
+                                    sizeof(std::uint32_t), "the packed zero points");
+    } else {
+      sizes.zero_bytes = check(CheckedSize(groups) * scalar_bytes(zero_scalar_format(zero_format)),
+                               1, "the zero points");
+    }
+  }
+  sizes.codebook_grid = codebook_grid(rows, cols);
+  if (is_codebook())
+    sizes.codebook_bytes = check(CheckedSize(sizes.codebook_grid.size()) * codebook_entries() *
+                                     vector_dim * scalar_bytes(codebook_format),
+                                 1, "the codebooks");
+  return sizes;
+}
+
 double Scheme::bits_per_weight(std::size_t rows, std::size_t cols) const noexcept {
   if (rows == 0 || cols == 0) return 0.0;
   if (has_block_layout()) {  // whole blocks: 18, 34 or 144 bytes per 32, 32 or 256 weights
-    const std::size_t blocks = (cols + block_weights() - 1) / block_weights();
+    const std::size_t blocks = detail::ceil_div(cols, block_weights());
     return static_cast<double>(blocks * block_bytes() * 8) / static_cast<double>(cols);
   }
   const double weights = static_cast<double>(rows) * static_cast<double>(cols);

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "lowbit/detail/checked_arithmetic.hpp"
 #include "lowbit/detail/enum_table.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/ggml_blocks.hpp"
@@ -132,7 +133,9 @@ struct Granularity {
 };
 
 /// The shape of a grid of per-group parameters (scales, or codebooks) for a [rows, cols] matrix:
-/// entry (i, j) serves row i (or all rows when there is one row) and group j of that row.
+/// entry (i, j) serves row i (or all rows when there is one row) and group j of that row. Its
+/// size cannot overflow for a shape that Scheme::storage accepted. (`of` needs a validated
+/// Granularity: non-zero group size and block rows.)
 struct ScaleGrid {
   std::size_t rows = 0;
   std::size_t cols = 0;
@@ -147,9 +150,9 @@ struct ScaleGrid {
       case Granularity::Kind::channel:
         return {rows, 1};
       case Granularity::Kind::group:
-        return {rows, (cols + g.group_size - 1) / g.group_size};
+        return {rows, detail::ceil_div(cols, g.group_size)};
       case Granularity::Kind::block:
-        return {(rows + g.block_rows - 1) / g.block_rows, (cols + g.group_size - 1) / g.group_size};
+        return {detail::ceil_div(rows, g.block_rows), detail::ceil_div(cols, g.group_size)};
     }
     return {};
   }
@@ -166,7 +169,30 @@ inline std::size_t grid_index(const Granularity& g, const ScaleGrid& grid, std::
   return grid_row * grid.cols + grid_col;
 }
 
+/// Everything a QuantizedMatrix stores for a [rows, cols] matrix of a Scheme, counted in the units
+/// named (Scheme::storage computes it with every product checked).
+struct StorageSizes {
+  std::size_t words_per_row = 0;       // packed 32-bit code words of one row
+  std::size_t code_words = 0;          // rows * words_per_row
+  std::size_t bytes_per_row = 0;       // block layouts: bytes of one row of blocks
+  std::size_t block_bytes = 0;         // block layouts: rows * bytes_per_row
+  ScaleGrid scale_grid;                // one scale (and zero point) per entry
+  std::size_t scale_bytes = 0;         // the stored scales
+  std::size_t zero_words_per_row = 0;  // code zero points: packed words of one scale-grid row
+  std::size_t zero_code_words = 0;     // scale_grid.rows * zero_words_per_row
+  std::size_t zero_bytes = 0;          // float zero points
+  std::size_t scale_absmax_count = 0;  // double quantization: fp32 absmax values (one per block)
+  ScaleGrid codebook_grid;             // one codebook per entry
+  std::size_t codebook_bytes = 0;      // all codebooks
+};
+
 struct Scheme {
+  // The largest group (or block) width, block height, double-quantization block and vector
+  // dimension validate accepts: far above any published scheme, small enough that no size derived
+  // from them overflows (a file cannot declare a group of 2^64 - 1 columns).
+  static constexpr std::size_t max_group_size = std::size_t{1} << 32;
+  static constexpr std::size_t max_vector_dim = 32;
+
   ElementFormat element = ElementFormat::int_signed;
   int bits = 4;
   Granularity granularity = Granularity::per_group(128);
@@ -237,9 +263,9 @@ struct Scheme {
   bool is_codebook() const noexcept { return element == ElementFormat::codebook; }
   /// Codes that look up vectors (of vector_dim values) in a table: stored codebooks or HIGGS grids.
   bool is_table_lookup() const noexcept { return is_codebook() || element == ElementFormat::higgs; }
-  /// Codes in a row of `cols` weights (one per vector_dim weights).
+  /// Codes in a row of `cols` weights (one per vector_dim weights; needs a validated Scheme).
   std::size_t codes_per_row(std::size_t cols) const noexcept {
-    return (cols + vector_dim - 1) / vector_dim;
+    return detail::ceil_div(cols, vector_dim);
   }
   /// Entries of one codebook (each vector_dim values).
   std::size_t codebook_entries() const noexcept { return std::size_t{1} << bits; }
@@ -256,6 +282,13 @@ struct Scheme {
 
   /// Throws invalid_argument, saying what is wrong, for a Scheme that cannot be stored.
   void validate() const;
+
+  /// The sizes of a [rows, cols] matrix's storage. Validates the Scheme, then throws
+  /// invalid_argument naming the shape when any size (or rows * cols floats, what dequantize
+  /// writes) does not fit in the address space: the check every size read from a file goes
+  /// through before anything is allocated. A block layout's cols must be a multiple of its block
+  /// (the callers check; here the last block is counted whole).
+  StorageSizes storage(std::size_t rows, std::size_t cols) const;
 
   ScaleGrid scale_grid(std::size_t rows, std::size_t cols) const noexcept {
     return ScaleGrid::of(granularity, rows, cols);

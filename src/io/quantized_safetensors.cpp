@@ -227,19 +227,17 @@ std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& 
                                            std::size_t rows, std::size_t cols) {
   scheme.validate();
   const std::string base = base_name(name);
-  const ScaleGrid grid = scheme.scale_grid(rows, cols);
   std::vector<TensorLayout> layout;
+  if (scheme.has_block_layout() && cols % scheme.block_weights() != 0)
+    throw invalid_argument(detail::block_layout_cols_error(scheme, cols));
+  // The shapes are QuantizedMatrix's own storage sizes, each checked against overflow.
+  const StorageSizes sizes = scheme.storage(rows, cols);
   if (scheme.has_block_layout()) {  // the ggml blocks of each row, verbatim; nothing else
-    if (cols % scheme.block_weights() != 0)
-      throw invalid_argument(detail::block_layout_cols_error(scheme, cols));
-    layout.push_back({base + ".qweight",
-                      DType::U8,
-                      {rows, cols / scheme.block_weights() * scheme.block_bytes()}});
+    layout.push_back({base + ".qweight", DType::U8, {rows, sizes.bytes_per_row}});
     return layout;
   }
-  layout.push_back({base + ".qweight",
-                    DType::U32,
-                    {rows, packed_words(scheme.codes_per_row(cols), scheme.bits)}});
+  const ScaleGrid grid = sizes.scale_grid;
+  layout.push_back({base + ".qweight", DType::U32, {rows, sizes.words_per_row}});
   if (scheme.has_scales()) {
     const DType dtype =
         scheme.double_quant_block > 0 ? DType::U8 : scale_dtype(scheme.scale_format);
@@ -247,19 +245,16 @@ std::vector<TensorLayout> quantized_layout(std::string_view name, const Scheme& 
   }
   if (scheme.has_zero_point()) {
     if (scheme.zero_format == ZeroFormat::code)
-      layout.push_back(
-          {base + ".qzeros", DType::U32, {grid.rows, packed_words(grid.cols, scheme.bits)}});
+      layout.push_back({base + ".qzeros", DType::U32, {grid.rows, sizes.zero_words_per_row}});
     else
       layout.push_back({base + ".zeros", zero_dtype(scheme.zero_format), {grid.rows, grid.cols}});
   }
   if (scheme.double_quant_block > 0) {
-    const std::size_t blocks =
-        (grid.size() + scheme.double_quant_block - 1) / scheme.double_quant_block;
-    layout.push_back({base + ".scale_absmax", DType::F32, {blocks}});
+    layout.push_back({base + ".scale_absmax", DType::F32, {sizes.scale_absmax_count}});
     layout.push_back({base + ".scale_offset", DType::F32, {1}});
   }
   if (scheme.is_codebook()) {
-    const ScaleGrid books = scheme.codebook_grid(rows, cols);
+    const ScaleGrid books = sizes.codebook_grid;
     layout.push_back({base + ".codebooks",
                       scale_dtype(scheme.codebook_format),
                       {books.rows, books.cols, scheme.codebook_entries(), scheme.vector_dim}});

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "lowbit/config.hpp"
+#include "lowbit/detail/checked_arithmetic.hpp"
 #include "lowbit/error.hpp"
 
 namespace lowbit {
@@ -36,8 +37,17 @@ constexpr std::size_t packed_bytes(std::size_t count, int bits) noexcept {
 }
 
 /// 32-bit words needed for `count` codes of `bits` bits: ceil(count*bits/32), in either order.
+/// Unchecked, for loops over sizes already checked: count * bits must not overflow. A count that
+/// comes from a file or a caller goes through checked_packed_words first (Scheme::storage does).
 constexpr std::size_t packed_words(std::size_t count, int bits) noexcept {
   return (count * static_cast<std::size_t>(bits) + 31) / 32;
+}
+
+/// packed_words with the product checked: invalid (detail::CheckedSize) when count * bits
+/// overflows, or for a width outside [0, 32].
+constexpr detail::CheckedSize checked_packed_words(detail::CheckedSize count, int bits) noexcept {
+  if (bits < 0 || bits > 32) return detail::CheckedSize::invalid();
+  return ceil_div(count * static_cast<std::size_t>(bits), 32);
 }
 
 /// Bytes needed in a given order. awq_interleaved scatters a word's elements over all 4 of its
