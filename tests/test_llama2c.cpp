@@ -4,7 +4,9 @@
 
 #include "support/temp_dir.hpp"
 
+#include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -190,4 +192,128 @@ TEST_CASE("read_llama2c_tokenizer rejects corrupt tokenizer files", "[llama2c]")
   std::vector<char> negative = good;
   set_int(negative, 2, -5);
   require_error(negative, "negative.bin");
+}
+
+namespace {
+
+// A llama2.c tokenizer file: int32 max_token_length, then per token float32 score, int32 length,
+// the bytes.
+std::vector<char> tokenizer_file(const std::vector<std::string>& vocab,
+                                 const std::vector<float>& scores, std::int32_t max_length = 16) {
+  std::vector<char> bytes(4);
+  std::memcpy(bytes.data(), &max_length, 4);
+  for (std::size_t i = 0; i < vocab.size(); ++i) {
+    const auto length = static_cast<std::int32_t>(vocab[i].size());
+    char field[8];
+    std::memcpy(field, &scores[i], 4);
+    std::memcpy(field + 4, &length, 4);
+    bytes.insert(bytes.end(), field, field + 8);
+    bytes.insert(bytes.end(), vocab[i].begin(), vocab[i].end());
+  }
+  return bytes;
+}
+
+// <unk>, <s>, </s>, the 256 byte tokens, " " and a few letters: the smallest sound vocabulary.
+std::vector<std::string> smallest_vocab() {
+  std::vector<std::string> vocab = {"<unk>", "\n<s>\n", "\n</s>\n"};
+  for (int b = 0; b < 256; ++b) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", static_cast<unsigned>(b));
+    vocab.emplace_back(piece);
+  }
+  for (const char* piece : {" ", "a", "b", " a"}) vocab.emplace_back(piece);
+  return vocab;
+}
+
+}  // namespace
+
+TEST_CASE("read_llama2c_tokenizer checks the vocabulary and every size", "[llama2c]") {
+  const TempDir dir;
+  // The file is refused with an io_error that names it and says why.
+  const auto require_refused = [&](const std::vector<char>& bytes, int vocab_size,
+                                   const std::string& reason) {
+    const fs::path file = dir.write("tok.bin", bytes);
+    try {
+      lowbit::io::read_llama2c_tokenizer(file, vocab_size);
+      FAIL("no exception for vocab_size " << vocab_size << ", expected " << reason);
+    } catch (const lowbit::io_error& e) {
+      INFO(e.what());
+      CHECK(e.context().file == file.string());
+      CHECK(std::string(e.what()).find(reason) != std::string::npos);
+    }
+  };
+  const std::vector<std::string> vocab = smallest_vocab();
+  const int n = static_cast<int>(vocab.size());
+  const std::vector<float> scores(vocab.size(), -1.0f);
+
+  SECTION("the smallest sound vocabulary is read, and encodes any bytes") {
+    const auto tokenizer =
+        lowbit::io::read_llama2c_tokenizer(dir.write("tok.bin", tokenizer_file(vocab, scores)), n);
+    CHECK(tokenizer.byte_fallback());
+    CHECK(tokenizer.encode("ab\xFF", true, false) == std::vector<int>{1, n - 1, n - 2, 3 + 0xFF});
+  }
+  SECTION("fewer than 259 tokens: byte fallback would index past them (the issue's overflow)") {
+    const std::vector<std::string> small = {"<unk>", "<s>", "</s>", " ", "a", "b"};
+    require_refused(tokenizer_file(small, std::vector<float>(small.size(), 0.0f)), 6,
+                    "the vocabulary has 6 tokens; llama2.c's byte fallback needs at least 259");
+  }
+  SECTION("another piece where a byte token belongs") {
+    std::vector<std::string> wrong = vocab;
+    wrong[3 + 0x41] = "A";
+    require_refused(tokenizer_file(wrong, scores), n,
+                    "token 68 is \"A\", not the byte-fallback token <0x41>");
+  }
+  SECTION("no \" \" token for the dummy prefix") {
+    std::vector<std::string> no_space = vocab;
+    no_space[259] = "c";
+    require_refused(tokenizer_file(no_space, scores), n, "no \" \" token");
+  }
+  SECTION("a score that is not finite") {
+    for (const float bad :
+         {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+      std::vector<float> bad_scores = scores;
+      bad_scores[200] = bad;
+      require_refused(tokenizer_file(vocab, bad_scores), n,
+                      "token 200 has a NaN or infinite score");
+    }
+  }
+  SECTION("a vocab_size the file cannot hold is refused before anything is allocated") {
+    const std::vector<char> bytes = tokenizer_file(vocab, scores);
+    for (const int huge : {n + 1000, 1 << 30, INT_MAX})
+      require_refused(bytes, huge, "cannot hold " + std::to_string(huge) + " tokens");
+    require_refused(bytes, n + 1, "file ends inside token 263");
+    require_refused(bytes, n - 1, "10 bytes after token 261");  // the last token, " a"
+    require_refused({'\x10', 0}, 1, "file ends inside the header");
+    CHECK_THROWS_AS(lowbit::io::read_llama2c_tokenizer(dir.write("tok.bin", bytes), 0),
+                    lowbit::invalid_argument);
+    CHECK_THROWS_AS(lowbit::io::read_llama2c_tokenizer(dir.write("tok.bin", bytes), -5),
+                    lowbit::invalid_argument);
+  }
+  SECTION("token lengths: negative, past max_token_length, past the end of the file") {
+    std::vector<char> bytes = tokenizer_file(vocab, scores, 8);
+    // Token 0's length field is at byte 8.
+    for (const std::int32_t length : {-1, INT32_MIN, 9, INT32_MAX}) {
+      set_int(bytes, 2, length);
+      require_refused(bytes, n,
+                      "token 0 has length " + std::to_string(length) + ", outside [0, 8]");
+    }
+    std::vector<char> short_file = tokenizer_file({"<unk>"}, {0.0f}, 1 << 16);
+    set_int(short_file, 2, 1 << 16);
+    require_refused(short_file, 1, "file ends inside token 0 (needs 65536 bytes, has 5)");
+  }
+  SECTION("max_token_length") {
+    for (const std::int32_t bad : {0, -1, (1 << 16) + 1, INT32_MAX}) {
+      std::vector<char> bytes = tokenizer_file(vocab, scores);
+      set_int(bytes, 0, bad);
+      require_refused(bytes, n, "implausible max_token_length " + std::to_string(bad));
+    }
+  }
+  SECTION("a directory") {
+    try {
+      lowbit::io::read_llama2c_tokenizer(dir.path, n);
+      FAIL("no exception");
+    } catch (const lowbit::io_error& e) {
+      CHECK(e.context().file == dir.path.string());
+    }
+  }
 }

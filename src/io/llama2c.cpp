@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -185,43 +186,88 @@ Tokenizer read_llama2c_tokenizer(const std::filesystem::path& path, int vocab_si
         "read_llama2c_tokenizer: vocab_size " + std::to_string(vocab_size) + " is not positive",
         {file, "", {}});
   const std::uint64_t size = file_size_of(path);
+  const auto malformed = [&](const std::string& reason) {
+    return io_error(reason, {file, "", {}});
+  };
+
+  // int32 max_token_length, then per token at least a float32 score and an int32 length: check
+  // vocab_size against the file before allocating for it, so that a wrong one costs nothing.
+  constexpr std::uint64_t header = sizeof(std::int32_t);
+  constexpr std::uint64_t least_per_token = sizeof(float) + sizeof(std::int32_t);
+  const auto tokens = static_cast<std::uint64_t>(vocab_size);
+  if (size < header)
+    throw malformed("file ends inside the header (needs " + std::to_string(header) +
+                    " bytes, has " + std::to_string(size) + ")");
+  if ((size - header) / least_per_token < tokens)
+    throw malformed("a file of " + std::to_string(size) + " bytes cannot hold " +
+                    std::to_string(vocab_size) + " tokens (each takes at least " +
+                    std::to_string(least_per_token) + " bytes; is vocab_size right?)");
+
   std::ifstream in = open(path);
   std::uint64_t offset = 0;
   // Reads `bytes` more, or says where the file ended.
-  const auto take = [&](void* out, std::size_t bytes, const std::string& what) {
-    if (offset + bytes > size)
-      throw io_error("file ends inside " + what + " (needs " + std::to_string(bytes) +
-                         " bytes, has " + std::to_string(size - offset) + ")",
-                     {file, "", {}});
-    read_bytes(in, path, out, bytes, what);
+  const auto take = [&](void* out, std::uint64_t bytes, const std::string& what) {
+    if (bytes > size - offset)
+      throw malformed("file ends inside " + what + " (needs " + std::to_string(bytes) +
+                      " bytes, has " + std::to_string(size - offset) + ")");
+    read_bytes(in, path, out, static_cast<std::size_t>(bytes), what);
     offset += bytes;
   };
 
   std::int32_t max_token_length = 0;
   take(&max_token_length, sizeof max_token_length, "the header");
   if (max_token_length <= 0 || max_token_length > (1 << 16))
-    throw io_error("implausible max_token_length " + std::to_string(max_token_length),
-                   {file, "", {}});
+    throw malformed("implausible max_token_length " + std::to_string(max_token_length));
 
   std::vector<std::string> vocab(static_cast<std::size_t>(vocab_size));
   std::vector<float> scores(static_cast<std::size_t>(vocab_size));
   for (std::size_t i = 0; i < vocab.size(); ++i) {
     const std::string what = "token " + std::to_string(i);
     take(&scores[i], sizeof(float), what);
+    if (!std::isfinite(scores[i])) throw malformed(what + " has a NaN or infinite score");
     std::int32_t length = 0;
     take(&length, sizeof length, what);
     if (length < 0 || length > max_token_length)
-      throw io_error(what + " has length " + std::to_string(length) + ", outside [0, " +
-                         std::to_string(max_token_length) + "]",
-                     {file, "", {}});
-    vocab[i].resize(static_cast<std::size_t>(length));
-    take(vocab[i].data(), vocab[i].size(), what);
+      throw malformed(what + " has length " + std::to_string(length) + ", outside [0, " +
+                      std::to_string(max_token_length) + "]");
+    // Checked before the allocation: a token holds no more bytes than the file has left.
+    const auto bytes = static_cast<std::uint64_t>(length);
+    if (bytes > size - offset)
+      throw malformed("file ends inside " + what + " (needs " + std::to_string(bytes) +
+                      " bytes, has " + std::to_string(size - offset) + ")");
+    vocab[i].resize(static_cast<std::size_t>(bytes));
+    take(vocab[i].data(), bytes, what);
   }
   if (offset != size)
-    throw io_error("file has " + std::to_string(size - offset) + " bytes after token " +
-                       std::to_string(vocab_size - 1) + " (is vocab_size right?)",
-                   {file, "", {}});
-  return Tokenizer(std::move(vocab), std::move(scores));
+    throw malformed("file has " + std::to_string(size - offset) + " bytes after token " +
+                    std::to_string(vocab_size - 1) + " (is vocab_size right?)");
+
+  Tokenizer tokenizer(std::move(vocab), std::move(scores));
+  // llama2.c's encode writes a byte without a token as token 3 + byte, with no flag in the file to
+  // say otherwise, and SentencePiece's byte fallback needs all 256 byte pieces: a vocabulary
+  // without them where llama2.c looks is one that llama2.c itself would misencode or index past.
+  // Refused here, naming the file, rather than at the first unusual byte of some text.
+  if (vocab_size < Tokenizer::byte_fallback_vocab_size)
+    throw malformed("the vocabulary has " + std::to_string(vocab_size) +
+                    " tokens; llama2.c's byte fallback needs at least " +
+                    std::to_string(Tokenizer::byte_fallback_vocab_size) +
+                    " (<unk>, <s>, </s>, then <0x00>..<0xFF> at tokens 3..258)");
+  if (!tokenizer.byte_fallback()) {
+    for (int b = 0; b < 256; ++b) {
+      const int id = Tokenizer::byte_fallback_offset + b;
+      const std::string& piece = tokenizer.piece(id);
+      if (piece.size() == 6 && tokenizer.decode(0, id) == std::string(1, static_cast<char>(b)))
+        continue;
+      char expected[8];
+      std::snprintf(expected, sizeof expected, "<0x%02X>", static_cast<unsigned>(b));
+      throw malformed("token " + std::to_string(id) + " is \"" + piece +
+                      "\", not the byte-fallback " + "token " + expected +
+                      " (llama2.c encodes a byte without a token as token " + "3 + byte)");
+    }
+  }
+  // llama2.c's encode puts the " " token before every non-empty text.
+  if (tokenizer.lookup(" ") < 0) throw malformed("the vocabulary has no \" \" token");
+  return tokenizer;
 }
 
 }  // namespace lowbit::io
