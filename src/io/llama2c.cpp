@@ -9,7 +9,9 @@
 #include <string>
 #include <system_error>
 
+#include "lowbit/detail/checked_arithmetic.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/io/safetensors.hpp"
 
 namespace lowbit::io {
 
@@ -46,18 +48,14 @@ void read_bytes(std::ifstream& in, const std::filesystem::path& path, void* out,
 struct Entry {
   std::string name;  // empty for the RoPE tables, which are skipped
   std::vector<std::size_t> shape;
-  std::size_t count() const {
-    std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
-    return n;
-  }
+  detail::CheckedSize bytes() const { return detail::checked_product(shape, sizeof(float)); }
 };
 
 }  // namespace
 
 Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   const std::string file = path.string();
-  const std::uint64_t size = file_size_of(path);
+  const std::uint64_t size = regular_file_size(path);  // no FIFO, device or directory
   if (size < header_bytes)
     throw io_error("file ends inside the header (needs " + std::to_string(header_bytes) +
                        " bytes, has " + std::to_string(size) + ")",
@@ -75,34 +73,17 @@ Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   config.shared_classifier = h[5] > 0;
   // Widened first: negating INT32_MIN would overflow. Out-of-range values fail the check below.
   const std::int64_t vocab_size = h[5] < 0 ? -std::int64_t{h[5]} : std::int64_t{h[5]};
-  config.vocab_size = vocab_size > (1 << 21) ? 0 : static_cast<int>(vocab_size);
+  config.vocab_size = vocab_size > LlamaConfigLimits::vocab_size ? 0 : static_cast<int>(vocab_size);
   config.seq_len = h[6];
 
-  // Plausibility: positive, consistent, and small enough that sizes cannot overflow (the caps are
-  // far above any Llama: dim 8192, hidden 28672, 80 layers, vocab 128256, context 128K).
-  const auto header_error = [&](const std::string& what) {
-    return io_error("implausible llama2.c header (dim=" + std::to_string(h[0]) +
-                        ", hidden_dim=" + std::to_string(h[1]) +
-                        ", n_layers=" + std::to_string(h[2]) + ", n_heads=" + std::to_string(h[3]) +
-                        ", n_kv_heads=" + std::to_string(h[4]) + ", vocab_size=" +
-                        std::to_string(h[5]) + ", seq_len=" + std::to_string(h[6]) + "): " + what,
-                    {file, "", {}});
-  };
-  const auto check_range = [&](std::int32_t value, std::int32_t max, const char* name) {
-    if (value <= 0 || value > max)
-      throw header_error(std::string(name) + " must be in [1, " + std::to_string(max) + "]");
-  };
-  check_range(config.dim, 1 << 16, "dim");
-  check_range(config.hidden_dim, 1 << 18, "hidden_dim");
-  check_range(config.n_layers, 1 << 10, "n_layers");
-  check_range(config.n_heads, 1 << 10, "n_heads");
-  check_range(config.n_kv_heads, 1 << 10, "n_kv_heads");
-  check_range(config.vocab_size, 1 << 21, "vocab_size");
-  check_range(config.seq_len, 1 << 21, "seq_len");
-  if (config.dim % config.n_heads != 0) throw header_error("dim is not a multiple of n_heads");
-  if (config.head_size() % 2 != 0) throw header_error("head size is odd (RoPE rotates pairs)");
-  if (config.n_heads % config.n_kv_heads != 0)
-    throw header_error("n_heads is not a multiple of n_kv_heads");
+  // Plausibility: the bounds and consistency every reader holds a config to (llama_config.hpp).
+  if (const std::string problem = llama_config_problem(config); !problem.empty())
+    throw io_error("implausible llama2.c header (dim=" + std::to_string(h[0]) +
+                       ", hidden_dim=" + std::to_string(h[1]) +
+                       ", n_layers=" + std::to_string(h[2]) + ", n_heads=" + std::to_string(h[3]) +
+                       ", n_kv_heads=" + std::to_string(h[4]) + ", vocab_size=" +
+                       std::to_string(h[5]) + ", seq_len=" + std::to_string(h[6]) + "): " + problem,
+                   {file, "", {}});
 
   const auto dim = static_cast<std::size_t>(config.dim);
   const auto hidden = static_cast<std::size_t>(config.hidden_dim);
@@ -136,9 +117,9 @@ Llama2cFile::Llama2cFile(const std::filesystem::path& path) : path_(path) {
   // Check the size against the header before reading anything, so a wrong header costs nothing.
   std::uint64_t offset = header_bytes;
   for (const Entry& e : layout) {
-    const std::uint64_t bytes = e.count() * sizeof(float);
+    const std::uint64_t bytes = e.bytes().value<io_error>("the tensor", {file, e.name, e.shape});
     if (!e.name.empty()) tensors_.push_back({e.name, e.shape, offset});
-    if (offset + bytes > size) {
+    if (bytes > size - offset) {
       const std::string what = e.name.empty() ? "the RoPE tables" : "tensor " + e.name;
       throw io_error("file ends inside " + what + " (needs " + std::to_string(bytes) +
                          " bytes, has " + std::to_string(size - offset) + ")",
@@ -157,14 +138,24 @@ NamedTensor Llama2cFile::read(std::string_view name) const {
   const std::string file = path_.string();
   for (const TensorEntry& e : tensors_) {
     if (e.name != name) continue;
-    std::size_t count = 1;
-    for (std::size_t d : e.shape) count *= d;
+    // Sizes checked when the file was opened: they fit in it.
+    const std::size_t count = Entry{e.name, e.shape}.bytes().value("") / sizeof(float);
     NamedTensor tensor{e.name, e.shape, std::vector<float>(count)};
     std::ifstream in = open(path_);
     in.seekg(static_cast<std::streamoff>(e.offset));
     read_bytes(in, path_, tensor.data.data(), count * sizeof(float), "tensor " + e.name);
-    for (float v : tensor.data)
-      if (!std::isfinite(v)) throw io_error("weight is NaN or infinite", {file, e.name, e.shape});
+    for (std::size_t i = 0; i < count; ++i) {
+      if (std::isfinite(tensor.data[i])) continue;
+      // Its position: [row, column] of a matrix, [index] of a vector. (append, not operator+:
+      // GCC 12 reports a false -Wrestrict on the chain of temporaries)
+      std::string reason = "weight ";
+      if (e.shape.size() == 2)
+        reason.append(detail::shape_text(i / e.shape[1], i % e.shape[1]));
+      else
+        reason.append("[").append(std::to_string(i)).append("]");
+      reason.append(" is ").append(std::isnan(tensor.data[i]) ? "NaN" : "infinite");
+      throw io_error(reason, {file, e.name, e.shape});
+    }
     return tensor;
   }
   throw io_error("no tensor named '" + std::string(name) + "'", {file, std::string(name), {}});

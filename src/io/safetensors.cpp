@@ -7,15 +7,18 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
 
+#include "lowbit/detail/checked_arithmetic.hpp"
 #include "lowbit/error.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/minifloat.hpp"
@@ -55,15 +58,25 @@ constexpr std::array<DTypeEntry, 15> dtype_table{{
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Element count times element size, or nullopt when it overflows size_t.
+// Element count times element size, or nullopt when it overflows (or cannot be addressed).
 std::optional<std::size_t> byte_size(const std::vector<std::size_t>& shape, std::size_t elem) {
-  std::size_t n = elem;
-  for (std::size_t d : shape) {
-    if (d != 0 && n > std::numeric_limits<std::size_t>::max() / d) return std::nullopt;
-    n *= d;
-  }
-  // A zero dimension makes the product zero even after an earlier "overflow-free" check.
-  return n;
+  return detail::checked_product(shape, elem).at_most(detail::max_object_bytes).get();
+}
+
+// What a file that is not a regular file is, for the message.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a plain file";
+}
+
+std::string not_regular(mode_t mode) {
+  std::string reason = "not a regular file (";
+  reason.append(file_kind(mode)).append(")");
+  return reason;
 }
 
 template <typename T>
@@ -95,8 +108,16 @@ std::optional<DType> dtype_from_name(std::string_view name) noexcept {
 
 std::size_t TensorInfo::element_count() const noexcept {
   std::size_t n = 1;
-  for (std::size_t d : shape) n *= d;
+  for (std::size_t d : shape) n *= d;  // SafetensorsFile checked that the product fits
   return n;
+}
+
+std::uint64_t regular_file_size(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw io_error("cannot open: " + errno_text(), ErrorContext{path.string(), {}, {}});
+  if (!S_ISREG(st.st_mode)) throw io_error(not_regular(st.st_mode), {path.string(), {}, {}});
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,13 +131,18 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     throw io_error(reason, ErrorContext{file, tensor, std::move(shape)});
   };
 
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("cannot open: " + errno_text());
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const std::string why = errno_text();
     ::close(fd);
     fail("cannot stat: " + why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(not_regular(st.st_mode));
   }
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
   if (file_size < 8) {
@@ -141,10 +167,39 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
          std::to_string(file_size) + "-byte file");
 
   const auto* header_begin = reinterpret_cast<const char*>(bytes + 8);
+  // A key repeated in one object is refused, not resolved: JSON parsers disagree on which copy
+  // wins, so two readers could see different tensors in one file.
+  std::vector<std::set<std::string>> open_objects;  // keys seen so far, innermost object last
+  std::string top_level_key, duplicate_key, duplicate_owner;
+  std::size_t duplicate_depth = 0;
+  const json::parser_callback_t on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !open_objects.empty()) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (depth == 1) top_level_key = key;
+      if (!open_objects.back().insert(key).second && duplicate_key.empty()) {
+        duplicate_key = key;
+        duplicate_owner = top_level_key;
+        duplicate_depth = static_cast<std::size_t>(depth);
+      }
+    }
+    return true;
+  };
   json header =
-      json::parse(header_begin, header_begin + header_size, nullptr, /*exceptions=*/false);
+      json::parse(header_begin, header_begin + header_size, on_event, /*exceptions=*/false);
   if (header.is_discarded()) fail("header is not valid JSON");
   if (!header.is_object()) fail("header is not a JSON object");
+  if (!duplicate_key.empty()) {
+    if (duplicate_depth == 1)
+      fail(duplicate_key == "__metadata__" ? "__metadata__ appears twice in the header"
+                                           : "tensor name appears twice in the header",
+           duplicate_key == "__metadata__" ? std::string() : duplicate_key);
+    fail("key '" + duplicate_key + "' appears twice in one object of the header",
+         duplicate_owner == "__metadata__" ? std::string() : duplicate_owner);
+  }
 
   const std::byte* data = bytes + 8 + header_size;
   const std::uint64_t data_size = file_size - 8 - header_size;
@@ -385,6 +440,100 @@ void write_all(int fd, const void* data, std::size_t size, const std::string& fi
   }
 }
 
+// --- Temporaries removed on SIGINT and SIGTERM ---
+//
+// A writer's temporary is registered here while it is live. Where SIGINT or SIGTERM would simply
+// kill the process (their disposition is the default), a handler is installed that unlinks every
+// registered temporary and re-raises the signal with the default action, so the process still
+// ends as the signal says. A program that ignores these signals, or handles them itself, keeps its
+// choice: it goes on (or unwinds), and the writer's destructor removes the temporary.
+//
+// Fixed slots of heap-allocated paths: the handler takes a path with exchange(nullptr) before
+// using it, and a writer frees only the path it takes back itself, so the two never race on
+// memory. Beyond the slots' count of live writers, temporaries are still removed by the
+// destructors, just not on a signal.
+struct TemporarySlot {
+  std::atomic<char*> path{nullptr};
+  std::atomic<pid_t> owner{0};  // a forked child must not remove its parent's temporaries
+};
+constexpr std::size_t temporary_slot_count = 64;
+TemporarySlot temporary_slots[temporary_slot_count];
+static_assert(std::atomic<char*>::is_always_lock_free && std::atomic<pid_t>::is_always_lock_free,
+              "the signal handler may only use lock-free atomics");
+
+void remove_temporaries_and_reraise(int signal_number) {
+  const int saved_errno = errno;
+  const pid_t self = ::getpid();
+  for (TemporarySlot& slot : temporary_slots) {
+    if (slot.owner.load() != self) continue;
+    if (char* path = slot.path.exchange(nullptr)) ::unlink(path);  // leaked: the process ends
+  }
+  // SA_RESETHAND restored the default action; the signal is blocked until this handler returns,
+  // then delivered again.
+  ::raise(signal_number);
+  errno = saved_errno;
+}
+
+void install_temporary_cleanup() {
+  for (const int signal_number : {SIGINT, SIGTERM}) {
+    struct sigaction current {};
+    if (::sigaction(signal_number, nullptr, &current) != 0) continue;
+    if ((current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL) continue;
+    struct sigaction action {};
+    action.sa_handler = remove_temporaries_and_reraise;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    ::sigaction(signal_number, &action, nullptr);
+  }
+}
+
+/// Registers `path` for removal on a signal; returns its slot, or -1 when every slot is taken.
+int register_temporary(const std::string& path) {
+  install_temporary_cleanup();
+  char* copy = new char[path.size() + 1];
+  std::memcpy(copy, path.c_str(), path.size() + 1);
+  for (std::size_t i = 0; i < temporary_slot_count; ++i) {
+    char* expected = nullptr;
+    if (temporary_slots[i].path.load() != nullptr) continue;
+    temporary_slots[i].owner.store(::getpid());
+    if (temporary_slots[i].path.compare_exchange_strong(expected, copy)) return static_cast<int>(i);
+  }
+  delete[] copy;
+  return -1;
+}
+
+void unregister_temporary(int slot) noexcept {
+  if (slot < 0) return;
+  // nullptr when a handler took the path (it is unlinking it, or has)
+  delete[] temporary_slots[static_cast<std::size_t>(slot)].path.exchange(nullptr);
+}
+
+// The permissions a plain create would give the output: an existing destination keeps its mode;
+// a new one gets 0666 minus the umask (and any default ACL), as open(O_CREAT, 0666) applies them.
+int create_temporary(std::string& temp_path, const std::string& destination) {
+  static std::atomic<std::uint64_t> counter{0};
+  constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    // splitmix64 of the pid, a counter and the time: unique enough, and O_EXCL settles collisions
+    std::uint64_t x =
+        (static_cast<std::uint64_t>(::getpid()) << 32) ^ counter.fetch_add(1) ^
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    temp_path = destination + ".tmp.";
+    for (int i = 0; i < 6; ++i, x /= 62) temp_path += alphabet[x % 62];
+    const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0 || errno != EEXIST) {
+      if (fd < 0) temp_path.clear();
+      return fd;
+    }
+  }
+  temp_path.clear();
+  return -1;
+}
+
 }  // namespace
 
 SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<TensorLayout> layout,
@@ -415,15 +564,18 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<Ten
   for (std::size_t i = 0; i < 8; ++i)
     length[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(header.size()) >> (8 * i));
 
-  // mkstemp in the target's directory, so the final rename stays on one filesystem (atomic).
-  temp_path_ = file;
-  temp_path_.append(".tmp.XXXXXX");
-  fd_ = ::mkstemp(temp_path_.data());
-  if (fd_ < 0) {
-    temp_path_.clear();
+  // The temporary lies in the target's directory, so the final rename stays on one filesystem
+  // (atomic); the destination itself is not touched before that rename.
+  fd_ = create_temporary(temp_path_, file);
+  if (fd_ < 0)
     throw io_error("cannot create temporary file: " + errno_text(), ErrorContext{file, {}, {}});
-  }
+  signal_slot_ = register_temporary(temp_path_);
   try {
+    struct stat existing {};
+    if (::stat(file.c_str(), &existing) == 0 && S_ISREG(existing.st_mode) &&
+        ::fchmod(fd_, existing.st_mode & 0777) != 0)
+      throw io_error("cannot give the temporary file the destination's mode: " + errno_text(),
+                     ErrorContext{file, {}, {}});
     write_all(fd_, length.data(), length.size(), file);
     write_all(fd_, header.data(), header.size(), file);
   } catch (...) {
@@ -439,6 +591,7 @@ SafetensorsWriter::SafetensorsWriter(SafetensorsWriter&& other) noexcept
       sizes_(std::move(other.sizes_)),
       next_(std::exchange(other.next_, 0)),
       fd_(std::exchange(other.fd_, -1)),
+      signal_slot_(std::exchange(other.signal_slot_, -1)),
       finished_(std::exchange(other.finished_, true)) {}
 
 SafetensorsWriter::~SafetensorsWriter() { abandon(); }
@@ -447,6 +600,7 @@ void SafetensorsWriter::abandon() noexcept {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   if (!finished_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  unregister_temporary(std::exchange(signal_slot_, -1));
   temp_path_.clear();
 }
 
@@ -505,6 +659,7 @@ void SafetensorsWriter::finish() {
                    ErrorContext{file, {}, {}});
   }
   finished_ = true;
+  unregister_temporary(std::exchange(signal_slot_, -1));
   temp_path_.clear();
 }
 
@@ -551,9 +706,26 @@ ShardedSafetensors::ShardedSafetensors(const std::filesystem::path& index_path)
   auto fail = [&](const std::string& reason, const std::string& tensor = {}) {
     throw io_error(reason, ErrorContext{file, tensor, {}});
   };
-  std::ifstream in(index_path, std::ios::binary);
-  if (!in) fail("cannot open index: " + errno_text());
-  json index = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  // Read whole (a directory or FIFO is refused first; a stream would throw or block on one).
+  const std::uint64_t size = regular_file_size(index_path);
+  if (size > max_header_size)
+    fail("index of " + std::to_string(size) + " bytes exceeds the 100 MB limit");
+  std::string text(static_cast<std::size_t>(size), '\0');
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail("cannot open index: " + errno_text());
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? errno_text() : "the file shrank while being read";
+      ::close(fd);
+      fail("cannot read index: " + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  json index = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (index.is_discarded() || !index.is_object()) fail("index is not a JSON object");
   auto map_it = index.find("weight_map");
   if (map_it == index.end() || !map_it->is_object()) fail("index has no \"weight_map\" object");

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "lowbit/error.hpp"
+#include "lowbit/io/llama_config.hpp"
 #include "lowbit/kernels/gemm.hpp"
 
 namespace lowbit::model {
@@ -120,15 +121,12 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
 LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors)
     : config_(config) {
   const LlamaConfig& c = config_;
-  if (c.dim <= 0 || c.hidden_dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 ||
-      c.vocab_size <= 0 || c.seq_len <= 0 || c.dim % c.n_heads != 0 ||
-      c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
-    throw invalid_argument("llama model: inconsistent config");
+  if (const std::string problem = io::llama_config_problem(c); !problem.empty())
+    throw invalid_argument("llama model: config: " + problem);
   const auto dim = static_cast<std::size_t>(c.dim);
   const auto hidden = static_cast<std::size_t>(c.hidden_dim);
   const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
   const auto vocab = static_cast<std::size_t>(c.vocab_size);
-  const auto seq_len = static_cast<std::size_t>(c.seq_len);
   const auto n_layers = static_cast<std::size_t>(c.n_layers);
 
   embedding_ = find_tensor(tensors, "tok_embeddings.weight", {vocab, dim}).data;
@@ -150,8 +148,9 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
   classifier_ = c.shared_classifier ? Linear(embedding_, vocab, dim)
                                     : make_linear(tensors, "output.weight", vocab, dim);
 
-  key_cache_.assign(n_layers * seq_len * kv_dim, 0.0f);
-  value_cache_.assign(n_layers * seq_len * kv_dim, 0.0f);
+  // The KV cache starts empty and grows with the positions forward() reaches.
+  key_cache_.resize(n_layers);
+  value_cache_.resize(n_layers);
   x_.assign(dim, 0.0f);
   xb_.assign(dim, 0.0f);
   xb2_.assign(dim, 0.0f);
@@ -160,8 +159,22 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
   q_.assign(dim, 0.0f);
   k_.assign(kv_dim, 0.0f);
   v_.assign(kv_dim, 0.0f);
-  att_.assign(seq_len, 0.0f);
   logits_.assign(vocab, 0.0f);
+}
+
+void LlamaModel::reserve_positions(std::size_t positions) {
+  if (positions <= cached_positions_) return;
+  // Doubling keeps the copies amortized O(1) a position; never past seq_len.
+  const std::size_t grown =
+      std::min<std::size_t>(std::max<std::size_t>(positions, 2 * cached_positions_),
+                            static_cast<std::size_t>(config_.seq_len));
+  const auto kv_dim = static_cast<std::size_t>(config_.kv_dim());
+  for (std::size_t l = 0; l < key_cache_.size(); ++l) {
+    key_cache_[l].resize(grown * kv_dim, 0.0f);
+    value_cache_[l].resize(grown * kv_dim, 0.0f);
+  }
+  att_.resize(grown, 0.0f);
+  cached_positions_ = grown;
 }
 
 std::vector<std::string> LlamaModel::linear_names() const {
@@ -255,8 +268,8 @@ std::span<const float> LlamaModel::forward(int token, int position) {
   const auto dim = static_cast<std::size_t>(c.dim);
   const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
   const auto head_size = static_cast<std::size_t>(c.head_size());
-  const auto seq_len = static_cast<std::size_t>(c.seq_len);
   const auto pos = static_cast<std::size_t>(position);
+  reserve_positions(pos + 1);
   const auto kv_mul = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
   const float inv_sqrt_head = 1.0f / std::sqrt(static_cast<float>(head_size));
 
@@ -266,8 +279,10 @@ std::span<const float> LlamaModel::forward(int token, int position) {
 
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
-    float* key_row = key_cache_.data() + (l * seq_len + pos) * kv_dim;
-    float* value_row = value_cache_.data() + (l * seq_len + pos) * kv_dim;
+    const float* keys = key_cache_[l].data();
+    const float* values = value_cache_[l].data();
+    float* key_row = key_cache_[l].data() + pos * kv_dim;
+    float* value_row = value_cache_[l].data() + pos * kv_dim;
 
     rmsnorm(xb_, x_, layer.attention_norm, c.norm_eps);
     observe(l, {0, 1, 2}, xb_);
@@ -298,14 +313,14 @@ std::span<const float> LlamaModel::forward(int token, int position) {
       const std::size_t kv_offset = (h / kv_mul) * head_size;
       std::span<float> att(att_.data(), pos + 1);
       for (std::size_t t = 0; t <= pos; ++t) {
-        const float* k = key_cache_.data() + (l * seq_len + t) * kv_dim + kv_offset;
+        const float* k = keys + t * kv_dim + kv_offset;
         att[t] = dot(q, k, head_size) * inv_sqrt_head;
       }
       softmax(att);
       float* out = xb_.data() + h * head_size;
       std::fill_n(out, head_size, 0.0f);
       for (std::size_t t = 0; t <= pos; ++t) {
-        const float* v = value_cache_.data() + (l * seq_len + t) * kv_dim + kv_offset;
+        const float* v = values + t * kv_dim + kv_offset;
         for (std::size_t i = 0; i < head_size; ++i) out[i] += att[t] * v[i];
       }
     }

@@ -1,6 +1,8 @@
 #include "lowbit/model/load.hpp"
 
+#include <cmath>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +14,34 @@
 #include "lowbit/io/safetensors.hpp"
 
 namespace lowbit::model {
+
+namespace {
+
+std::string index_text(std::size_t i) {
+  std::string text = "[";
+  text.append(std::to_string(i)).append("]");
+  return text;
+}
+
+/// Throws io_error naming the file, the tensor and the position of the first NaN or infinite
+/// weight: a non-finite weight poisons every logit downstream, so it is refused at load, as the
+/// llama2.c reader refuses it. `cols` is the row length of a matrix (0 for other shapes).
+void require_finite(std::span<const float> values, const std::string& file,
+                    const std::string& tensor, const std::vector<std::size_t>& shape,
+                    std::size_t cols, const char* what) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    // (append, not operator+: GCC 12 reports a false -Wrestrict on the chain of temporaries)
+    std::string reason = what;
+    reason.append(" ")
+        .append(cols > 0 ? detail::shape_text(i / cols, i % cols) : index_text(i))
+        .append(" is ")
+        .append(std::isnan(values[i]) ? "NaN" : "infinite");
+    throw io_error(reason, ErrorContext{file, tensor, shape});
+  }
+}
+
+}  // namespace
 
 LlamaModel load_llama(const std::filesystem::path& path) {
   const std::string format = io::detect_checkpoint_format(path);
@@ -50,6 +80,8 @@ LlamaModel load_llama(const std::filesystem::path& path) {
                        ErrorContext{name, t, info.shape});
     }
     tensors.push_back({t, info.shape, file.to_float(t)});
+    require_finite(tensors.back().data, name, t, info.shape,
+                   info.shape.size() == 2 ? info.shape[1] : 0, "weight");
     float_names.insert(t);
   }
   // LlamaModel wants every weight as floats; quantized layers get a zero placeholder that
@@ -65,8 +97,14 @@ LlamaModel load_llama(const std::filesystem::path& path) {
   try {
     LlamaModel model(config, tensors);
     tensors.clear();
-    for (std::size_t i = 0; i < quantized.size(); ++i)
+    for (std::size_t i = 0; i < quantized.size(); ++i) {
       model.set_linear(quantized[i], std::move(matrices[i]));
+      // Scales, zero points, codebooks or FP8 codes can make a non-finite weight too: checked on
+      // the dequantized weights the layer holds.
+      const MatrixView<const float> w = model.linear_layer(quantized[i]).weights();
+      require_finite(std::span<const float>(w.data, w.size()), name, quantized[i], {w.rows, w.cols},
+                     w.cols, "dequantized weight");
+    }
     return model;
   } catch (const invalid_argument& e) {
     throw io_error(e.what(), ErrorContext{name, {}, {}});

@@ -20,7 +20,9 @@ inline constexpr std::string_view llama_config_metadata_key = "lowbit.llama.conf
 /// norm_eps, rope_theta, shared_classifier).
 void add_llama_config(std::map<std::string, std::string>& metadata, const LlamaConfig& config);
 
-/// The config a file's metadata holds; io_error naming the file when absent or malformed.
+/// The config a file's metadata holds; io_error naming the file when absent or malformed, or when
+/// llama_config_problem finds a value out of bounds (seq_len above 2^21, n_heads 0, rope_theta
+/// not finite, ...).
 LlamaConfig read_llama_config(const SafetensorsFile& file);
 
 /// llama2.c checkpoint -> safetensors (F32, the same Llama tensor names read_llama2c gives, config
@@ -28,9 +30,12 @@ LlamaConfig read_llama_config(const SafetensorsFile& file);
 void convert_llama2c_to_safetensors(const std::filesystem::path& in,
                                     const std::filesystem::path& out);
 
-/// Tells what a file is, for `lowbit inspect`: "safetensors" (an 8-byte little-endian header
-/// length that fits the file, followed by '{'), "llama2c" (a plausible llama2.c header whose sizes
-/// match the file's length), or throws io_error naming the file.
+/// Tells what a file is, for `lowbit inspect` and model::load_llama: "safetensors" (an 8-byte
+/// little-endian header length that fits the file, followed by '{'; or any file named
+/// .safetensors, so that opening it reports what is wrong with it as safetensors), "llama2c" (a
+/// plausible llama2.c header whose sizes match the file's length), or throws io_error naming the
+/// file: "not a regular file" for a FIFO, device or directory, else "neither a safetensors file
+/// nor a llama2.c checkpoint" with what is wrong with it as each.
 std::string detect_checkpoint_format(const std::filesystem::path& path);
 
 }  // namespace lowbit::io

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -51,10 +52,17 @@ struct TensorInfo {
   std::size_t element_count() const noexcept;
 };
 
+/// The size of the regular file at `path`. Throws lowbit::io_error naming it when it cannot be
+/// opened or is not a regular file ("not a regular file (a FIFO)"): a directory, FIFO or device
+/// would block, fail late or never end as a checkpoint.
+std::uint64_t regular_file_size(const std::filesystem::path& path);
+
 /// A safetensors file, memory-mapped read-only and validated on open; throws lowbit::io_error
 /// naming the file (and the tensor) for anything malformed. As the reference implementation
 /// requires, the data section must be indexed entirely: tensors contiguous from byte 0, the last
 /// ending at the end of the file; a gap, overlap or trailing bytes are a "hole"/"overlap" error.
+/// Also refused: a file that is not a regular file, a key repeated in one JSON object (a tensor
+/// name twice), a shape whose byte size overflows.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::filesystem::path& path);
@@ -102,11 +110,19 @@ struct TensorLayout {
 };
 
 /// Streams a safetensors file: the layout (and metadata) is declared up front, so the header can be
-/// written first; then each tensor's bytes in declared order. Writes to a temporary file in the
-/// same directory; finish() fsyncs and renames into place; destroying an unfinished writer removes
-/// the temporary, so no partial output ever appears under `path`. Memory stays O(one tensor). The
-/// header has the same layout write_safetensors documents. Throws io_error naming the file (and
-/// tensor) for a bad layout (empty, duplicate or reserved name, size overflow) or an I/O error.
+/// written first; then each tensor's bytes in declared order. Writes to a temporary file
+/// `<path>.tmp.XXXXXX` in the same directory; finish() fsyncs and renames into place; destroying
+/// an unfinished writer removes the temporary, so no partial output ever appears under `path`.
+/// Memory stays O(one tensor). The header has the same layout write_safetensors documents. Throws
+/// io_error naming the file (and tensor) for a bad layout (empty, duplicate or reserved name, size
+/// overflow) or an I/O error.
+///
+/// The output gets the permissions a plain create would: an existing destination's mode is kept,
+/// a new file gets 0666 less the umask. While a writer is live, SIGINT and SIGTERM remove its
+/// temporary: when a writer is created and a signal's action is still the default (the process
+/// would die), a handler is installed that unlinks the live temporaries and re-raises the signal
+/// with the default action. Where a program ignores or handles the signal itself, nothing is
+/// installed: it keeps control, and the destructor removes the temporary when it unwinds.
 class SafetensorsWriter {
  public:
   SafetensorsWriter(std::filesystem::path path, std::vector<TensorLayout> layout,
@@ -138,6 +154,7 @@ class SafetensorsWriter {
   std::vector<std::size_t> sizes_;  // bytes of each layout entry
   std::size_t next_ = 0;
   int fd_ = -1;
+  int signal_slot_ = -1;  // its place in the registry of temporaries removed on a signal
   bool finished_ = false;
 };
 

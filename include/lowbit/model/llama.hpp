@@ -69,7 +69,8 @@ class LlamaModel {
  public:
   /// Takes the tensors by their Llama names (tok_embeddings.weight, layers.{i}.attention.wq.weight,
   /// ..., norm.weight, and output.weight unless config.shared_classifier). Throws
-  /// lowbit::invalid_argument for a missing tensor or a wrong shape.
+  /// lowbit::invalid_argument for a config that cannot describe a model (io::llama_config_problem
+  /// says why), a missing tensor or a wrong shape.
   LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors);
 
   const LlamaConfig& config() const noexcept { return config_; }
@@ -97,6 +98,11 @@ class LlamaModel {
   /// ones before it) and returns the logits, valid until the next call.
   std::span<const float> forward(int token, int position);
 
+  /// Positions the KV cache holds room for. It grows (doubling) as forward() reaches further
+  /// positions, up to config().seq_len: memory follows the positions used (an evaluation window),
+  /// not the context length a file declares.
+  std::size_t cached_positions() const noexcept { return cached_positions_; }
+
  private:
   struct Layer {
     std::vector<float> attention_norm, ffn_norm;
@@ -105,14 +111,18 @@ class LlamaModel {
   Linear* find_linear(const std::string& name);
   void observe(std::size_t layer, std::initializer_list<std::size_t> linears,
                std::span<const float> input);
+  /// Grows the KV cache (and the attention scratch) to hold positions [0, positions).
+  void reserve_positions(std::size_t positions);
 
   LlamaConfig config_;
   std::vector<float> embedding_;  // [vocab, dim]
   std::vector<Layer> layers_;
   std::vector<float> final_norm_;
   Linear classifier_;
-  // KV cache [layer, position, kv_dim] and scratch activations.
-  std::vector<float> key_cache_, value_cache_;
+  // KV cache, per layer [position, kv_dim] for cached_positions_ positions, and scratch
+  // activations.
+  std::vector<std::vector<float>> key_cache_, value_cache_;
+  std::size_t cached_positions_ = 0;
   std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, att_, logits_;
   InputObserver observer_;
   std::vector<std::string> observed_names_;

@@ -9,7 +9,8 @@ namespace lowbit::model {
 
 /// Loads a Llama model from a .safetensors file written by lowbit (float tensors, plus quantized
 /// ones, which go through LlamaModel::set_linear) or from a llama2.c .bin checkpoint, chosen by
-/// content (detect_checkpoint_format). Throws io_error naming the file for a bad file.
+/// content (detect_checkpoint_format). Throws io_error naming the file for a bad file, and the
+/// tensor and position for a NaN or infinite weight (float, or quantized once dequantized).
 LlamaModel load_llama(const std::filesystem::path& path);
 
 }  // namespace lowbit::model
