@@ -1,27 +1,19 @@
-// The CUDA backend against the reference backend on the same QuantizedMatrix. These tests need a
-// GPU (sm_80 or later) and a CUDA build; elsewhere they pass with a warning saying why they were
-// skipped, after checking that the backend reports itself unavailable.
-//
-// Error bound. The kernels round the activations to fp16 (bf16), relative error u = 2^-11 (2^-8),
-// decode the levels v exactly (NF4 and codebook table values rounded to the activation type too),
-// sum in fp32, and round y to the activation type. Per output, with the kernels' form of a weight,
-// s (v - z):
-//   |y - y_ref| <= (u (1 + table) + (K + 16) 2^-22) sum_k |s| (|v| + |z|) |x_k|
-//                  + u |y_ref| + 2^-24 (1 + sum_k |s| (|v| + |z|))
-// (table = 1 for table formats; 2^-22 leaves the mma's fp32 accumulation 4 units of slack; the
-// last term covers subnormal activations and outputs).
+// What is specific to the CUDA backend: its device entry (cuda_gemm on device pointers, fp16 and
+// bf16, row strides), what that entry refuses, and how the backend says it cannot run. Its results
+// against the reference on every format, shape and batch size (through Backend::gemm) are the
+// conformance suite's, test_backend_conformance.cpp, under the bound of
+// support/backend_conformance.hpp. The device tests need a GPU (sm_80 or later) and a CUDA build;
+// elsewhere they pass with a warning saying why they were skipped, after checking that the backend
+// reports itself unavailable.
 #include <catch2/catch.hpp>
 
-#include "../kernels/cuda/packed_layout.hpp"
-#include "support/bound_check.hpp"
+#include "support/backend_conformance.hpp"
 #include "support/cuda_cases.hpp"
 #include "support/random_data.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -31,13 +23,14 @@
 #include "lowbit/kernels/cuda.hpp"
 #include "lowbit/kernels/gemm.hpp"
 #include "lowbit/kernels/reference.hpp"
+#include "lowbit/quant/codebook.hpp"
+#include "lowbit/quant/linear.hpp"
 
 #if LOWBIT_TEST_CUDA_RUNTIME
 #include <cuda_runtime.h>
 #endif
 
 namespace kernels = lowbit::kernels;
-namespace cuda = lowbit::kernels::cuda;
 using lowbit::Granularity;
 using lowbit::MatrixView;
 using lowbit::QuantizedMatrix;
@@ -65,113 +58,36 @@ bool skipped() {
   return true;
 }
 
-/// The bound at the top of this file, for activations x (in the stored basis).
-std::vector<double> error_bounds(const QuantizedMatrix& q, MatrixView<const float> x,
-                                 const std::vector<float>& expected, double u) {
-  const cuda::PackedMatrix p = cuda::pack(q);
-  const double table = p.decode == cuda::Decode::lut4 ? 1.0 : 0.0;
-  const double gamma = (static_cast<double>(q.cols()) + 16.0) * std::ldexp(1.0, -22);
-  std::vector<double> bounds(x.rows * q.rows());
-  for (std::size_t o = 0; o < q.rows(); ++o) {
-    std::vector<double> weight(q.cols());
-    double weight_sum = 0.0;
-    for (std::size_t k = 0; k < q.cols(); ++k) {
-      const std::size_t g = k / p.group;
-      const double s = p.scales[g * p.padded_rows + o];
-      const double z = p.has_zero ? p.zeros[g * p.padded_rows + o] : p.level_offset;
-      weight[k] = std::abs(s) * (std::abs(static_cast<double>(cuda::level(p, o, k))) + std::abs(z));
-      weight_sum += weight[k];
-    }
-    for (std::size_t b = 0; b < x.rows; ++b) {
-      double magnitude = 0.0;
-      for (std::size_t k = 0; k < q.cols(); ++k) magnitude += weight[k] * std::abs(x(b, k));
-      const double y = std::abs(static_cast<double>(expected[b * q.rows() + o]));
-      bounds[b * q.rows() + o] = (u * (1.0 + table) + gamma) * magnitude + u * y +
-                                 std::ldexp(1.0, -24) * (1.0 + weight_sum);
-    }
-  }
-  return bounds;
-}
-
-void check_against_reference(const kernels::Backend& backend, const QuantizedMatrix& q,
-                             std::size_t batch, std::uint32_t seed) {
-  const std::vector<float> xv = lowbit::test::gaussian(batch * q.cols(), seed, 1.0f);
-  const MatrixView<const float> x(xv.data(), batch, q.cols());
-  std::vector<float> expected(batch * q.rows());
-  kernels::reference_gemm(q, x, MatrixView<float>(expected.data(), batch, q.rows()));
-  const std::vector<float> rotated = kernels::detail::rotated_inputs(q, x);
-  const std::vector<double> bounds = error_bounds(
-      q, MatrixView<const float>(rotated.data(), batch, q.cols()), expected, std::ldexp(1.0, -11));
-  const auto prepared = kernels::prepare(q, {}, backend);
-  CHECK(!prepared->fallback());
-  std::vector<float> y(batch * q.rows(), std::numeric_limits<float>::quiet_NaN());
-  kernels::gemm(*prepared, x, MatrixView<float>(y.data(), batch, q.rows()));
-  const lowbit::test::BoundCheck check = lowbit::test::check_bounds(y, expected, bounds);
-  INFO(q.scheme().to_string() << " [" << q.rows() << ", " << q.cols() << "] batch " << batch << " ("
-                              << kernels::cuda_kernel_for_batch(batch) << "): worst error / bound "
-                              << check.worst);
-  CHECK(check.outside == 0);
-}
-
 }  // namespace
 
-TEST_CASE("the cuda backend matches the reference on ragged shapes", "[cuda][gpu]") {
-  if (skipped()) return;
-  const kernels::Backend& backend = kernels::cuda_backend();
-  struct Shape {
-    std::size_t rows, cols;
-  };
-  const std::vector<Shape> shapes = {{1, 1},     {5, 31},    {17, 100}, {33, 257},
-                                     {64, 1000}, {130, 300}, {7, 6200}};
-  std::uint32_t seed = 1000;
-  for (const Shape& shape : shapes)
-    for (const QuantizedMatrix& q : lowbit::test::cuda_cases(shape.rows, shape.cols, seed++)) {
-      CHECK(backend.supports(q.scheme(), {}));
-      // GEMV: 1..8 (padded to 1, 2, 4, 8); tensor cores: 9 and more (padded to 32).
-      for (std::size_t batch : {1u, 2u, 3u, 5u, 8u, 9u, 16u, 33u, 70u})
-        check_against_reference(backend, q, batch, seed++);
-    }
-}
-
-TEST_CASE("the cuda backend rotates inputs and falls back like the cpu backend", "[cuda][gpu]") {
+TEST_CASE("cuda_gemm refuses rotated, fallback and foreign matrices", "[cuda][gpu]") {
   if (skipped()) return;
   const kernels::Backend& backend = kernels::cuda_backend();
   const std::size_t rows = 12, cols = 96;
   const auto w = lowbit::test::weights_with_outliers(rows, cols, 1100);
   const MatrixView<const float> view(w.data(), rows, cols);
   const Scheme scheme = Scheme::asymmetric_int(4, Granularity::per_group(32));
+  // The device entry leaves the rotation to the caller, and says so.
   const QuantizedMatrix rotated = lowbit::quantize_incoherent(
       view, {48, 3, true},
       [&](MatrixView<const float> m) { return lowbit::quantize_linear(m, scheme); });
-  check_against_reference(backend, rotated, 3, 1101);
-  check_against_reference(backend, rotated, 20, 1102);
-  // The device entry leaves the rotation to the caller, and says so.
   const auto prepared_rotated = kernels::prepare(rotated, {}, backend);
+  CHECK(!prepared_rotated->fallback());
   CHECK_THROWS_AS(kernels::cuda_gemm(*prepared_rotated, {}), lowbit::unsupported);
-
-  // A vector codebook and the int8 activation modes run on the reference kernels.
+  // A vector codebook and the int8 activation modes run on the host's reference kernels only.
   const Scheme vector_codebook{.element = lowbit::ElementFormat::codebook,
                                .bits = 4,
                                .granularity = Granularity::none(),
                                .vector_dim = 2,
                                .codebook_granularity = Granularity::per_tensor(),
                                .codebook_format = lowbit::ScalarFormat::f16};
-  const QuantizedMatrix vq = lowbit::quantize_codebook(view, vector_codebook);
-  CHECK(!backend.supports(vq.scheme(), {}));
   kernels::PrepareOptions int8;
   int8.activations = kernels::ActivationQuantization::int8_per_token;
   const QuantizedMatrix q4 = lowbit::quantize_linear(view, scheme);
-  CHECK(!backend.supports(q4.scheme(), int8));
-  const std::vector<float> xv = lowbit::test::gaussian(2 * cols, 1103, 1.0f);
-  const MatrixView<const float> x(xv.data(), 2, cols);
-  for (const auto& [q, options] :
-       {std::pair{&vq, kernels::PrepareOptions{}}, std::pair{&q4, int8}}) {
-    const auto prepared = kernels::prepare(*q, options, backend);
+  for (const auto& prepared :
+       {kernels::prepare(lowbit::quantize_codebook(view, vector_codebook), {}, backend),
+        kernels::prepare(q4, int8, backend)}) {
     CHECK(prepared->fallback());
-    std::vector<float> y(2 * rows), expected(2 * rows);
-    kernels::gemm(*prepared, x, MatrixView<float>(y.data(), 2, rows));
-    kernels::reference_gemm(*q, x, MatrixView<float>(expected.data(), 2, rows), options);
-    CHECK(y == expected);
     CHECK_THROWS_AS(kernels::cuda_gemm(*prepared, {}), lowbit::unsupported);
   }
   // A matrix another backend prepared.
@@ -221,7 +137,7 @@ TEST_CASE("cuda_gemm runs fp16 and bf16 device activations with row strides", "[
         cudaFree(xd);
         cudaFree(yd);
         const std::vector<double> bounds =
-            error_bounds(q, x, expected, std::ldexp(1.0, bf16 ? -8 : -11));
+            lowbit::test::cuda_kernel_bounds(q, x, expected, std::ldexp(1.0, bf16 ? -8 : -11));
         std::size_t bad = 0;
         for (std::size_t b = 0; b < batch; ++b)
           for (std::size_t o = 0; o < rows; ++o)
