@@ -1,7 +1,11 @@
 // lowbit: quantize a checkpoint, evaluate it, inspect files. With no arguments it runs the demo on
 // the bundled model (see README.md).
+#include <charconv>
+#include <cstddef>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <system_error>
 
 #include <CLI/CLI.hpp>
 
@@ -10,6 +14,26 @@
 #include "lowbit/error.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/threads.hpp"
+
+namespace {
+
+/// A count option: a whole number of at least `minimum`. (CLI11 would parse "-1" into a
+/// std::size_t as 2^64 - 1, which the options read as "all".)
+CLI::Validator count_at_least(std::size_t minimum) {
+  return CLI::Validator(
+      [minimum](std::string& text) -> std::string {
+        std::size_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, status] = std::from_chars(text.data(), end, value);
+        if (status != std::errc() || stop != end || value < minimum)
+          return "must be a whole number of at least " + std::to_string(minimum) + ", not '" +
+                 text + "'";
+        return {};
+      },
+      "COUNT>=" + std::to_string(minimum));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace lowbit::cli;
@@ -66,14 +90,17 @@ int main(int argc, char** argv) {
   quantize.tokenizer = default_tokenizer();
   quantize.text = default_text();
   quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq, awq: llama2.c tokenizer file")
+      ->check(CLI::ExistingFile)
       ->capture_default_str();
   quantize_cmd
       ->add_option("--calibration-text", quantize.text,
                    "gptq, awq: text whose first 80% calibrates")
+      ->check(CLI::ExistingFile)
       ->capture_default_str();
   quantize_cmd
       ->add_option("--calibration-windows", quantize.calibration_windows,
                    "gptq, awq: windows of 256 tokens of calibration text")
+      ->check(count_at_least(1))
       ->capture_default_str();
   quantize_cmd->add_flag("--act-order", quantize.act_order,
                          "gptq: columns by decreasing Hessian diagonal (static groups)");
@@ -114,14 +141,17 @@ int main(int argc, char** argv) {
       ->excludes(eval_save_base);
   const auto add_eval_options = [](CLI::App* cmd, EvalCommandOptions& options) {
     cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer file")
+        ->check(CLI::ExistingFile)
         ->capture_default_str();
     cmd->add_option("--text", options.text, "Text whose last 20% is evaluated")
+        ->check(CLI::ExistingFile)
         ->capture_default_str();
     cmd->add_option("--window", options.window, "Tokens per window after BOS")
         ->check(CLI::Range(1, 1 << 20))
         ->capture_default_str();
     cmd->add_option("--max-windows", options.max_windows,
-                    "Evaluate at most this many windows (0 = all)");
+                    "Evaluate at most this many windows (0 = all)")
+        ->check(count_at_least(0));
   };
   add_eval_options(eval_cmd, eval);
   eval_cmd->add_flag("--json", eval.json, "Print the results as JSON");
@@ -139,6 +169,7 @@ int main(int argc, char** argv) {
   quality_cmd
       ->add_option("--calibration-windows", quality_calibration_windows,
                    "Calibration windows for table 3 (from the first 80% of the text)")
+      ->check(count_at_least(1))
       ->capture_default_str();
   quality_cmd->add_flag("--json", eval.json, "Print the tables as one JSON object");
 
