@@ -490,8 +490,8 @@ TEST_CASE("ggml matrices with the rest of lowbit", "[ggml]") {
   const MatrixView<const float> view(w.data(), 8, 256);
   // The linear quantizer and the integer kernels take lowbit's own integer layout only.
   CHECK_THROWS_AS(LinearGrid(Scheme::ggml_blocks(GgmlType::q8_0)), unsupported);
-  // The CPU kernels run them natively (tests/test_kernels.cpp holds them to the reference); the
-  // product is the one of the dequantized weights.
+  // The CPU kernels run them natively (tests/test_backend_conformance.cpp holds them to the
+  // reference); the product is the one of the dequantized weights.
   const QuantizedMatrix q = quantize_ggml(view, GgmlType::q4_k);
   CHECK(kernels::cpu_backend().supports(q.scheme(), {}));
   const std::vector<float> x = test::gaussian(2 * 256, 4, 1.0f);
