@@ -8,6 +8,7 @@ packages=(
   python3 python3-venv           # the reference-implementation tests (ml_dtypes, numpy) run in a venv
   libeigen3-dev libxsimd-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   catch2 libbenchmark-dev
+  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14  # scripts/fuzz.sh: libFuzzer, its symbolizer
 )
 
 missing=()

@@ -1,0 +1,214 @@
+// libFuzzer harness: quantized weights in safetensors files. The "lowbit.quantization" metadata
+// (names, schemes, shapes, rotations), read_quantized's checks of each part against it, the
+// dequantization of what it accepts; then the whole-checkpoint loader and one forward step on the
+// kernels, as `lowbit eval` reads a quantized checkpoint. lowbit::error is the expected answer to
+// a bad file; anything else (another exception, a crash, a sanitizer report, a broken invariant)
+// is a finding.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lowbit/error.hpp"
+#include "lowbit/io/llama_checkpoint.hpp"
+#include "lowbit/io/quantized_safetensors.hpp"
+#include "lowbit/io/safetensors.hpp"
+#include "lowbit/io/tokenizer.hpp"
+#include "lowbit/model/load.hpp"
+#include "lowbit/quantized_matrix.hpp"
+#include "lowbit/threads.hpp"
+
+// libFuzzer's own mutator, for LLVMFuzzerCustomMutator below.
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+
+namespace {
+
+// The readers take a path: the input goes into an anonymous in-memory file, reached through
+// /proc/self/fd, so that nothing touches the disk or outlives the process.
+class InputFile {
+ public:
+  InputFile() : fd_(::memfd_create("fuzz-input", MFD_CLOEXEC)) {
+    if (fd_ < 0) std::abort();
+    path_ = "/proc/self/fd/" + std::to_string(fd_);
+  }
+  const std::filesystem::path& write(const std::uint8_t* data, std::size_t size) {
+    if (::ftruncate(fd_, 0) != 0) std::abort();
+    for (std::size_t done = 0; done < size;) {
+      const ssize_t n = ::pwrite(fd_, data + done, size - done, static_cast<off_t>(done));
+      if (n <= 0) std::abort();
+      done += static_cast<std::size_t>(n);
+    }
+    return path_;
+  }
+
+ private:
+  int fd_;
+  std::filesystem::path path_;
+};
+
+void require(bool invariant) {
+  if (!invariant) std::abort();
+}
+
+// What read_quantized accepted must be self-consistent: its layout is the file's, its scheme
+// round-trips through JSON, and it dequantizes to rows x cols floats.
+void check_quantized(const lowbit::io::SafetensorsFile& file, const std::string& name) {
+  using namespace lowbit::io;
+  const lowbit::QuantizedMatrix q = read_quantized(file, name);
+  const lowbit::Scheme& scheme = q.scheme();
+  require(scheme_from_json(scheme_to_json(scheme)) == scheme);
+  for (const TensorLayout& part : quantized_layout(name, scheme, q.rows(), q.cols())) {
+    require(file.contains(part.name));
+    require(file.info(part.name).dtype == part.dtype && file.info(part.name).shape == part.shape);
+  }
+  require(q.dequantize().size() == q.rows() * q.cols());
+  require(q.dequantize_unrotated().size() == q.rows() * q.cols());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  lowbit::set_threads(1);  // one thread: reproducible runs, and no thread start-up per input
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace lowbit::io;
+  static InputFile input;
+  const std::filesystem::path& path = input.write(data, size);
+  try {
+    const SafetensorsFile file(path);
+    for (const std::string& name : quantized_names(file)) {
+      try {
+        check_quantized(file, name);
+      } catch (const lowbit::error&) {
+      }
+    }
+  } catch (const lowbit::error&) {
+  }
+  try {
+    lowbit::model::LlamaModel model = lowbit::model::load_llama(path);
+    const int vocab_size = model.config().vocab_size;
+    require(model.forward(Tokenizer::bos_id % vocab_size, 0).size() ==
+            static_cast<std::size_t>(vocab_size));
+  } catch (const lowbit::error&) {
+  }
+  return 0;
+}
+
+// Structure-aware mutation. A safetensors file is an 8-byte header length, the JSON header, then
+// the data. A byte-level insertion or deletion inside the header breaks that length (and so the
+// file) nearly every time, and the numbers that size arithmetic overflows on (2^31 - 1, 2^32,
+// 2^64 - 1, ...) are many mutations away from any seed's. So a third of the mutations replace one
+// JSON value of the header, or of the JSON a metadata string holds (the quantization schemes, the
+// model config), by such a number or another type; a third mutate the header's bytes; both then
+// rewrite the length to fit. The last third mutate the raw bytes, the length prefix included.
+namespace {
+
+using nlohmann::json;
+
+void collect_leaves(json& value, std::vector<json*>& leaves) {
+  if (value.is_structured()) {
+    for (json& child : value) collect_leaves(child, leaves);
+  } else {
+    leaves.push_back(&value);
+  }
+}
+
+json replacement_value(const json& old, std::minstd_rand& rng) {
+  // Small and degenerate values, the int32/uint32/int64/uint64 limits, other types.
+  static const json boundary = json::parse(R"([0, 1, -1, 2, 3, 31, 32, 33, 255, 256, 2147483647,
+      2147483648, 4294967295, 4294967296, 9223372036854775807, 18446744073709551615, 1e300,
+      -1e300, 0.5, "", null, true, [], {}])");
+  const unsigned shift = rng() % 64;
+  switch (rng() % 3) {
+    case 0:  // a power of two, or one less
+      return (std::uint64_t{1} << shift) - rng() % 2;
+    case 1:
+      if (old.is_number_unsigned()) {
+        const std::uint64_t v = old.get<std::uint64_t>();
+        const std::uint64_t derived[] = {v + 1, v - 1, v << shift, (v << shift) - 1, ~v, v * 3};
+        return derived[rng() % std::size(derived)];
+      }
+      [[fallthrough]];
+    default:
+      return boundary[rng() % boundary.size()];
+  }
+}
+
+// The header mutated as JSON, or an empty string when it is not a JSON object. Half of the picks
+// go to the JSON that metadata strings hold (schemes, shapes, the model config): most derived
+// sizes come from there, and it is a small part of the header's values.
+std::string mutate_header_json(const std::uint8_t* header, std::size_t size,
+                               std::minstd_rand& rng) {
+  json root = json::parse(header, header + size, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object()) return {};
+  std::vector<json*> leaves;
+  collect_leaves(root, leaves);
+  if (leaves.empty()) return {};
+  std::vector<std::pair<json*, json>> nested;  // a string leaf and the JSON it holds
+  for (json* leaf : leaves) {
+    if (!leaf->is_string()) continue;
+    json value = json::parse(leaf->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (value.is_structured()) nested.emplace_back(leaf, std::move(value));
+  }
+  if (!nested.empty() && rng() % 2 == 0) {
+    auto& [leaf, value] = nested[rng() % nested.size()];
+    std::vector<json*> inner;
+    collect_leaves(value, inner);
+    if (!inner.empty()) {
+      json& target = *inner[rng() % inner.size()];
+      target = replacement_value(target, rng);
+    }
+    *leaf = value.dump();
+  } else {
+    json& leaf = *leaves[rng() % leaves.size()];
+    leaf = replacement_value(leaf, rng);
+  }
+  return root.dump();
+}
+
+}  // namespace
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
+                                               std::size_t max_size, unsigned int seed) {
+  std::minstd_rand rng(seed);
+  const unsigned kind = rng() % 3;
+  std::uint64_t header_size = 0;
+  if (size >= 8)
+    for (int i = 7; i >= 0; --i) header_size = header_size << 8 | data[i];
+  if (kind == 0 || size < 8 || header_size == 0 || header_size > size - 8)
+    return LLVMFuzzerMutate(data, size, max_size);
+  const std::size_t data_size = size - 8 - static_cast<std::size_t>(header_size);
+  if (max_size <= 8 + data_size) return LLVMFuzzerMutate(data, size, max_size);
+  const std::size_t room = max_size - 8 - data_size;  // at least header_size: size <= max_size
+  std::vector<std::uint8_t> header(data + 8, data + 8 + header_size);
+  const std::vector<std::uint8_t> tensors(data + 8 + header_size, data + size);
+  std::size_t new_size = 0;
+  if (kind == 1) {
+    const std::string mutated = mutate_header_json(header.data(), header.size(), rng);
+    if (!mutated.empty() && mutated.size() <= room) {
+      header.assign(mutated.begin(), mutated.end());
+      new_size = header.size();
+    }
+  }
+  if (new_size == 0) {
+    header.resize(room);
+    new_size = LLVMFuzzerMutate(header.data(), static_cast<std::size_t>(header_size), room);
+  }
+  for (int i = 0; i < 8; ++i)
+    data[i] = static_cast<std::uint8_t>(std::uint64_t{new_size} >> (8 * i));
+  std::memcpy(data + 8, header.data(), new_size);
+  if (!tensors.empty()) std::memcpy(data + 8 + new_size, tensors.data(), tensors.size());
+  return 8 + new_size + tensors.size();
+}
