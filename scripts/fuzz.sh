@@ -101,7 +101,7 @@ for harness in "${harnesses[@]}"; do
       "$log" || tail -n 40 "$log"
     grep -E 'Test unit written to' "$log" || true
   else
-    grep -E '^#[0-9]+ +DONE' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$log" || true
   fi
 done
 
