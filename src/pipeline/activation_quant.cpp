@@ -11,8 +11,8 @@
 
 namespace lowbit::pipeline {
 
-using model::block_linear_names;
 using model::ActivationQuantization;
+using model::block_linear_names;
 using model::EvalOptions;
 using model::Linear;
 using model::LlamaModel;

@@ -9,9 +9,9 @@
 
 namespace lowbit::pipeline {
 
+using model::collect_input_samples;
 using model::EvalOptions;
 using model::InputSamples;
-using model::collect_input_samples;
 using model::Linear;
 using model::LlamaModel;
 

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <cstdio>
-#include <exception>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 #include <limits>
 #include <span>
 #include <string>
@@ -114,69 +114,69 @@ QuantizedMatrix quantize_codebook(MatrixView<const float> weights, const Scheme&
   const float largest_entry = round_scalar_up(scheme.codebook_format, FLT_MAX);
 #pragma omp parallel for schedule(dynamic) if (threaded)
   for (std::ptrdiff_t b = 0; b < book_count; ++b) try {
-    const auto index = static_cast<std::size_t>(b);
-    const auto block = CodebookBlock::of(scheme, books, index, rows, cols);
-    const std::size_t vectors_per_row = (block.col_end - block.col_begin + dim - 1) / dim;
-    const std::size_t count = (block.row_end - block.row_begin) * vectors_per_row;
-    // Scale of each weight relative to the codebook's largest, so weights stay in float range.
-    float top_scale = 0.0f;
-    if (!scales.empty())
+      const auto index = static_cast<std::size_t>(b);
+      const auto block = CodebookBlock::of(scheme, books, index, rows, cols);
+      const std::size_t vectors_per_row = (block.col_end - block.col_begin + dim - 1) / dim;
+      const std::size_t count = (block.row_end - block.row_begin) * vectors_per_row;
+      // Scale of each weight relative to the codebook's largest, so weights stay in float range.
+      float top_scale = 0.0f;
+      if (!scales.empty())
+        for (std::size_t r = block.row_begin; r < block.row_end; ++r)
+          for (std::size_t c = block.col_begin; c < block.col_end; ++c)
+            top_scale = std::max(top_scale, scales[q.scale_index(r, c)]);
+      const bool ragged = (block.col_end - block.col_begin) % dim != 0;
+      const bool need_weights = weighted || ragged || top_scale > 0.0f;
+      std::vector<float> points(count * dim, 0.0f), point_weights(need_weights ? count * dim : 0);
+      std::size_t p = 0;
       for (std::size_t r = block.row_begin; r < block.row_end; ++r)
-        for (std::size_t c = block.col_begin; c < block.col_end; ++c)
-          top_scale = std::max(top_scale, scales[q.scale_index(r, c)]);
-    const bool ragged = (block.col_end - block.col_begin) % dim != 0;
-    const bool need_weights = weighted || ragged || top_scale > 0.0f;
-    std::vector<float> points(count * dim, 0.0f), point_weights(need_weights ? count * dim : 0);
-    std::size_t p = 0;
-    for (std::size_t r = block.row_begin; r < block.row_end; ++r)
-      for (std::size_t start = block.col_begin; start < block.col_end; start += dim, ++p)
-        for (std::size_t j = 0; j < dim; ++j) {
-          const std::size_t c = start + j;
-          if (c >= block.col_end) {
-            if (need_weights) point_weights[p * dim + j] = 0.0f;  // absent component
-            continue;
+        for (std::size_t start = block.col_begin; start < block.col_end; start += dim, ++p)
+          for (std::size_t j = 0; j < dim; ++j) {
+            const std::size_t c = start + j;
+            if (c >= block.col_end) {
+              if (need_weights) point_weights[p * dim + j] = 0.0f;  // absent component
+              continue;
+            }
+            float x = weights(r, c), w = weighted ? importance(r, c) : 1.0f;
+            if (top_scale > 0.0f) {
+              const float s = scales[q.scale_index(r, c)];
+              x = s > 0.0f ? x / s : 0.0f;
+              const float relative = s / top_scale;
+              w *= relative * relative;
+            }
+            points[p * dim + j] = x;
+            if (need_weights) point_weights[p * dim + j] = w;
           }
-          float x = weights(r, c), w = weighted ? importance(r, c) : 1.0f;
-          if (top_scale > 0.0f) {
-            const float s = scales[q.scale_index(r, c)];
-            x = s > 0.0f ? x / s : 0.0f;
-            const float relative = s / top_scale;
-            w *= relative * relative;
-          }
-          points[p * dim + j] = x;
-          if (need_weights) point_weights[p * dim + j] = w;
+      // Dimension 1 takes one weight per point; per-component weights otherwise.
+      KMeansOptions kmeans_options;
+      kmeans_options.clusters = static_cast<int>(entries);
+      kmeans_options.max_iterations = options.iterations;
+      kmeans_options.seed = detail::codebook_seed(options.seed, index);
+      const KMeansResult result = kmeans(points, dim, point_weights, kmeans_options);
+      for (float center : result.centers)
+        if (!(std::abs(center) <= largest_entry)) {
+          char text[160];
+          std::snprintf(text, sizeof text,
+                        "codebook %zu: an entry of %g is beyond the largest %s value (%g): weights "
+                        "this large need f32 codebooks, or scales",
+                        index, static_cast<double>(center), to_string(scheme.codebook_format),
+                        static_cast<double>(largest_entry));
+          throw invalid_value(text, ErrorContext{"", options.tensor_name, {rows, cols}});
         }
-    // Dimension 1 takes one weight per point; per-component weights otherwise.
-    KMeansOptions kmeans_options;
-    kmeans_options.clusters = static_cast<int>(entries);
-    kmeans_options.max_iterations = options.iterations;
-    kmeans_options.seed = detail::codebook_seed(options.seed, index);
-    const KMeansResult result = kmeans(points, dim, point_weights, kmeans_options);
-    for (float center : result.centers)
-      if (!(std::abs(center) <= largest_entry)) {
-        char text[160];
-        std::snprintf(text, sizeof text,
-                      "codebook %zu: an entry of %g is beyond the largest %s value (%g): weights "
-                      "this large need f32 codebooks, or scales",
-                      index, static_cast<double>(center), to_string(scheme.codebook_format),
-                      static_cast<double>(largest_entry));
-        throw invalid_value(text, ErrorContext{"", options.tensor_name, {rows, cols}});
-      }
-    const std::vector<float> stored = q.set_codebook(index, result.centers);
-    // Codes against the stored (rounded) entries.
-    const detail::KMeansData data(points, dim, point_weights);
-    const detail::NearestCenter nearest(data, stored.data(), entries);
-    p = 0;
-    for (std::size_t r = block.row_begin; r < block.row_end; ++r)
-      for (std::size_t v = 0; v < vectors_per_row; ++v, ++p) {
-        double best = 0.0;
-        codes[r * codes_per_row + block.col_begin / dim + v] =
-            static_cast<std::uint8_t>(nearest(p, best));
-      }
-  } catch (...) {
+      const std::vector<float> stored = q.set_codebook(index, result.centers);
+      // Codes against the stored (rounded) entries.
+      const detail::KMeansData data(points, dim, point_weights);
+      const detail::NearestCenter nearest(data, stored.data(), entries);
+      p = 0;
+      for (std::size_t r = block.row_begin; r < block.row_end; ++r)
+        for (std::size_t v = 0; v < vectors_per_row; ++v, ++p) {
+          double best = 0.0;
+          codes[r * codes_per_row + block.col_begin / dim + v] =
+              static_cast<std::uint8_t>(nearest(p, best));
+        }
+    } catch (...) {
 #pragma omp critical(lowbit_codebook_failure)
-    if (!failure) failure = std::current_exception();
-  }
+      if (!failure) failure = std::current_exception();
+    }
   if (failure) std::rethrow_exception(failure);
   for (std::size_t r = 0; r < rows; ++r)
     pack_words(std::span<const std::uint8_t>(codes.data() + r * codes_per_row, codes_per_row),

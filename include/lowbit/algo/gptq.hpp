@@ -97,9 +97,9 @@ struct GptqResult {
 /// Throws invalid_argument for mismatched shapes, block 0, a negative or non-finite percdamp,
 /// act_order with non-static groups or a Hadamard block that does not fit the row; invalid_value
 /// for an all-zero Hessian (every input dead: the layer saw no calibration signal) and for weights
-/// whose scales do not fit the Scheme's scale format; unsupported for schemes GPTQ cannot quantize column
-/// by column (2-D blocks, vector codes, no scales); invalid_value for NaN/Inf or a Hessian that
-/// no damping makes positive definite.
+/// whose scales do not fit the Scheme's scale format; unsupported for schemes GPTQ cannot quantize
+/// column by column (2-D blocks, vector codes, no scales); invalid_value for NaN/Inf or a Hessian
+/// that no damping makes positive definite.
 GptqResult quantize_gptq(MatrixView<const float> weights, const SymmetricMatrix& hessian,
                          const Grid& grid, const GptqOptions& options = {});
 
