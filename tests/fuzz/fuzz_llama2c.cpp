@@ -2,6 +2,8 @@
 // tensor read), then the model built from them and one forward step, as `lowbit eval` runs a .bin.
 // lowbit::error is the expected answer to a bad file; anything else (another exception, a crash,
 // a sanitizer report, a broken invariant) is a finding.
+#include "fuzz_input.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,32 +22,8 @@
 
 namespace {
 
-// The readers take a path: the input goes into an anonymous in-memory file, reached through
-// /proc/self/fd, so that nothing touches the disk or outlives the process.
-class InputFile {
- public:
-  InputFile() : fd_(::memfd_create("fuzz-input", MFD_CLOEXEC)) {
-    if (fd_ < 0) std::abort();
-    path_ = "/proc/self/fd/" + std::to_string(fd_);
-  }
-  const std::filesystem::path& write(const std::uint8_t* data, std::size_t size) {
-    if (::ftruncate(fd_, 0) != 0) std::abort();
-    for (std::size_t done = 0; done < size;) {
-      const ssize_t n = ::pwrite(fd_, data + done, size - done, static_cast<off_t>(done));
-      if (n <= 0) std::abort();
-      done += static_cast<std::size_t>(n);
-    }
-    return path_;
-  }
-
- private:
-  int fd_;
-  std::filesystem::path path_;
-};
-
-void require(bool invariant) {
-  if (!invariant) std::abort();
-}
+using lowbit::fuzz::InputFile;
+using lowbit::fuzz::require;
 
 }  // namespace
 

@@ -12,6 +12,8 @@
 //   pieces mode: <unk>, <s>, </s>, the 256 byte tokens unless bit 3, then the blob's pieces, each
 //     a score byte (int8 / 4; 127 NaN, -128 -inf), a length byte (mod 8) and the bytes; so that
 //     encode's merging is fuzzed without seeds, on vocabularies no file reader would accept.
+#include "fuzz_input.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,32 +37,8 @@ namespace {
 
 using lowbit::io::Tokenizer;
 
-// The reader takes a path: the blob goes into an anonymous in-memory file, reached through
-// /proc/self/fd, so that nothing touches the disk or outlives the process.
-class InputFile {
- public:
-  InputFile() : fd_(::memfd_create("fuzz-tokenizer", MFD_CLOEXEC)) {
-    if (fd_ < 0) std::abort();
-    path_ = "/proc/self/fd/" + std::to_string(fd_);
-  }
-  const std::filesystem::path& write(const std::uint8_t* data, std::size_t size) {
-    if (::ftruncate(fd_, 0) != 0) std::abort();
-    for (std::size_t done = 0; done < size;) {
-      const ssize_t n = ::pwrite(fd_, data + done, size - done, static_cast<off_t>(done));
-      if (n <= 0) std::abort();
-      done += static_cast<std::size_t>(n);
-    }
-    return path_;
-  }
-
- private:
-  int fd_;
-  std::filesystem::path path_;
-};
-
-void require(bool invariant) {
-  if (!invariant) std::abort();
-}
+using lowbit::fuzz::InputFile;
+using lowbit::fuzz::require;
 
 // llama2.c's encode (run.c), transcribed as tests/test_tokenizer.cpp has it: quadratic, so it is
 // run on short texts only. Used only where encode succeeded, so every id it makes is in range.
