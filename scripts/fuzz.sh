@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 
 # The harnesses CI runs: those with no known open finding. The others run with "all" or by name;
 # a harness joins this list once it is committed and the bugs it finds are fixed (docs/fuzzing.md).
-ci_harnesses=(fuzz_safetensors fuzz_sharded_index fuzz_quantized fuzz_llama2c fuzz_tokenizer)
+ci_harnesses=(fuzz_safetensors fuzz_sharded_index fuzz_quantized fuzz_llama2c fuzz_tokenizer
+              fuzz_gguf)
 
 seconds=${1:-60}
 shift || true
@@ -28,9 +29,10 @@ cxx=${LOWBIT_FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || echo cla
 
 # Per harness: its seed directory under seeds/ and the longest input (bytes) the fuzzer tries.
 declare -A seed_dir=([fuzz_safetensors]=safetensors [fuzz_sharded_index]=sharded_index
-                     [fuzz_quantized]=quantized [fuzz_llama2c]=llama2c [fuzz_tokenizer]=tokenizer)
+                     [fuzz_quantized]=quantized [fuzz_llama2c]=llama2c [fuzz_tokenizer]=tokenizer
+                     [fuzz_gguf]=gguf)
 declare -A max_len=([fuzz_safetensors]=65536 [fuzz_sharded_index]=4096 [fuzz_quantized]=65536
-                    [fuzz_llama2c]=65536 [fuzz_tokenizer]=8192)
+                    [fuzz_llama2c]=65536 [fuzz_tokenizer]=8192 [fuzz_gguf]=16384)
 # The harnesses whose input is JSON, or holds it, take the dictionary the seed writer makes.
 declare -A json_input=([fuzz_safetensors]=1 [fuzz_sharded_index]=1 [fuzz_quantized]=1)
 

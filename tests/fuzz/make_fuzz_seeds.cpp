@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gguf_seeds.hpp"
 #include "lowbit/algo/methods.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
@@ -303,7 +304,7 @@ int main(int argc, char** argv) {
   try {
     const fs::path out = argv[1];
     const char* const harness_dirs[] = {"llama2c", "safetensors", "quantized", "sharded_index",
-                                        "tokenizer"};
+                                        "tokenizer", "gguf"};
     for (const char* dir : harness_dirs) fs::create_directories(out / dir);
     std::mt19937 rng(2024);
 
@@ -394,6 +395,9 @@ int main(int argc, char** argv) {
                                "\x80\x02"
                                "ca";
     write_tokenizer_seed(out / "tokenizer" / "pieces", 4 | 1, 0, pieces, "abcabc cab");
+
+    // gguf/: small GGUF files built field by field (gguf_seeds.hpp).
+    fuzz::write_gguf_seeds(out / "gguf", rng);
 
     write_json_dictionary(out / "json.dict",
                           {out / "safetensors", out / "quantized", out / "sharded_index"});
