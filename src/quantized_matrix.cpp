@@ -3,6 +3,7 @@
 #include "lowbit/quantized_matrix.hpp"
 
 #include <string>
+#include <type_traits>
 
 #include "lowbit/detail/parallel.hpp"
 #include "lowbit/format/higgs_grids.hpp"
@@ -198,23 +199,9 @@ std::vector<float> QuantizedMatrix::dequantize() const {
 }
 
 void QuantizedMatrix::dequantize_blocks(MatrixView<float> out) const {
-  switch (*scheme_.ggml_type) {
-    case GgmlType::q4_0:
-      dequantize_block_rows<ggml::block_q4_0>(*this, out);
-      return;
-    case GgmlType::q8_0:
-      dequantize_block_rows<ggml::block_q8_0>(*this, out);
-      return;
-    case GgmlType::q4_k:
-      dequantize_block_rows<ggml::block_q4_k>(*this, out);
-      return;
-    case GgmlType::f16:
-      dequantize_block_rows<ggml::block_f16>(*this, out);
-      return;
-    case GgmlType::bf16:
-      dequantize_block_rows<ggml::block_bf16>(*this, out);
-      return;
-  }
+  ggml::visit_block_type(*scheme_.ggml_type, [&]<class Block>(std::type_identity<Block>) {
+    dequantize_block_rows<Block>(*this, out);
+  });
 }
 
 // Codebook and HIGGS elements: each code looks up vector_dim values in the table that serves them

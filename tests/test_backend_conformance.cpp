@@ -17,6 +17,7 @@
 #include "support/backend_conformance.hpp"
 #include "support/bound_check.hpp"
 #include "support/random_data.hpp"
+#include "support/random_ggml_blocks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -167,6 +168,19 @@ Format ggml(std::string name, lowbit::GgmlType type) {
   return format;
 }
 
+/// llama.cpp blocks lowbit reads but does not quantize: random bytes with finite fp16 scales
+/// (tests/support/random_ggml_blocks.hpp), a matrix per shape.
+Format ggml_random(std::string name, lowbit::GgmlType type) {
+  Format format{std::move(name),
+                [type](MatrixView<const float> w) {
+                  const auto seed = static_cast<std::uint32_t>(w.rows * 7919 + w.cols);
+                  return lowbit::test::random_ggml_blocks(type, w.rows, w.cols, seed);
+                },
+                on_cpu};
+  format.column_multiple = lowbit::ggml::block_weights(type);
+  return format;
+}
+
 /// The one list of formats: lowbit's integer layouts (symmetric, asymmetric, fractional zeros,
 /// groups, channels, the tensor; f16/bf16/f32 scales; 2..8 bits), inputs rotated by a Hadamard
 /// transform, the table formats (NF4, FP4, 4-bit codebooks), FP8 E4M3, llama.cpp's blocks, the int8
@@ -253,6 +267,12 @@ const std::vector<Format>& formats() {
     out.push_back(ggml("ggml q4_k", lowbit::GgmlType::q4_k));
     out.push_back(ggml("ggml f16", lowbit::GgmlType::f16));
     out.push_back(ggml("ggml bf16", lowbit::GgmlType::bf16));
+    for (const lowbit::GgmlType type :
+         {lowbit::GgmlType::q4_1, lowbit::GgmlType::q5_0, lowbit::GgmlType::q5_1,
+          lowbit::GgmlType::q2_k, lowbit::GgmlType::q3_k, lowbit::GgmlType::q5_k,
+          lowbit::GgmlType::q6_k, lowbit::GgmlType::iq4_nl, lowbit::GgmlType::iq4_xs})
+      out.push_back(
+          ggml_random(std::string("ggml ") + lowbit::to_string(type) + " (random blocks)", type));
 
     // The int8 activation modes: the cuda backend has no kernel for them.
     const auto w8a8_weights = [](MatrixView<const float> w) {

@@ -1,17 +1,23 @@
 #include <catch2/catch.hpp>
 
+#include "support/backend_conformance.hpp"
 #include "support/random_data.hpp"
+#include "support/random_ggml_blocks.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -169,7 +175,7 @@ TEST_CASE("ggml scheme JSON round trip", "[ggml][quantized_safetensors]") {
       [] {
         (void)io::scheme_from_json(
             R"({"element":"uint","bits":4,"granularity":"none","scale_format":"f16",)"
-            R"("block_layout":"ggml_q5_0"})");
+            R"("block_layout":"ggml_q9_9"})");
       },
       "block_layout");
 }
@@ -571,4 +577,383 @@ TEST_CASE("ggml F16 and BF16: one weight per block, ggml's conversions", "[ggml]
   const QuantizedMatrix back = io::read_quantized(file, "w");
   CHECK(bytes_of(back) == bytes_of(q));
   CHECK(back.dequantize() == q.dequantize());
+}
+
+// --- The types lowbit reads but does not quantize: Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, Q6_K,
+// IQ4_NL, IQ4_XS. tests/python/check_ggml.py compares their dequantization with gguf-py's bit for
+// bit; the cases below are computed by hand from ggml-common.h's layouts. ---
+
+namespace {
+
+constexpr std::array<GgmlType, 9> read_only_types{
+    GgmlType::q4_1, GgmlType::q5_0, GgmlType::q5_1,   GgmlType::q2_k,  GgmlType::q3_k,
+    GgmlType::q5_k, GgmlType::q6_k, GgmlType::iq4_nl, GgmlType::iq4_xs};
+
+/// A one-row matrix of one block of Block's type, all bytes zero.
+template <class Block>
+QuantizedMatrix one_block() {
+  return QuantizedMatrix(Scheme::ggml_blocks(ggml::type_of<Block>::value), 1,
+                         ggml::block_weights(ggml::type_of<Block>::value));
+}
+
+/// The 16 6-bit scales of a Q3_K block packed as ggml's quantize_row_q3_K_ref packs them.
+std::array<std::uint8_t, 12> pack_q3k_scales(const std::array<int, 16>& ls) {
+  std::array<std::uint8_t, 12> out{};
+  for (std::size_t j = 0; j < 16; ++j) {
+    const int l = ls[j];
+    if (j < 8)
+      out[j] = static_cast<std::uint8_t>(l & 0xF);
+    else
+      out[j - 8] = static_cast<std::uint8_t>(out[j - 8] | ((l & 0xF) << 4));
+    out[j % 4 + 8] = static_cast<std::uint8_t>(out[j % 4 + 8] | ((l >> 4) << (2 * (j / 4))));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("ggml's other block types: sizes, numbers, names, table", "[ggml]") {
+  STATIC_REQUIRE(sizeof(ggml::block_q4_1) == 20);
+  STATIC_REQUIRE(sizeof(ggml::block_q5_0) == 22);
+  STATIC_REQUIRE(sizeof(ggml::block_q5_1) == 24);
+  STATIC_REQUIRE(sizeof(ggml::block_q2_k) == 84);
+  STATIC_REQUIRE(sizeof(ggml::block_q3_k) == 110);
+  STATIC_REQUIRE(sizeof(ggml::block_q5_k) == 176);
+  STATIC_REQUIRE(sizeof(ggml::block_q6_k) == 210);
+  STATIC_REQUIRE(sizeof(ggml::block_iq4_nl) == 18);
+  STATIC_REQUIRE(sizeof(ggml::block_iq4_xs) == 136);
+  // ggml's field offsets (ggml-common.h).
+  STATIC_REQUIRE(offsetof(ggml::block_q5_0, qs) == 6);
+  STATIC_REQUIRE(offsetof(ggml::block_q5_1, qh) == 4);
+  STATIC_REQUIRE(offsetof(ggml::block_q2_k, d) == 80);
+  STATIC_REQUIRE(offsetof(ggml::block_q3_k, scales) == 96);
+  STATIC_REQUIRE(offsetof(ggml::block_q3_k, d) == 108);
+  STATIC_REQUIRE(offsetof(ggml::block_q5_k, qh) == 16);
+  STATIC_REQUIRE(offsetof(ggml::block_q5_k, qs) == 48);
+  STATIC_REQUIRE(offsetof(ggml::block_q6_k, scales) == 192);
+  STATIC_REQUIRE(offsetof(ggml::block_q6_k, d) == 208);
+  STATIC_REQUIRE(offsetof(ggml::block_iq4_xs, scales_l) == 4);
+  STATIC_REQUIRE(offsetof(ggml::block_iq4_xs, qs) == 8);
+  const std::map<GgmlType, std::pair<int, std::string>> numbers{
+      {GgmlType::f16, {1, "f16"}},        {GgmlType::q4_0, {2, "q4_0"}},
+      {GgmlType::q4_1, {3, "q4_1"}},      {GgmlType::q5_0, {6, "q5_0"}},
+      {GgmlType::q5_1, {7, "q5_1"}},      {GgmlType::q8_0, {8, "q8_0"}},
+      {GgmlType::q2_k, {10, "q2_K"}},     {GgmlType::q3_k, {11, "q3_K"}},
+      {GgmlType::q4_k, {12, "q4_K"}},     {GgmlType::q5_k, {13, "q5_K"}},
+      {GgmlType::q6_k, {14, "q6_K"}},     {GgmlType::iq4_nl, {20, "iq4_nl"}},
+      {GgmlType::iq4_xs, {23, "iq4_xs"}}, {GgmlType::bf16, {30, "bf16"}}};
+  CHECK(std::size(ggml_type_table) == numbers.size());
+  for (const GgmlTypeTraits& row : ggml_type_table) {
+    INFO(row.name);
+    REQUIRE(numbers.count(row.value) == 1);
+    CHECK(static_cast<int>(row.value) == numbers.at(row.value).first);
+    CHECK(row.name == numbers.at(row.value).second);
+    CHECK(parse_ggml_type(row.name) == row.value);
+    CHECK(find_ggml_traits(row.value) == &row);
+    CHECK(ggml::visit_block_type(row.value, []<class Block>(std::type_identity<Block>) {
+            return sizeof(Block);
+          }) == row.block_bytes);
+    // Every quantized type's groups divide its block.
+    if (row.code_bits < 16) CHECK(row.block_weights % row.group_weights == 0);
+  }
+  CHECK_FALSE(find_ggml_traits(static_cast<GgmlType>(0)));   // F32: floats, not blocks
+  CHECK_FALSE(find_ggml_traits(static_cast<GgmlType>(16)));  // IQ2_XXS: not stored
+  CHECK_THROWS_AS(ggml::visit_block_type(static_cast<GgmlType>(16), [](auto) { return 0; }),
+                  invalid_argument);
+  CHECK_FALSE(parse_ggml_type("q4_k"));  // ggml's own case only
+  CHECK(ggml::iq4nl_value(0) == -127);
+  CHECK(ggml::iq4nl_value(8) == 1);
+  CHECK(ggml::iq4nl_value(15) == 113);
+}
+
+TEST_CASE("ggml's other block types: schemes, bits per weight, files", "[ggml][scheme]") {
+  const std::map<GgmlType, double> bits{
+      {GgmlType::q4_1, 5.0},    {GgmlType::q5_0, 5.5},    {GgmlType::q5_1, 6.0},
+      {GgmlType::q2_k, 2.625},  {GgmlType::q3_k, 3.4375}, {GgmlType::q5_k, 5.5},
+      {GgmlType::q6_k, 6.5625}, {GgmlType::iq4_nl, 4.5},  {GgmlType::iq4_xs, 4.25}};
+  test::TempDir dir;
+  const auto path = dir.path / "ggml_read_only.safetensors";
+  std::vector<io::TensorLayout> layout;
+  std::map<std::string, std::string> metadata;
+  std::vector<QuantizedMatrix> matrices;
+  for (GgmlType type : read_only_types) {
+    const Scheme s = Scheme::ggml_blocks(type);
+    INFO(s.to_string());
+    CHECK_NOTHROW(s.validate());
+    CHECK(s.to_string() == std::string("ggml_") + [&] {
+      std::string name = to_string(type);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return name;
+    }());
+    CHECK(s.bits_per_weight(4096, 4096) == bits.at(type));
+    CHECK(io::scheme_from_json(io::scheme_to_json(s)) == s);
+    // No quantizer: an error that says so, not blocks of something else.
+    CHECK_FALSE(has_ggml_quantizer(type));
+    const std::vector<float> w(256, 0.5f);
+    require_error_mentioning(
+        [&] { (void)quantize_ggml(MatrixView<const float>(w.data(), 1, 256), type); },
+        std::string("no quantizer for ggml ") + to_string(type));
+    CHECK_THROWS_AS(quantize_ggml(MatrixView<const float>(w.data(), 1, 256), type), unsupported);
+    // Rows of whole blocks only.
+    CHECK_THROWS_AS(QuantizedMatrix(s, 2, ggml::block_weights(type) + 16), invalid_argument);
+    const std::string name = std::string(to_string(type)) + ".weight";
+    matrices.push_back(test::random_ggml_blocks(type, 3, 512, 17));
+    const auto parts = io::quantized_layout(name, s, 3, 512);
+    layout.insert(layout.end(), parts.begin(), parts.end());
+    io::add_quantization_metadata(metadata, name, s, 3, 512);
+  }
+  {
+    io::SafetensorsWriter writer(path, layout, metadata);
+    for (std::size_t i = 0; i < matrices.size(); ++i)
+      io::write_quantized(writer, std::string(to_string(read_only_types[i])) + ".weight",
+                          matrices[i]);
+    writer.finish();
+  }
+  const io::SafetensorsFile file(path);
+  for (std::size_t i = 0; i < matrices.size(); ++i) {
+    INFO(to_string(read_only_types[i]));
+    const QuantizedMatrix back =
+        io::read_quantized(file, std::string(to_string(read_only_types[i])) + ".weight");
+    CHECK(back.scheme() == matrices[i].scheme());
+    CHECK(bytes_of(back) == bytes_of(matrices[i]));
+    const std::vector<float> a = back.dequantize(), b = matrices[i].dequantize();
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("Q4_1 and Q5_1 known answers: q * d + m", "[ggml][q4_1][q5_1]") {
+  QuantizedMatrix q4 = one_block<ggml::block_q4_1>();
+  ggml::block_q4_1* b4 = &q4.row_blocks<ggml::block_q4_1>(0)[0];
+  b4->d = 0x3800;  // 0.5
+  b4->m = 0xBC00;  // -1
+  for (std::size_t j = 0; j < 16; ++j) b4->qs[j] = static_cast<std::uint8_t>(j | (15 - j) << 4);
+  std::vector<float> y = q4.dequantize();
+  CHECK(y[0] == -1.0f);
+  CHECK(y[15] == 6.5f);
+  CHECK(y[16] == 6.5f);  // weight 16: the high nibble of byte 0, 15
+  CHECK(y[31] == -1.0f);
+  for (std::size_t j = 0; j < 16; ++j) {
+    CHECK(y[j] == static_cast<float>(j) * 0.5f - 1.0f);
+    CHECK(y[j + 16] == static_cast<float>(15 - j) * 0.5f - 1.0f);
+  }
+  QuantizedMatrix q5 = one_block<ggml::block_q5_1>();
+  ggml::block_q5_1* b5 = &q5.row_blocks<ggml::block_q5_1>(0)[0];
+  b5->d = 0x3C00;                                       // 1
+  b5->m = 0x3800;                                       // 0.5
+  const std::uint8_t qh[4] = {0x55, 0x55, 0xFF, 0x00};  // fifth bit: even weights 0..15, 16..23
+  std::copy(qh, qh + 4, b5->qh);
+  for (std::size_t j = 0; j < 16; ++j) b5->qs[j] = static_cast<std::uint8_t>(j);
+  y = q5.dequantize();
+  CHECK(y[0] == 16.5f);
+  CHECK(y[1] == 1.5f);
+  CHECK(y[14] == 30.5f);
+  CHECK(y[16] == 16.5f);
+  CHECK(y[24] == 0.5f);
+  for (std::size_t j = 0; j < 16; ++j) {
+    CHECK(y[j] == static_cast<float>(j + (j % 2 == 0 ? 16 : 0)) + 0.5f);
+    CHECK(y[j + 16] == (j < 8 ? 16.5f : 0.5f));
+  }
+}
+
+TEST_CASE("Q5_0 known answer: (q - 16) * d", "[ggml][q5_0]") {
+  QuantizedMatrix q = one_block<ggml::block_q5_0>();
+  ggml::block_q5_0* b = &q.row_blocks<ggml::block_q5_0>(0)[0];
+  b->d = 0xB400;  // -0.25: a negative scale
+  const std::uint8_t qh[4] = {0x55, 0x55, 0xFF, 0x00};
+  std::copy(qh, qh + 4, b->qh);
+  for (std::size_t j = 0; j < 16; ++j) b->qs[j] = static_cast<std::uint8_t>(j | 0xF0);
+  const std::vector<float> y = q.dequantize();
+  CHECK(y[0] == -0.0f);       // code 16
+  CHECK(y[1] == 3.75f);       // code 1: (1 - 16) * -0.25
+  CHECK(y[14] == -3.5f);      // code 30
+  CHECK(y[16] == -3.75f);     // code 31
+  CHECK(y[24] == 0.25f);      // code 15
+  CHECK(std::signbit(y[0]));  // 0 * -0.25 is -0, as in ggml
+}
+
+TEST_CASE("Q2_K known answer: d sc q - dmin m per 16", "[ggml][q2_k]") {
+  QuantizedMatrix q = one_block<ggml::block_q2_k>();
+  ggml::block_q2_k* b = &q.row_blocks<ggml::block_q2_k>(0)[0];
+  b->d = 0x3C00;     // 1
+  b->dmin = 0x3800;  // 0.5
+  for (std::size_t j = 0; j < 16; ++j)
+    b->scales[j] = static_cast<std::uint8_t>((j % 4) | 2 << 4);       // sc = j % 4, m = 2
+  std::fill(std::begin(b->qs), std::end(b->qs), std::uint8_t{0xE4});  // quarter i: code i
+  const std::vector<float> y = q.dequantize();
+  for (std::size_t i = 0; i < 256; ++i) {
+    INFO(i);
+    const float code = static_cast<float>(i % 128 / 32), sc = static_cast<float>(i / 16 % 4);
+    CHECK(y[i] == sc * code - 1.0f);
+  }
+  CHECK(y[0] == -1.0f);
+  CHECK(y[127] == 3.0f * 3.0f - 1.0f);  // sub-block 7 (sc 3), the fourth quarter (code 3)
+}
+
+TEST_CASE("Q3_K known answer: 6-bit scales, the high bit from hmask", "[ggml][q3_k]") {
+  std::array<int, 16> ls{};
+  for (std::size_t j = 0; j < 16; ++j) ls[j] = static_cast<int>((j * 37 + 5) % 64);
+  ls[3] = 0;
+  ls[9] = 63;
+  const auto packed = pack_q3k_scales(ls);
+  for (int j = 0; j < 16; ++j)
+    CHECK(ggml::scale_q3k(j, packed.data()) == ls[static_cast<std::size_t>(j)]);
+
+  QuantizedMatrix q = one_block<ggml::block_q3_k>();
+  ggml::block_q3_k* b = &q.row_blocks<ggml::block_q3_k>(0)[0];
+  b->d = 0x3800;  // 0.5
+  std::copy(packed.begin(), packed.end(), b->scales);
+  std::fill(std::begin(b->qs), std::end(b->qs), std::uint8_t{0xE4});  // quarter i: low bits i
+  // hmask bit 4 h + i is the high bit of half h's quarter i: set for the first half only.
+  std::fill(std::begin(b->hmask), std::end(b->hmask), std::uint8_t{0x0F});
+  const std::vector<float> y = q.dequantize();
+  for (std::size_t i = 0; i < 256; ++i) {
+    INFO(i);
+    const float dl = 0.5f * static_cast<float>(ls[i / 16] - 32);
+    const int code = static_cast<int>(i % 128 / 32) - (i < 128 ? 0 : 4);
+    CHECK(y[i] == dl * static_cast<float>(code));
+  }
+  CHECK(y[3 * 16 + 0] == -16.0f);  // sub-block 3: 0.5 (0 - 32), weight 48: code 1
+  CHECK(y[200] == 0.5f * static_cast<float>(ls[12] - 32) * -2.0f);
+}
+
+TEST_CASE("Q5_K known answer: Q4_K's scales, the fifth bit from qh", "[ggml][q5_k]") {
+  const std::array<int, 8> sc{1, 2, 3, 63, 17, 33, 48, 0}, m{0, 5, 63, 1, 16, 40, 63, 7};
+  QuantizedMatrix q = one_block<ggml::block_q5_k>();
+  ggml::block_q5_k* b = &q.row_blocks<ggml::block_q5_k>(0)[0];
+  b->d = 0x3C00;     // 1
+  b->dmin = 0x3400;  // 0.25
+  const auto packed = pack_scales_mins(sc, m);
+  std::copy(packed.begin(), packed.end(), b->scales);
+  std::fill(std::begin(b->qs), std::end(b->qs), std::uint8_t{0x53});  // low nibble 3, high 5
+  for (std::size_t l = 0; l < 32; ++l)
+    b->qh[l] = static_cast<std::uint8_t>(l % 2 == 0 ? 0x55 : 0xAA);  // even l: low halves
+  const std::vector<float> y = q.dequantize();
+  for (std::size_t i = 0; i < 256; ++i) {
+    INFO(i);
+    const bool high_half = i % 64 >= 32, even = i % 2 == 0;
+    const int code = (high_half ? 5 : 3) + (high_half != even ? 16 : 0);
+    const std::size_t sub = i / 32;
+    CHECK(y[i] == static_cast<float>(sc[sub]) * static_cast<float>(code) -
+                      0.25f * static_cast<float>(m[sub]));
+  }
+  CHECK(y[0] == 19.0f * 1.0f);  // code 19, sc 1, m 0
+  CHECK(y[33] == 2.0f * 21.0f - 1.25f);
+}
+
+TEST_CASE("Q6_K known answer: (d sc) (q - 32) per 16", "[ggml][q6_k]") {
+  QuantizedMatrix q = one_block<ggml::block_q6_k>();
+  ggml::block_q6_k* b = &q.row_blocks<ggml::block_q6_k>(0)[0];
+  b->d = 0x3400;  // 0.25
+  for (std::size_t j = 0; j < 16; ++j) b->scales[j] = static_cast<std::int8_t>(j * 17 % 256 - 128);
+  std::fill(std::begin(b->ql), std::end(b->ql), std::uint8_t{0x21});  // low nibble 1, high 2
+  std::fill(std::begin(b->qh), std::end(b->qh), std::uint8_t{0xE4});  // quarter i: high bits i
+  const std::vector<float> y = q.dequantize();
+  const int codes[4] = {1 | 0 << 4, 1 | 1 << 4, 2 | 2 << 4, 2 | 3 << 4};  // 1, 17, 34, 50
+  for (std::size_t i = 0; i < 256; ++i) {
+    INFO(i);
+    const float dl = 0.25f * static_cast<float>(b->scales[i / 16]);
+    CHECK(y[i] == dl * static_cast<float>(codes[i % 128 / 32] - 32));
+  }
+  CHECK(y[0] == 0.25f * -128.0f * -31.0f);
+  CHECK(y[255] == 0.25f * static_cast<float>(15 * 17 % 256 - 128) * 18.0f);
+}
+
+TEST_CASE("IQ4_NL and IQ4_XS known answers: kvalues_iq4nl", "[ggml][iq4_nl][iq4_xs]") {
+  QuantizedMatrix q_nl = one_block<ggml::block_iq4_nl>();
+  ggml::block_iq4_nl* nl = &q_nl.row_blocks<ggml::block_iq4_nl>(0)[0];
+  nl->d = 0x4000;  // 2
+  for (std::size_t j = 0; j < 16; ++j) nl->qs[j] = static_cast<std::uint8_t>(j | (15 - j) << 4);
+  std::vector<float> y = q_nl.dequantize();
+  CHECK(y[0] == -254.0f);
+  CHECK(y[8] == 2.0f);
+  CHECK(y[16] == 226.0f);
+  CHECK(y[31] == -254.0f);
+  const int kvalues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                           1,    13,   25,  38,  53,  69,  89,  113};
+  for (std::size_t j = 0; j < 16; ++j) {
+    CHECK(y[j] == 2.0f * static_cast<float>(kvalues[j]));
+    CHECK(y[j + 16] == 2.0f * static_cast<float>(kvalues[15 - j]));
+  }
+
+  QuantizedMatrix q_xs = one_block<ggml::block_iq4_xs>();
+  ggml::block_iq4_xs* xs = &q_xs.row_blocks<ggml::block_iq4_xs>(0)[0];
+  xs->d = 0x3C00;         // 1
+  xs->scales_h = 0xAAAA;  // top bits 2 for every sub-block: ls = 32 + low
+  for (std::size_t k = 0; k < 4; ++k)
+    xs->scales_l[k] = static_cast<std::uint8_t>(2 * k | (2 * k + 1) << 4);
+  std::fill(std::begin(xs->qs), std::end(xs->qs), std::uint8_t{0x80});  // -127 low, 1 high
+  y = q_xs.dequantize();
+  for (std::size_t i = 0; i < 256; ++i) {
+    INFO(i);
+    const float dl = static_cast<float>(i / 32);  // ls - 32 = sub-block index
+    CHECK(y[i] == dl * (i % 32 < 16 ? -127.0f : 1.0f));
+  }
+  xs->scales_h = 0;  // ls = low only: dl = low - 32
+  y = q_xs.dequantize();
+  CHECK(y[32 * 7] == (7.0f - 32.0f) * -127.0f);
+}
+
+TEST_CASE("every ggml block's level form is its dequantized value", "[ggml][levels]") {
+  // s u + b (s table[u] for IQ4) in double equals ggml's float dequantization up to the rounding
+  // of its (one or two) operations; levels fit their width.
+  for (const GgmlTypeTraits& row : ggml_type_table) {
+    if (row.group_weights == 0) continue;  // F16, BF16: no level form
+    INFO(row.name);
+    const QuantizedMatrix q = test::random_ggml_blocks(row.value, 4, 512, 99, 0, 30);
+    const std::vector<float> y = q.dequantize();
+    std::size_t checked = 0;
+    ggml::visit_block_type(row.value, [&]<class Block>(std::type_identity<Block>) {
+      if constexpr (requires(const Block& b, std::uint8_t* u, ggml::LevelGroup* g) {
+                      ggml::to_levels(b, u, g);
+                    }) {
+        std::vector<std::uint8_t> levels(row.block_weights);
+        std::vector<ggml::LevelGroup> groups(row.block_weights / row.group_weights);
+        for (std::size_t r = 0; r < q.rows(); ++r) {
+          const auto blocks = q.row_blocks<Block>(r);
+          for (std::size_t k = 0; k < blocks.size(); ++k) {
+            ggml::to_levels(blocks[k], levels.data(), groups.data());
+            for (std::size_t i = 0; i < row.block_weights; ++i) {
+              REQUIRE(levels[i] < (1u << row.code_bits));
+              const ggml::LevelGroup g = groups[i / row.group_weights];
+              const double value = row.iq4nl_levels ? ggml::iq4nl_value(levels[i]) : levels[i];
+              const double want = static_cast<double>(g.scale) * value + g.bias;
+              const double got = y[r * q.cols() + k * row.block_weights + i];
+              INFO("row " << r << ", block " << k << ", weight " << i);
+              REQUIRE(std::abs(got - want) <=
+                      0x1p-22 * (std::abs(static_cast<double>(g.scale) * value) +
+                                 std::abs(static_cast<double>(g.bias))));
+              ++checked;
+            }
+          }
+        }
+      }
+    });
+    CHECK(checked == 4 * 512);
+  }
+}
+
+TEST_CASE("ggml's other block types run on the CPU kernels", "[ggml][kernels]") {
+  // Natively (supports() says so; tests/test_backend_conformance.cpp holds every shape and batch to
+  // the reference); here one product against the dequantized weights.
+  for (GgmlType type : read_only_types) {
+    INFO(to_string(type));
+    const QuantizedMatrix q = test::random_ggml_blocks(type, 8, 512, 5);
+    CHECK(kernels::cpu_backend().supports(q.scheme(), {}));
+    const std::vector<float> x = test::gaussian(3 * 512, 4, 1.0f);
+    std::vector<float> y(3 * 8);
+    kernels::gemm(q, MatrixView<const float>(x.data(), 3, 512), MatrixView<float>(y.data(), 3, 8));
+    const std::vector<float> dq = q.dequantize();
+    const std::vector<double> biases = test::ggml_biases(q);
+    for (std::size_t b = 0; b < 3; ++b)
+      for (std::size_t o = 0; o < 8; ++o) {
+        double sum = 0, magnitude = 0;  // of the terms the kernel sums: s u x and b x
+        for (std::size_t k = 0; k < 512; ++k) {
+          const double xk = x[b * 512 + k];
+          sum += xk * static_cast<double>(dq[o * 512 + k]);
+          magnitude +=
+              std::abs(xk) * (std::abs(dq[o * 512 + k]) + 2 * std::abs(biases[o * 512 + k]));
+        }
+        CHECK(std::abs(y[b * 8 + o] - sum) <= 1e-4 * magnitude + 1e-30);
+      }
+  }
 }

@@ -3,7 +3,8 @@
 // zero points in the formats its Scheme names, codebooks and second-level scales where the Scheme
 // has them, and can dequantize itself to float.
 //
-// A Scheme with a block layout (llama.cpp's ggml Q4_0, Q8_0, Q4_K) stores each row as its raw ggml
+// A Scheme with a block layout (llama.cpp's ggml types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, the K-quants
+// Q2_K..Q6_K, IQ4_NL, IQ4_XS, and F16/BF16 as blocks of one weight) stores each row as its raw ggml
 // blocks instead, scales inside, and nothing else: row_bytes(r) / row_blocks<Block>(r) give them,
 // the rows lie back to back (block_bytes() is the whole tensor as ggml and GGUF store it), and
 // cols must be a multiple of the block's 32 or 256 weights. code(), row_words(), scale() and
@@ -76,8 +77,8 @@ class QuantizedMatrix {
 
   // --- Block layouts (ggml): each row is cols() / block weights blocks, stored back to back with
   // no padding, the rows too; a block layout's matrix has nothing else. Each row starts at a
-  // multiple of the block size (18, 34 or 144 bytes) from storage aligned for any scalar, so a
-  // row may be read in place as its block structs (format/ggml_blocks.hpp). ---
+  // multiple of the block size (an even number of bytes, 2 to 210) from storage aligned for any
+  // scalar, so a row may be read in place as its block structs (format/ggml_blocks.hpp). ---
   /// Bytes of one row (0 without a block layout).
   std::size_t bytes_per_row() const noexcept { return bytes_per_row_; }
   std::span<const std::uint8_t> row_bytes(std::size_t row) const noexcept {

@@ -2,9 +2,10 @@
 // of the scales, whether there is a zero point, the formats scales and zeros are stored in, and the
 // packing order of the codes.
 //
-// A Scheme may instead name a block layout: one of llama.cpp's ggml block types (Q4_0, Q8_0,
-// Q4_K), whose blocks carry their own scales, or its 16-bit floats F16 and BF16 (blocks of one
-// weight: unquantized checkpoints), stored verbatim (format/ggml_blocks.hpp).
+// A Scheme may instead name a block layout: one of llama.cpp's ggml block types (Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS: ggml_type_table), whose blocks carry their own scales,
+// or its 16-bit floats F16 and BF16 (blocks of one weight: unquantized checkpoints), stored
+// verbatim (format/ggml_blocks.hpp).
 // Such a Scheme is made by Scheme::ggml_blocks and has fixed values in every other field (validate
 // refuses any other), so that equality and the JSON form stay unambiguous; is_integer(),
 // has_scales() and has_zero_point() are false for it, as nothing outside the blocks is stored.
@@ -231,9 +232,10 @@ struct Scheme {
     return scheme;
   }
 
-  /// llama.cpp's Q4_0, Q8_0, Q4_K, F16 or BF16 blocks, stored verbatim. The other fields are
-  /// fixed: the element and width of the block's codes (uint4 for Q4_0, whose zero point is the
-  /// constant 8, and for Q4_K; int8 for Q8_0; uint16 for the raw bits of F16 and BF16), f16
+  /// llama.cpp's blocks of `type` (Q4_0, Q4_K, IQ4_XS, F16, ...), stored verbatim. The other
+  /// fields are fixed: the element and width of the block's codes (ggml_type_table: e.g. uint4
+  /// for Q4_0, whose zero point is the constant 8, for Q4_1 and Q4_K, and for the IQ4 types'
+  /// indices; uint5 for Q5_x; int8 for Q8_0; uint16 for the raw bits of F16 and BF16), f16
   /// scales, Granularity::none() (any scales are in the blocks), the defaults elsewhere.
   static Scheme ggml_blocks(GgmlType type) noexcept {
     const GgmlTypeTraits& traits = ggml_traits(type);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,19 +30,12 @@ using detail::ReferencePrepared;
 
 /// How the CPU kernels decode a Scheme's codes, when they can (see kernels/cpu/packed_weights.hpp).
 std::optional<cpu::Decode> cpu_decode(const Scheme& scheme) {
-  if (scheme.ggml_type) {
-    switch (*scheme.ggml_type) {  // llama.cpp's blocks: integer levels with a scale and bias
-      case GgmlType::q4_0:
-      case GgmlType::q4_k:
-        return cpu::Decode::int4;
-      case GgmlType::q8_0:
-        return cpu::Decode::int8;
-      case GgmlType::f16:
-        return cpu::Decode::f16;
-      case GgmlType::bf16:
-        return cpu::Decode::bf16;
-    }
-    return std::nullopt;
+  if (scheme.ggml_type) {  // llama.cpp's blocks, in their level form (ggml::to_levels)
+    const GgmlTypeTraits& traits = ggml_traits(*scheme.ggml_type);
+    if (*scheme.ggml_type == GgmlType::f16) return cpu::Decode::f16;
+    if (*scheme.ggml_type == GgmlType::bf16) return cpu::Decode::bf16;
+    if (traits.iq4nl_levels) return cpu::Decode::lut4;
+    return traits.code_bits <= 4 ? cpu::Decode::int4 : cpu::Decode::int8;
   }
   if (scheme.vector_dim != 1) return std::nullopt;
   switch (scheme.element) {
@@ -118,78 +112,53 @@ cpu::PackedWeights pack_float16_weights(const QuantizedMatrix& q) {
   return w;
 }
 
-/// llama.cpp's Q4_0, Q8_0 and Q4_K as groups of 32 integer levels u with a scale s and a bias b,
-/// each weight s u + b (format/ggml_blocks.hpp):
-///   Q4_0: u = nibble, s = d, b = -8 d;   Q8_0: u = q + 128, s = d, b = -128 d;
-///   Q4_K: sub-block j: u = nibble, s = d sc_j, b = -dmin m_j.
+/// llama.cpp's quantized blocks in their level form (format/ggml_types.hpp, ggml::to_levels):
+/// levels u of up to 4 bits in 4-bit slots, of 5 to 8 bits in bytes, with a scale s and a bias b
+/// per group of 16 or 32 weights (the sub-blocks), each weight s u + b; the IQ4 types' levels index
+/// kvalues_iq4nl, a lut4 table, with no bias. E.g. Q4_0: u = nibble, s = d, b = -8 d; Q4_1:
+/// s = d, b = m; Q6_K: sub-block j of 16: u = 6-bit code, s = d sc_j, b = -32 s.
 /// (F16 and BF16: pack_float16_weights.)
 cpu::PackedWeights pack_ggml_weights(const QuantizedMatrix& q) {
   const GgmlType type = *q.scheme().ggml_type;
   if (type == GgmlType::f16 || type == GgmlType::bf16) return pack_float16_weights(q);
+  const GgmlTypeTraits& traits = ggml_traits(type);
   cpu::PackedWeights w;
   w.decode = *cpu_decode(q.scheme());
   w.rows = q.rows();
   w.cols = q.cols();
-  w.padded_cols = q.cols();  // whole blocks of 32 (256 for Q4_K) by construction
-  w.group = cpu::block_size;
+  w.padded_cols = q.cols();  // whole blocks of 32 or 256 by construction
+  w.group = traits.group_weights;
   w.groups = w.padded_cols / w.group;
-  w.has_bias = true;
+  w.has_bias = !traits.iq4nl_levels;
   w.codes.assign(w.rows * w.row_bytes(), 0);
   w.scales.assign(w.rows * w.groups, 0.0f);
-  w.biases.assign(w.rows * w.groups, 0.0f);
-  for (std::size_t r = 0; r < w.rows; ++r) {
-    std::uint8_t* row = w.codes.data() + r * w.row_bytes();
-    float* scales = w.scales.data() + r * w.groups;
-    float* biases = w.biases.data() + r * w.groups;
-    switch (type) {
-      case GgmlType::q4_0: {
-        std::size_t g = 0;
-        for (const ggml::block_q4_0& b : q.row_blocks<ggml::block_q4_0>(r)) {
-          const float d = ggml::fp16_to_float(b.d);
-          for (std::size_t j = 0; j < 16; ++j) {
-            put_level(w, row, g * 32 + j, static_cast<std::uint8_t>(b.qs[j] & 0x0F));
-            put_level(w, row, g * 32 + j + 16, static_cast<std::uint8_t>(b.qs[j] >> 4));
-          }
-          scales[g] = d;
-          biases[g] = -8.0f * d;
-          ++g;
-        }
-        break;
-      }
-      case GgmlType::q8_0: {
-        std::size_t g = 0;
-        for (const ggml::block_q8_0& b : q.row_blocks<ggml::block_q8_0>(r)) {
-          const float d = ggml::fp16_to_float(b.d);
-          for (std::size_t j = 0; j < 32; ++j)
-            put_level(w, row, g * 32 + j, static_cast<std::uint8_t>(b.qs[j] + 128));
-          scales[g] = d;
-          biases[g] = -128.0f * d;
-          ++g;
-        }
-        break;
-      }
-      case GgmlType::q4_k: {
-        std::size_t g = 0;
-        for (const ggml::block_q4_k& b : q.row_blocks<ggml::block_q4_k>(r)) {
-          const float d = ggml::fp16_to_float(b.d), dmin = ggml::fp16_to_float(b.dmin);
-          for (int j = 0; j < 8; ++j, ++g) {
-            const ggml::ScaleMin sm = ggml::scale_min_k4(j, b.scales);
-            // Sub-blocks 2k and 2k + 1 share 32 bytes: low nibbles, then high nibbles.
-            const std::uint8_t* qs = b.qs + (j / 2) * 32;
-            for (std::size_t l = 0; l < 32; ++l)
-              put_level(w, row, g * 32 + l,
-                        static_cast<std::uint8_t>(j % 2 == 0 ? qs[l] & 0x0F : qs[l] >> 4));
-            scales[g] = d * static_cast<float>(sm.scale);
-            biases[g] = -(dmin * static_cast<float>(sm.min));
+  if (w.has_bias) w.biases.assign(w.rows * w.groups, 0.0f);
+  if (traits.iq4nl_levels)
+    for (int i = 0; i < 16; ++i) w.tables.push_back(static_cast<float>(ggml::iq4nl_value(i)));
+  ggml::visit_block_type(type, [&]<class Block>(std::type_identity<Block>) {
+    if constexpr (requires(const Block& b, std::uint8_t* u, ggml::LevelGroup* g) {
+                    ggml::to_levels(b, u, g);
+                  }) {
+      constexpr GgmlTypeTraits block_traits = ggml_traits(ggml::type_of<Block>::value);
+      constexpr std::size_t groups_per_block =
+          block_traits.block_weights / block_traits.group_weights;
+      std::uint8_t levels[block_traits.block_weights];
+      ggml::LevelGroup groups[groups_per_block];
+      for (std::size_t r = 0; r < w.rows; ++r) {
+        std::uint8_t* row = w.codes.data() + r * w.row_bytes();
+        std::size_t g = r * w.groups, c = 0;
+        for (const Block& b : q.row_blocks<Block>(r)) {
+          ggml::to_levels(b, levels, groups);
+          for (const std::uint8_t u : levels) put_level(w, row, c++, u);
+          for (const ggml::LevelGroup& group : groups) {
+            w.scales[g] = group.scale;
+            if (w.has_bias) w.biases[g] = group.bias;
+            ++g;
           }
         }
-        break;
       }
-      case GgmlType::f16:
-      case GgmlType::bf16:
-        break;
     }
-  }
+  });
   return w;
 }
 

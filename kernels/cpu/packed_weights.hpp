@@ -9,9 +9,10 @@
 //   16-bit: 64 bytes per block, the little-endian F16 or BF16 bits of each weight.
 // How a code becomes a number (Decode):
 //   int4, int8  the code is an unsigned level u (a signed level v is stored as u = v + 2^(b-1),
-//               the zero point raised alike);
+//               the zero point raised alike; ggml's quantized blocks: their levels, in 4-bit slots
+//               up to 4 bits, in bytes from 5, ggml::to_levels);
 //   lut4        table[code], a 16-entry float table per matrix or per row (NF4, FP4 E2M1, a
-//               scalar codebook);
+//               scalar codebook, ggml's kvalues_iq4nl for IQ4_NL and IQ4_XS);
 //   e4m3        the FP8 E4M3 code, decoded by moving its bits into an FP16 (exact, including
 //               subnormals; the value is then 2^-8 of the code's: the scales carry the 2^8).
 //               Codes 0x7F / 0xFF (NaN) are not allowed: prepare falls back to the reference.
@@ -19,8 +20,8 @@
 // Per (row, group) a float scale s (the Scheme's scale times the tensor scale, times 2^8 for e4m3)
 // and, for integer codes with a zero point, a float bias -z * s, so that for activations x:
 //   y = sum_g s_g * sum_{k in g} value(c_k) x_k + bias_g * sum_{k in g} x_k.
-// Groups are multiples of 16 columns (16: NVFP4; 32: MX; per channel and per tensor are one
-// group per row).
+// Groups are multiples of 16 columns (16: NVFP4 and the K-quants Q2_K, Q3_K, Q6_K; 32: MX and
+// ggml's other blocks; per channel and per tensor are one group per row).
 #pragma once
 
 #include <cstddef>

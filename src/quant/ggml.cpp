@@ -1,6 +1,9 @@
 // Matrices of ggml blocks (quant/ggml.hpp): the block quantizers over rows, threaded with OpenMP.
 #include "lowbit/quant/ggml.hpp"
 
+#include <string>
+#include <type_traits>
+
 #include "lowbit/detail/parallel.hpp"
 
 namespace lowbit {
@@ -49,25 +52,15 @@ void quantize_ggml_rows(MatrixView<const float> weights, QuantizedMatrix& q) {
 }  // namespace
 
 QuantizedMatrix quantize_ggml(MatrixView<const float> weights, GgmlType type) {
+  if (!has_ggml_quantizer(type))
+    throw unsupported(std::string("quantize_ggml: lowbit has no quantizer for ggml ") +
+                      to_string(type) + " (it reads and dequantizes these blocks only)");
   QuantizedMatrix q(Scheme::ggml_blocks(type), weights.rows, weights.cols);
   detail::require_finite(weights, "");
-  switch (type) {
-    case GgmlType::q4_0:
-      quantize_ggml_rows<ggml::block_q4_0>(weights, q);
-      break;
-    case GgmlType::q8_0:
-      quantize_ggml_rows<ggml::block_q8_0>(weights, q);
-      break;
-    case GgmlType::q4_k:
-      quantize_ggml_rows<ggml::block_q4_k>(weights, q);
-      break;
-    case GgmlType::f16:
-      quantize_ggml_rows<ggml::block_f16>(weights, q);
-      break;
-    case GgmlType::bf16:
-      quantize_ggml_rows<ggml::block_bf16>(weights, q);
-      break;
-  }
+  ggml::visit_block_type(type, [&]<class Block>(std::type_identity<Block>) {
+    if constexpr (requires(const float* x, Block& b) { ggml::quantize_block(x, b); })
+      quantize_ggml_rows<Block>(weights, q);
+  });
   return q;
 }
 

@@ -1,5 +1,6 @@
-"""Bit-exact check of lowbit's ggml blocks (Q4_0, Q8_0, Q4_K, and F16 / BF16 as blocks of one weight)
-against gguf-py, llama.cpp's Python package (gguf.quants.quantize / dequantize).
+"""Bit-exact check of lowbit's ggml blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL,
+IQ4_XS, and F16 / BF16 as blocks of one weight) against gguf-py, llama.cpp's Python package
+(gguf.quants.quantize / dequantize).
 
 - Q4_0, Q8_0: lowbit's quantized bytes equal gguf-py's, block for block, and lowbit's dequantized
   values equal gguf-py's dequantization of them, bit for bit.
@@ -10,6 +11,11 @@ against gguf-py, llama.cpp's Python package (gguf.quants.quantize / dequantize).
   including subnormals) against gguf-py, for the three block types; for F16 and BF16, every one of
   the 65,536 bit patterns, NaN and Inf included.
 - F16, BF16: the conversions of the same test matrices (those within F16's range for F16).
+- Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (lowbit reads and dequantizes them,
+  it has no quantizer for them): random blocks (every byte random, every fp16 field a random
+  finite value) and edge cases (zero, -0, negative, subnormal and the largest finite scales; code
+  bytes all 0x00, 0xFF, 0x55, 0xAA), one block per row and rows of 64 blocks, bit for bit; and
+  blocks with Inf and NaN scales, NaN where gguf-py has NaN and bit for bit elsewhere.
 
 Two known divergences are accounted for. An F16 signaling NaN dequantizes to a quiet float32 NaN
 in lowbit, as in ggml on x86 (F16C's conversion), while numpy keeps the quiet bit clear. And an
@@ -29,7 +35,16 @@ from gguf import quants
 
 F32 = np.float32
 TYPES = {"q4_0": (T.Q4_0, 32, 18), "q8_0": (T.Q8_0, 32, 34), "q4_k": (T.Q4_K, 256, 144),
-         "f16": (T.F16, 1, 2), "bf16": (T.BF16, 1, 2)}
+         "f16": (T.F16, 1, 2), "bf16": (T.BF16, 1, 2),
+         # read and dequantized by lowbit, not quantized
+         "q4_1": (T.Q4_1, 32, 20), "q5_0": (T.Q5_0, 32, 22), "q5_1": (T.Q5_1, 32, 24),
+         "q2_k": (T.Q2_K, 256, 84), "q3_k": (T.Q3_K, 256, 110), "q5_k": (T.Q5_K, 256, 176),
+         "q6_k": (T.Q6_K, 256, 210), "iq4_nl": (T.IQ4_NL, 32, 18), "iq4_xs": (T.IQ4_XS, 256, 136)}
+# Byte offsets of each block's fp16 fields (d, then m or dmin), as ggml-common.h lays them out.
+FP16_FIELDS = {"q4_0": [0], "q8_0": [0], "q4_k": [0, 2], "q4_1": [0, 2], "q5_0": [0],
+               "q5_1": [0, 2], "q2_k": [80, 82], "q3_k": [108], "q5_k": [0, 2], "q6_k": [208],
+               "iq4_nl": [0], "iq4_xs": [0]}
+DEQUANTIZE_ONLY = ["q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"]
 
 
 def run(tool, mode, name, rows, cols, payload):
@@ -181,19 +196,102 @@ def quantize_q4_k_blocks(w):
                            packed.astype(np.uint8), qs.astype(np.uint8)], axis=1)
 
 
+def set_fp16(blocks, name, bits):
+    """Writes fp16 bits (one value for all, one per block, or [count, fields]) into the fp16
+    fields."""
+    bits = np.asarray(bits, np.uint16)
+    if bits.ndim == 1:  # one value per block
+        bits = bits[:, None]
+    bits = np.broadcast_to(bits, (len(blocks), len(FP16_FIELDS[name])))
+    for i, offset in enumerate(FP16_FIELDS[name]):
+        blocks[:, offset:offset + 2] = bits[:, i].astype("<u2").view(np.uint8).reshape(-1, 2)
+    return blocks
+
+
+def random_fp16(rng, shape, exponents=(0, 31)):
+    """Finite fp16 bits: random exponents (0: subnormals), mantissa and sign."""
+    bits = rng.integers(*exponents, shape) << 10 | rng.integers(0, 1024, shape)
+    return (bits | rng.integers(0, 2, shape) << 15).astype(np.uint16)
+
+
 def random_blocks(name, rng, count):
     _, block, size = TYPES[name]
     b = rng.integers(0, 256, (count, size), dtype=np.uint8)
-    halves = 2 if name == "q4_k" else 1
-    # finite fp16 scales: random exponents 0..30 (subnormals at 0), random mantissa and sign
-    bits = rng.integers(0, 31, (count, halves)) << 10 | rng.integers(0, 1024, (count, halves))
-    bits |= rng.integers(0, 2, (count, halves)) << 15
-    b[:, :2 * halves] = bits.astype("<u2").view(np.uint8).reshape(count, 2 * halves)
-    return b
+    return set_fp16(b, name, random_fp16(rng, (count, len(FP16_FIELDS[name]))))
+
+
+def edge_blocks(name, rng):
+    """Named sets of blocks at the edges: zero, negative and subnormal scales, the largest finite
+    scale, and every other byte (codes, sub-block scales, high bits) all 0, all 1 or alternating."""
+    _, _, size = TYPES[name]
+    n, fields = 64, len(FP16_FIELDS[name])
+    rand = lambda: rng.integers(0, 256, (n, size), dtype=np.uint8)
+    out = {
+        "zero scales": set_fp16(rand(), name, 0x0000),
+        "-0 scales": set_fp16(rand(), name, 0x8000),
+        "negative scales": set_fp16(rand(), name, random_fp16(rng, (n, fields)) | 0x8000),
+        "subnormal scales": set_fp16(rand(), name, random_fp16(rng, (n, fields), (0, 1))),
+        "smallest subnormal": set_fp16(rand(), name, 0x0001),
+        "largest finite scales": set_fp16(rand(), name, rng.choice([0x7BFF, 0xFBFF], (n, fields))),
+    }
+    for label, byte in [("codes all 0", 0x00), ("codes all 1", 0xFF), ("codes 0x55", 0x55),
+                        ("codes 0xAA", 0xAA)]:
+        b = np.full((n, size), byte, np.uint8)
+        out[label] = set_fp16(b, name, random_fp16(rng, (n, fields)))
+        out[label + ", largest scales"] = set_fp16(b.copy(), name, 0x7BFF)
+    return out
+
+
+def nonfinite_blocks(name, rng):
+    """Random blocks whose fp16 fields are Inf, -Inf or NaN (and finite ones mixed in)."""
+    _, _, size = TYPES[name]
+    n, fields = 64, len(FP16_FIELDS[name])
+    bits = rng.choice([0x7C00, 0xFC00, 0x7E00, 0x7C01, 0x3C00], (n, fields)).astype(np.uint16)
+    return set_fp16(rng.integers(0, 256, (n, size), dtype=np.uint8), name, bits)
 
 
 def same_bits(a, b):
     return np.array_equal(np.asarray(a, F32).view(np.uint32), np.asarray(b, F32).view(np.uint32))
+
+
+def same_or_both_nan(a, b):
+    a, b = np.asarray(a, F32), np.asarray(b, F32)
+    nan = np.isnan(a)
+    return np.array_equal(nan, np.isnan(b)) and same_bits(a[~nan], b[~nan])
+
+
+def gguf_dequantize(name, blocks):
+    qtype, block, size = TYPES[name]
+    with np.errstate(all="ignore"):  # Inf * 0 in the non-finite cases
+        return np.array(quants.dequantize(blocks, qtype), F32).reshape(blocks.shape[0], -1)
+
+
+def check_dequantize_only(tool, name, rng, report):
+    """Random blocks and the edge cases, dequantized by lowbit and by gguf-py, bit for bit (NaN
+    for NaN where a scale is not finite). One block per row, and rows of several blocks."""
+    _, block, size = TYPES[name]
+    failures = 0
+    cases = {"random": random_blocks(name, rng, 4096), **edge_blocks(name, rng)}
+    for label, blocks in cases.items():
+        want = gguf_dequantize(name, blocks)
+        got = lowbit_dequantize(tool, name, blocks, blocks.shape[0], block)
+        ok = same_bits(got, want)
+        failures += not ok
+        report(ok, f"{name} dequantization of {blocks.shape[0]:4d} blocks: {label}")
+        if not ok:
+            bad = np.nonzero(np.any(got.view(np.uint32) != want.view(np.uint32), axis=1))[0]
+            print("   blocks differ:", bad[:5].tolist())
+    blocks = random_blocks(name, rng, 8 * 64)  # 8 rows of 64 blocks
+    got = lowbit_dequantize(tool, name, blocks.reshape(8, -1), 8, 64 * block)
+    ok = same_bits(got, gguf_dequantize(name, blocks).reshape(8, -1))
+    failures += not ok
+    report(ok, f"{name} dequantization of 8 rows of 64 blocks")
+    blocks = nonfinite_blocks(name, rng)
+    got = lowbit_dequantize(tool, name, blocks, blocks.shape[0], block)
+    ok = same_or_both_nan(got, gguf_dequantize(name, blocks))
+    failures += not ok
+    report(ok, f"{name} dequantization of {blocks.shape[0]} blocks with Inf/NaN scales")
+    return failures
 
 
 def main():
@@ -226,9 +324,10 @@ def main():
                        f" dequantized values")
             if len(bad):
                 print("   blocks differ:", bad[:5].tolist())
-        blocks = random_blocks(name, rng, 4096)
         if block == 1:  # every 16-bit pattern, NaN and Inf included
             blocks = np.arange(65536, dtype="<u2").view(np.uint8).reshape(2048, 64)
+        else:
+            blocks = random_blocks(name, rng, 4096)
         got = lowbit_dequantize(tool, name, blocks, blocks.shape[0], blocks.shape[1] // size * block)
         want = np.array(quants.dequantize(blocks, qtype), F32).reshape(got.shape)
         if name == "f16":  # signaling NaNs come out quiet, as from ggml's F16C conversion
@@ -237,6 +336,8 @@ def main():
         failures += not ok
         report(ok, f"{name} dequantization of {blocks.shape[0]} random blocks")
         print(f"   {name}: {blocks_total} quantized blocks compared, {bad_total} differ")
+    for name in DEQUANTIZE_ONLY:
+        failures += check_dequantize_only(tool, name, rng, report)
     print(f"gguf {importlib.metadata.version('gguf')}, numpy {np.__version__}")
     return 1 if failures else 0
 

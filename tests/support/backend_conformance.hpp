@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 #include "lowbit/format/ggml_blocks.hpp"
@@ -19,6 +21,31 @@
 #include "lowbit/scheme.hpp"
 
 namespace lowbit::test {
+
+/// Per weight [rows, cols], the bias b of a llama.cpp block weight s u + b in its level form
+/// (ggml::to_levels); 0 for any other matrix, F16, BF16 and the IQ4 types.
+inline std::vector<double> ggml_biases(const QuantizedMatrix& q) {
+  std::vector<double> biases(q.rows() * q.cols(), 0.0);
+  if (!q.scheme().ggml_type) return biases;
+  ggml::visit_block_type(*q.scheme().ggml_type, [&]<class Block>(std::type_identity<Block>) {
+    if constexpr (requires(const Block& b, std::uint8_t* u, ggml::LevelGroup* g) {
+                    ggml::to_levels(b, u, g);
+                  }) {
+      constexpr GgmlTypeTraits traits = ggml_traits(ggml::type_of<Block>::value);
+      std::uint8_t levels[traits.block_weights];
+      ggml::LevelGroup groups[traits.block_weights / traits.group_weights];
+      for (std::size_t o = 0; o < q.rows(); ++o) {
+        double* out = biases.data() + o * q.cols();
+        for (const Block& block : q.row_blocks<Block>(o)) {
+          ggml::to_levels(block, levels, groups);
+          for (std::size_t i = 0; i < traits.block_weights; ++i)
+            *out++ = groups[i / traits.group_weights].bias;
+        }
+      }
+    }
+  });
+  return biases;
+}
 
 /// Per weight [rows, cols], the magnitude of the terms a kernel sums for it. An integer weight
 /// s (u - z) is summed as s u x and -s z x apart (kernels/cpu/packed_weights.hpp), with unsigned
@@ -48,21 +75,9 @@ inline std::vector<double> summed_magnitudes(const QuantizedMatrix& q, double le
     return magnitudes;
   }
   const std::vector<float> back = q.dequantize();  // in the stored (rotated) basis
-  for (std::size_t o = 0; o < rows; ++o)
-    for (std::size_t k = 0; k < cols; ++k) {
-      double bias = 0.0;
-      if (scheme.ggml_type == GgmlType::q4_0)
-        bias = 8.0 * ggml::fp16_to_float(q.row_blocks<ggml::block_q4_0>(o)[k / 32].d);
-      else if (scheme.ggml_type == GgmlType::q8_0)
-        bias = 128.0 * ggml::fp16_to_float(q.row_blocks<ggml::block_q8_0>(o)[k / 32].d);
-      else if (scheme.ggml_type == GgmlType::q4_k) {
-        const auto& block = q.row_blocks<ggml::block_q4_k>(o)[k / 256];
-        bias = ggml::fp16_to_float(block.dmin) *
-               ggml::scale_min_k4(static_cast<int>(k % 256 / 32), block.scales).min;
-      }
-      magnitudes[o * cols + k] =
-          std::abs(static_cast<double>(back[o * cols + k])) + 2.0 * std::abs(bias);
-    }
+  const std::vector<double> biases = ggml_biases(q);
+  for (std::size_t i = 0; i < rows * cols; ++i)
+    magnitudes[i] = std::abs(static_cast<double>(back[i])) + 2.0 * std::abs(biases[i]);
   return magnitudes;
 }
 

@@ -1,8 +1,12 @@
 // lowbit's ggml blocks for tests/python/check_ggml.py, which compares them with gguf-py.
 //   ggml_blocks quantize TYPE matrix.bin      matrix.bin: uint64 rows, uint64 cols, float32 data
 //   ggml_blocks dequantize TYPE blocks.bin    blocks.bin: uint64 rows, uint64 cols, the blocks
-// TYPE is q4_0, q8_0, q4_k, f16 or bf16. quantize writes the blocks (rows x bytes per row), then
-// the dequantized float32 matrix; dequantize writes the float32 matrix. Both to stdout.
+// TYPE is any name of lowbit::ggml_type_table in any case (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k,
+// q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, f16, bf16; quantize only those with a quantizer).
+// quantize writes the blocks (rows x bytes per row), then the dequantized float32 matrix;
+// dequantize writes the float32 matrix. Both to stdout.
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -13,20 +17,19 @@
 
 namespace {
 
+/// A ggml type by its name in ggml_type_table, in any case ("q4_k" or "q4_K").
 bool parse_type(const std::string& name, lowbit::GgmlType& type) {
-  if (name == "q4_0")
-    type = lowbit::GgmlType::q4_0;
-  else if (name == "q8_0")
-    type = lowbit::GgmlType::q8_0;
-  else if (name == "q4_k")
-    type = lowbit::GgmlType::q4_k;
-  else if (name == "f16")
-    type = lowbit::GgmlType::f16;
-  else if (name == "bf16")
-    type = lowbit::GgmlType::bf16;
-  else
-    return false;
-  return true;
+  for (const lowbit::GgmlTypeTraits& row : lowbit::ggml_type_table) {
+    const std::string row_name = row.name;
+    if (name.size() == row_name.size() && std::equal(name.begin(), name.end(), row_name.begin(),
+                                                     [](unsigned char a, unsigned char b) {
+                                                       return std::tolower(a) == std::tolower(b);
+                                                     })) {
+      type = row.value;
+      return true;
+    }
+  }
+  return false;
 }
 
 bool write_all(const void* data, std::size_t bytes) {
@@ -38,7 +41,8 @@ bool write_all(const void* data, std::size_t bytes) {
 int main(int argc, char** argv) {
   lowbit::GgmlType type{};
   if (argc != 4 || !parse_type(argv[2], type)) {
-    std::fprintf(stderr, "usage: %s quantize|dequantize q4_0|q8_0|q4_k|f16|bf16 FILE\n", argv[0]);
+    std::fprintf(stderr, "usage: %s quantize|dequantize TYPE FILE (TYPE: a ggml type name)\n",
+                 argv[0]);
     return 2;
   }
   const std::string mode = argv[1];

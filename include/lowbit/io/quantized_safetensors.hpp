@@ -22,7 +22,8 @@ inline constexpr std::string_view quantization_metadata_key = "lowbit.quantizati
 /// "group_size":128,"scale_format":"f16","zero_format":"code","pack_order":"low_first"}.
 /// "group_size" appears only for group granularity; "pack_order" is "low_first" or
 /// "awq_interleaved". Element, scale and zero names are those of lowbit::to_string. A ggml block
-/// layout adds "block_layout": "ggml_q4_0", "ggml_q8_0" or "ggml_q4_k" (absent means "none").
+/// layout adds "block_layout": its GgmlTypeTraits::layout_name, e.g. "ggml_q4_1", "ggml_q6_k",
+/// "ggml_iq4_xs" (absent means "none").
 std::string scheme_to_json(const Scheme& scheme);
 
 /// Parses scheme_to_json's output ("zero_format" defaults to "code", "pack_order" to "low_first",

@@ -1,5 +1,6 @@
 // Quantizers for llama.cpp's ggml block types Q4_0, Q8_0 and Q4_K, and its conversions to F16
-// and BF16 (the layouts are in format/ggml_blocks.hpp). They compute what ggml's reference
+// and BF16 (the layouts, of these and of the types lowbit only reads, are in
+// format/ggml_blocks.hpp). They compute what ggml's reference
 // quantizers quantize_row_q4_0_ref, quantize_row_q8_0_ref and quantize_row_q4_K_ref
 // (ggml/src/ggml-quants.c) compute, byte for byte:
 //
@@ -255,10 +256,18 @@ inline bool quantize_block(const float* x, block_q4_k& out) noexcept {
 /// The Scheme of a ggml block type.
 inline Scheme ggml_scheme(GgmlType type) noexcept { return Scheme::ggml_blocks(type); }
 
+/// Whether quantize_ggml writes blocks of `type`: Q4_0, Q8_0, Q4_K, F16 and BF16. The other types
+/// of ggml_type_table are read and dequantized, not written (yet).
+constexpr bool has_ggml_quantizer(GgmlType type) noexcept {
+  return type == GgmlType::q4_0 || type == GgmlType::q8_0 || type == GgmlType::q4_k ||
+         type == GgmlType::f16 || type == GgmlType::bf16;
+}
+
 /// Quantizes a [rows, cols] matrix (rows = output channels) into ggml blocks of `type`, as ggml's
 /// reference quantizer does; see the top of this file. cols must be a multiple of 32 (Q4_0, Q8_0)
 /// or 256 (Q4_K), else invalid_argument (any cols for F16, BF16); NaN/Inf weights, and scales or
-/// values that overflow the 16-bit format, are invalid_value.
+/// values that overflow the 16-bit format, are invalid_value; a type without a quantizer
+/// (has_ggml_quantizer) is unsupported.
 QuantizedMatrix quantize_ggml(MatrixView<const float> weights, GgmlType type);
 
 }  // namespace lowbit
