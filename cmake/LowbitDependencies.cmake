@@ -10,3 +10,6 @@ find_package(xsimd 8.1 REQUIRED)
 find_package(fmt 9 REQUIRED)
 find_package(nlohmann_json 3.11 REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+# PCRE2 (JIT, UTF and Unicode properties): the pre-tokenizer regexes of the BPE tokenizers.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)

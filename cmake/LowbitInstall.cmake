@@ -22,12 +22,12 @@ install(FILES "${CMAKE_CURRENT_BINARY_DIR}/lowbitConfig.cmake"
         DESTINATION "${LOWBIT_CMAKE_DIR}")
 
 # pkg-config, for build systems other than CMake: `pkg-config --cflags --libs lowbit`. A static
-# lowbit needs OpenMP's runtime at the final link; a shared one carries it.
+# lowbit needs OpenMP's runtime and PCRE2 at the final link; a shared one carries them.
 if(LOWBIT_SHARED)
   set(LOWBIT_PC_LIBS "-L\${libdir} -llowbit")
   set(LOWBIT_PC_LIBS_PRIVATE "${OpenMP_CXX_FLAGS}")
 else()
-  set(LOWBIT_PC_LIBS "-L\${libdir} -llowbit ${OpenMP_CXX_FLAGS}")
+  set(LOWBIT_PC_LIBS "-L\${libdir} -llowbit ${OpenMP_CXX_FLAGS} -lpcre2-8")
   set(LOWBIT_PC_LIBS_PRIVATE "")
 endif()
 # The prefix is found from the .pc file's own place, so `cmake --install --prefix` anywhere works.

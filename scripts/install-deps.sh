@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   python3 python3-venv           # the reference-implementation tests (ml_dtypes, numpy) run in a venv
   libeigen3-dev libxsimd-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+  libpcre2-dev                   # the BPE tokenizers' pre-tokenizer regexes (JIT, Unicode properties)
   catch2 libbenchmark-dev
   clang-14 libclang-rt-14-dev libomp-14-dev llvm-14  # scripts/fuzz.sh: libFuzzer, its symbolizer
 )
