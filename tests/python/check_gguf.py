@@ -6,7 +6,8 @@
    dequantizes.
 2. The real SmolLM2-135M file of ../shared/data: every metadata value and tensor info as GGUFReader
    reads them, and one tensor of each type lowbit decodes dequantized as gguf.quants does
-   (bit for bit). Q8_0 (the embedding) and F32 (the norms) must be among them.
+   (bit for bit). Q8_0 (the embedding), Q4_1 (the linear weights) and F32 (the norms) must be
+   among them.
 3. Damaged copies of the file of 1 (truncated at every offset of its header, counts and lengths
    set huge): lowbit must refuse each with its error, naming the file, never crash.
 
@@ -92,7 +93,7 @@ def expected_array(items, sub_type):
 rng = np.random.default_rng(7)
 # The types lowbit converts to float without a block layout, and the types it must decode.
 PLAIN_TYPES = {"f32", "f64", "i8", "i16", "i32", "i64"}
-REQUIRED_TYPES = {"f32", "f16", "bf16", "f64", "i8", "i32", "q8_0", "q4_0"}
+REQUIRED_TYPES = {"f32", "f16", "bf16", "f64", "i8", "i32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"}
 
 
 def write_sample(path):
@@ -312,7 +313,8 @@ else:
         for t in dump["tensors"]:
             if t["block_layout"] or t["type_name"] in PLAIN_TYPES:
                 by_type.setdefault(t["type_name"], t["name"])
-        check({"q8_0", "f32"} <= set(by_type), f"smollm2: lowbit decodes only {sorted(by_type)}")
+        check({"q8_0", "q4_1", "f32"} <= set(by_type),
+              f"smollm2: lowbit decodes only {sorted(by_type)}")
         names = list(by_type.values())
         dump, floats, error = run_dump(smollm, names)
         if dump is None:
