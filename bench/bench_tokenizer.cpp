@@ -11,6 +11,8 @@
 #include <iterator>
 #include <string>
 
+#include "lowbit/io/bpe_tokenizer.hpp"
+#include "lowbit/io/hf_tokenizer.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/model/eval.hpp"
 
@@ -60,8 +62,32 @@ void BM_tokenize_corpus_prose(benchmark::State& state) {
                           static_cast<std::int64_t>(text.size()));
 }
 
+// BpeTokenizer (SmolLM2's tokenizer.json, byte-level BPE) on the prose, and on the prose without
+// its spaces (at most 560 kB: the whole book) (one pre-token: the merge heap's worst case).
+const lowbit::io::BpeTokenizer& smollm2() {
+  static const auto tokenizer =
+      lowbit::io::read_hf_tokenizer(data_dir / "smollm2-135m" / "hf-tokenizer" / "tokenizer.json");
+  return tokenizer;
+}
+
+void BM_bpe_encode_prose(benchmark::State& state) {
+  const std::string text = prose().substr(0, static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(smollm2().encode(text).data());
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(text.size()));
+}
+
+void BM_bpe_encode_without_spaces(benchmark::State& state) {
+  const std::string text = prose_without_spaces(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(smollm2().encode(text).data());
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(text.size()));
+}
+
 }  // namespace
 
+BENCHMARK(BM_bpe_encode_prose)->Arg(65536)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_bpe_encode_without_spaces)->Arg(65536)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_encode_without_spaces)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_tokenize_corpus_prose)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond);
 

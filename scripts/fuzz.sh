@@ -30,11 +30,12 @@ cxx=${LOWBIT_FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || echo cla
 # Per harness: its seed directory under seeds/ and the longest input (bytes) the fuzzer tries.
 declare -A seed_dir=([fuzz_safetensors]=safetensors [fuzz_sharded_index]=sharded_index
                      [fuzz_quantized]=quantized [fuzz_llama2c]=llama2c [fuzz_tokenizer]=tokenizer
-                     [fuzz_gguf]=gguf)
+                     [fuzz_gguf]=gguf [fuzz_hf_tokenizer]=hf_tokenizer)
 declare -A max_len=([fuzz_safetensors]=65536 [fuzz_sharded_index]=4096 [fuzz_quantized]=65536
-                    [fuzz_llama2c]=65536 [fuzz_tokenizer]=8192 [fuzz_gguf]=16384)
+                    [fuzz_llama2c]=65536 [fuzz_tokenizer]=8192 [fuzz_gguf]=16384
+                    [fuzz_hf_tokenizer]=65536)
 # The harnesses whose input is JSON, or holds it, take the dictionary the seed writer makes.
-declare -A json_input=([fuzz_safetensors]=1 [fuzz_sharded_index]=1 [fuzz_quantized]=1)
+declare -A json_input=([fuzz_hf_tokenizer]=1 [fuzz_safetensors]=1 [fuzz_sharded_index]=1 [fuzz_quantized]=1)
 
 # Instrumented for coverage and sanitized; asserts and the standard library's checks stay on (-O1).
 # The library, the harnesses and the seed writer only: tests, tools and the rest are not built.

@@ -296,6 +296,73 @@ int count_files(const fs::path& dir) {
 
 }  // namespace
 
+// fuzz_hf_tokenizer's input: flags, the tokenizer.json, NUL, the text.
+void write_hf_tokenizer_seed(const fs::path& path, const nlohmann::json& tokenizer,
+                             std::string_view text) {
+  std::ofstream out(path, std::ios::binary);
+  out << '\x01' << tokenizer.dump() << '\0' << text;
+}
+
+void write_hf_tokenizer_seeds(const fs::path& dir, const fs::path& data) {
+  const std::string_view hostile = "It's 12 日本語 🚀\n\n  \t x<s>ab</s> e\xCC\x81 \xFF";
+  nlohmann::json byte_level = nlohmann::json::parse(R"({
+    "added_tokens": [{"id": 7, "content": "<s>", "special": true, "normalized": false,
+                      "lstrip": false, "rstrip": true, "single_word": false}],
+    "normalizer": null,
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+      {"type": "Digits", "individual_digits": true},
+      {"type": "Split", "pattern": {"Regex": "(?i:'s|'t)|\\p{L}+|\\s+(?!\\S)|\\s+"},
+       "behavior": "Isolated", "invert": false},
+      {"type": "ByteLevel", "add_prefix_space": true, "use_regex": false}]},
+    "post_processor": {"type": "TemplateProcessing",
+      "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+      "special_tokens": {"<s>": {"id": "<s>", "ids": [7], "tokens": ["<s>"]}}},
+    "decoder": {"type": "ByteLevel"},
+    "model": {"type": "BPE", "ignore_merges": true,
+              "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4, "bc": 5, "\u0120": 6, "<s>": 7},
+              "merges": [["a", "b"], "ab c", ["b", "c"]]}})");
+  write_hf_tokenizer_seed(dir / "byte-level.bin", byte_level, hostile);
+  nlohmann::json sentencepiece = nlohmann::json::parse(R"({
+    "added_tokens": [{"id": 1, "content": "<s>", "special": true, "normalized": false,
+                      "lstrip": false, "rstrip": false, "single_word": false}],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+      {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+    "pre_tokenizer": null, "post_processor": null,
+    "decoder": {"type": "Sequence", "decoders": [
+      {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+      {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+    "model": {"type": "BPE", "byte_fallback": true, "unk_token": "<unk>", "fuse_unk": true,
+              "vocab": {"<unk>": 0, "<s>": 1, "<0x41>": 2, "<0xE6>": 3, "\u2581": 4, "a": 5,
+                        "\u2581a": 6},
+              "merges": [["\u2581", "a"]]}})");
+  write_hf_tokenizer_seed(dir / "sentencepiece.bin", sentencepiece, hostile);
+  nlohmann::json metaspace = sentencepiece;
+  metaspace["normalizer"] = nullptr;
+  metaspace["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\u2581"},
+                                {"prepend_scheme", "first"}, {"split", true}};
+  metaspace["decoder"] = {{"type", "Metaspace"}, {"replacement", "\u2581"},
+                          {"prepend_scheme", "first"}, {"split", true}};
+  write_hf_tokenizer_seed(dir / "metaspace.bin", metaspace, hostile);
+  if (data.empty()) return;
+  // SmolLM2's tokenizer.json with its first 300 tokens and the merges among them: small enough
+  // for the fuzzer's input length, every field of the real file kept.
+  std::ifstream in(data / "smollm2-135m" / "hf-tokenizer" / "tokenizer.json", std::ios::binary);
+  if (!in) return;
+  nlohmann::json smollm2 = nlohmann::json::parse(in);
+  nlohmann::json vocab = nlohmann::json::object();
+  for (const auto& [text, id] : smollm2["model"]["vocab"].items())
+    if (id.get<int>() < 300) vocab[text] = id;
+  nlohmann::json merges = nlohmann::json::array();
+  for (const auto& merge : smollm2["model"]["merges"]) {
+    const std::string left = merge[0], right = merge[1];
+    if (vocab.contains(left) && vocab.contains(right) && vocab.contains(left + right))
+      merges.push_back(merge);
+  }
+  smollm2["model"]["vocab"] = vocab;
+  smollm2["model"]["merges"] = merges;
+  write_hf_tokenizer_seed(dir / "smollm2-cut.bin", smollm2, hostile);
+}
+
 int main(int argc, char** argv) {
   if (argc != 2 && argc != 3) {
     std::fprintf(stderr, "usage: %s OUT_DIR [DATA_DIR]\n", argv[0]);
@@ -304,7 +371,7 @@ int main(int argc, char** argv) {
   try {
     const fs::path out = argv[1];
     const char* const harness_dirs[] = {"llama2c", "safetensors", "quantized", "sharded_index",
-                                        "tokenizer", "gguf"};
+                                        "tokenizer", "gguf", "hf_tokenizer"};
     for (const char* dir : harness_dirs) fs::create_directories(out / dir);
     std::mt19937 rng(2024);
 
@@ -398,6 +465,9 @@ int main(int argc, char** argv) {
 
     // gguf/: small GGUF files built field by field (gguf_seeds.hpp).
     fuzz::write_gguf_seeds(out / "gguf", rng);
+
+    // hf_tokenizer/: small tokenizer.json files of each kind, and SmolLM2's cut down.
+    write_hf_tokenizer_seeds(out / "hf_tokenizer", argc == 3 ? fs::path(argv[2]) : fs::path());
 
     write_json_dictionary(out / "json.dict",
                           {out / "safetensors", out / "quantized", out / "sharded_index"});
