@@ -17,6 +17,9 @@
 //   fp8_e4m3_b128       quantize_fp8: E4M3 with f32 scales per 128 x 128 block (DeepSeek-V3)
 //   ggml_q4_0, ggml_q8_0, ggml_q4_k
 //                       llama.cpp's blocks, quantized by quantize_ggml (repacked by prepare)
+//   ggml_q4_1, ggml_q5_0, ggml_q5_1, ggml_q6_k
+//                       llama.cpp's blocks lowbit reads but does not quantize: random bytes with
+//                       finite fp16 scales (tests/support/random_ggml_blocks.hpp)
 //                       Each is measured where the CPU backend has its own kernel for it; where it
 //                       has not (Backend::supports false: the reference fallback would run it) the
 //                       run is skipped with "no CPU kernel yet", so the table shows it.
@@ -61,6 +64,7 @@
 #include "lowbit/quant/microscaling.hpp"
 #include "lowbit/quant/nf4.hpp"
 
+#include "../tests/support/random_ggml_blocks.hpp"
 #include "normal_weights.hpp"
 
 namespace {
@@ -97,6 +101,9 @@ std::vector<Format> quantized_formats() {
   auto ggml = [](lowbit::GgmlType type) {
     return [type](View w) { return lowbit::quantize_ggml(w, type); };
   };
+  auto random_blocks = [](lowbit::GgmlType type) {
+    return [type](View w) { return lowbit::test::random_ggml_blocks(type, w.rows, w.cols, 1); };
+  };
   const lowbit::Fp8Options fp8_channel{};
   const lowbit::Fp8Options fp8_blocks{.granularity = Granularity::per_block(128, 128)};
   lowbit::kernels::PrepareOptions int8_activations;
@@ -121,6 +128,14 @@ std::vector<Format> quantized_formats() {
       {"ggml_q4_0", lowbit::ggml_scheme(lowbit::GgmlType::q4_0), ggml(lowbit::GgmlType::q4_0)},
       {"ggml_q8_0", lowbit::ggml_scheme(lowbit::GgmlType::q8_0), ggml(lowbit::GgmlType::q8_0)},
       {"ggml_q4_k", lowbit::ggml_scheme(lowbit::GgmlType::q4_k), ggml(lowbit::GgmlType::q4_k)},
+      {"ggml_q4_1", lowbit::ggml_scheme(lowbit::GgmlType::q4_1),
+       random_blocks(lowbit::GgmlType::q4_1)},
+      {"ggml_q5_0", lowbit::ggml_scheme(lowbit::GgmlType::q5_0),
+       random_blocks(lowbit::GgmlType::q5_0)},
+      {"ggml_q5_1", lowbit::ggml_scheme(lowbit::GgmlType::q5_1),
+       random_blocks(lowbit::GgmlType::q5_1)},
+      {"ggml_q6_k", lowbit::ggml_scheme(lowbit::GgmlType::q6_k),
+       random_blocks(lowbit::GgmlType::q6_k)},
   };
 }
 

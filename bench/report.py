@@ -48,6 +48,10 @@ FORMAT_LABELS = {
     "ggml_q4_0": "ggml Q4_0",
     "ggml_q8_0": "ggml Q8_0",
     "ggml_q4_k": "ggml Q4_K",
+    "ggml_q4_1": "ggml Q4_1",
+    "ggml_q5_0": "ggml Q5_0",
+    "ggml_q5_1": "ggml Q5_1",
+    "ggml_q6_k": "ggml Q6_K",
 }
 
 
