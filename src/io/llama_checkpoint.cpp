@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lowbit/error.hpp"
+#include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 
@@ -69,11 +70,18 @@ std::string llama_config_problem(const LlamaConfig& c) {
   }};
   for (const auto& [name, value, max] : ranges)
     if (value < 1 || value > max) return out_of_range(name, value, max);
-  if (c.dim % c.n_heads != 0)
+  if (c.head_dim == 0 && c.dim % c.n_heads != 0)
     return "dim " + std::to_string(c.dim) + " is not a multiple of n_heads " +
-           std::to_string(c.n_heads);
+           std::to_string(c.n_heads) + " (and head_dim is not given)";
+  if (c.head_dim < 0 || c.head_dim > Limits::head_dim)
+    return "head_dim is " + std::to_string(c.head_dim) + ", outside [0, " +
+           std::to_string(Limits::head_dim) + "] (0: dim / n_heads)";
   if (c.head_size() % 2 != 0)
     return "head size " + std::to_string(c.head_size()) + " is odd (RoPE rotates pairs)";
+  if (static_cast<long long>(c.n_heads) * c.head_size() > Limits::attention_dim)
+    return "n_heads * head size is " +
+           std::to_string(static_cast<long long>(c.n_heads) * c.head_size()) + ", above " +
+           std::to_string(Limits::attention_dim);
   if (c.n_heads % c.n_kv_heads != 0)
     return "n_heads " + std::to_string(c.n_heads) + " is not a multiple of n_kv_heads " +
            std::to_string(c.n_kv_heads);
@@ -82,7 +90,35 @@ std::string llama_config_problem(const LlamaConfig& c) {
     return "norm_eps " + number_text(c.norm_eps) + " is outside (0, 1]";
   if (!(c.rope_theta >= 1.0f && c.rope_theta <= Limits::rope_theta))
     return "rope_theta " + number_text(c.rope_theta) + " is outside [1, 1e12]";
+  if (c.sliding_window < 0 || c.sliding_window > Limits::seq_len)
+    return "sliding_window is " + std::to_string(c.sliding_window) + ", outside [0, " +
+           std::to_string(Limits::seq_len) + "]";
+  if (c.rope_style != RopeStyle::adjacent && c.rope_style != RopeStyle::rotate_half)
+    return "rope_style is not one of adjacent, rotate_half";
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == RopeScalingType::llama3) {
+    if (!(std::isfinite(r.factor) && r.factor > 0.0f))
+      return "llama3 rope scaling: factor " + number_text(r.factor) + " is not finite and > 0";
+    if (!(std::isfinite(r.low_freq_factor) && r.low_freq_factor > 0.0f))
+      return "llama3 rope scaling: low_freq_factor " + number_text(r.low_freq_factor) +
+             " is not finite and > 0";
+    // (the smooth band divides by high - low)
+    if (!(std::isfinite(r.high_freq_factor) && r.high_freq_factor > r.low_freq_factor))
+      return "llama3 rope scaling: high_freq_factor " + number_text(r.high_freq_factor) +
+             " is not finite and above low_freq_factor " + number_text(r.low_freq_factor);
+    if (r.original_max_position_embeddings < 1 ||
+        r.original_max_position_embeddings > Limits::seq_len)
+      return "llama3 rope scaling: " + out_of_range("original_max_position_embeddings",
+                                                    r.original_max_position_embeddings,
+                                                    Limits::seq_len);
+  } else if (r.type != RopeScalingType::none) {
+    return "rope scaling type is not one of none, llama3";
+  }
   return {};
+}
+
+std::string_view rope_style_name(RopeStyle style) noexcept {
+  return style == RopeStyle::rotate_half ? "rotate_half" : "adjacent";
 }
 
 void add_llama_config(std::map<std::string, std::string>& metadata, const LlamaConfig& config) {
@@ -92,6 +128,20 @@ void add_llama_config(std::map<std::string, std::string>& metadata, const LlamaC
   j["norm_eps"] = config.norm_eps;
   j["rope_theta"] = config.rope_theta;
   j["shared_classifier"] = config.shared_classifier;
+  // The fields the Llama family added; a reader of an older file takes their defaults.
+  j["head_dim"] = config.head_dim;  // as set: 0 stays "dim / n_heads"
+  j["rope_style"] = rope_style_name(config.rope_style);
+  j["qkv_bias"] = config.qkv_bias;
+  j["output_bias"] = config.output_bias;
+  j["qk_norm"] = config.qk_norm;
+  j["sliding_window"] = config.sliding_window;
+  const RopeScaling& r = config.rope_scaling;
+  if (r.type == RopeScalingType::llama3)
+    j["rope_scaling"] = {{"type", "llama3"},
+                         {"factor", r.factor},
+                         {"low_freq_factor", r.low_freq_factor},
+                         {"high_freq_factor", r.high_freq_factor},
+                         {"original_max_position_embeddings", r.original_max_position_embeddings}};
   metadata[std::string(llama_config_metadata_key)] = j.dump();
 }
 
@@ -106,30 +156,65 @@ LlamaConfig read_llama_config(const SafetensorsFile& file) {
   if (it == file.metadata().end()) fail("absent (not a Llama checkpoint written by lowbit)");
   json j = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
-  LlamaConfig c;
-  for (std::size_t i = 0; i < int_fields.size(); ++i) {
-    auto f = j.find(int_fields[i]);
-    if (f == j.end() || !f->is_number_integer())
-      fail(std::string("field \"") + int_fields[i] + "\" is missing or not an integer");
+  // An integer field in [0, INT_MAX] (the bounds come from llama_config_problem).
+  const auto read_int = [&](const json& object, const std::string& name, int& out) {
+    auto f = object.find(name);
+    if (f == object.end() || !f->is_number_integer())
+      fail("field \"" + name + "\" is missing or not an integer");
     const auto value = f->get<std::int64_t>();
     if (value < 0 || value > std::numeric_limits<int>::max())
-      fail(std::string("field \"") + int_fields[i] + "\" is out of range");
-    int_field(c, i) = static_cast<int>(value);
-  }
-  for (const char* name : {"norm_eps", "rope_theta"}) {
-    auto f = j.find(name);
-    if (f == j.end() || !f->is_number())
-      fail(std::string("field \"") + name + "\" is missing or not a number");
+      fail("field \"" + name + "\" is out of range");
+    out = static_cast<int>(value);
+  };
+  const auto read_float = [&](const json& object, const std::string& name, float& out) {
+    auto f = object.find(name);
+    if (f == object.end() || !f->is_number())
+      fail("field \"" + name + "\" is missing or not a number");
     // As a double first: a value past float's range (1e300) must not be converted.
     const auto value = f->get<double>();
     if (!std::isfinite(value) || std::fabs(value) > std::numeric_limits<float>::max())
-      fail(std::string("field \"") + name + "\" is " + f->dump() + ", not a finite float");
-    (std::strcmp(name, "norm_eps") == 0 ? c.norm_eps : c.rope_theta) = static_cast<float>(value);
+      fail("field \"" + name + "\" is " + f->dump() + ", not a finite float");
+    out = static_cast<float>(value);
+  };
+  const auto read_bool = [&](const std::string& name, bool& out) {
+    auto f = j.find(name);
+    if (f == j.end() || !f->is_boolean())
+      fail("field \"" + name + "\" is missing or not a boolean");
+    out = f->get<bool>();
+  };
+  LlamaConfig c;
+  for (std::size_t i = 0; i < int_fields.size(); ++i) read_int(j, int_fields[i], int_field(c, i));
+  read_float(j, "norm_eps", c.norm_eps);
+  read_float(j, "rope_theta", c.rope_theta);
+  read_bool("shared_classifier", c.shared_classifier);
+  // Written since the Llama family's fields: optional, so that older files keep loading (they
+  // were all llama2.c layouts: adjacent RoPE pairs, no biases, no q/k norm).
+  if (j.contains("head_dim")) read_int(j, "head_dim", c.head_dim);
+  if (j.contains("rope_style")) {
+    const json& style = j["rope_style"];
+    if (style == "adjacent")
+      c.rope_style = RopeStyle::adjacent;
+    else if (style == "rotate_half")
+      c.rope_style = RopeStyle::rotate_half;
+    else
+      fail("field \"rope_style\" is " + style.dump() + ", not \"adjacent\" or \"rotate_half\"");
   }
-  auto shared = j.find("shared_classifier");
-  if (shared == j.end() || !shared->is_boolean())
-    fail("field \"shared_classifier\" is missing or not a boolean");
-  c.shared_classifier = shared->get<bool>();
+  for (const char* name : {"qkv_bias", "output_bias", "qk_norm"})
+    if (j.contains(name))
+      read_bool(name, std::strcmp(name, "qkv_bias") == 0      ? c.qkv_bias
+                      : std::strcmp(name, "output_bias") == 0 ? c.output_bias
+                                                              : c.qk_norm);
+  if (j.contains("sliding_window")) read_int(j, "sliding_window", c.sliding_window);
+  if (auto scaling = j.find("rope_scaling"); scaling != j.end() && !scaling->is_null()) {
+    if (!scaling->is_object() || scaling->value("type", json()) != "llama3")
+      fail("field \"rope_scaling\" is not an object of type \"llama3\"");
+    RopeScaling& r = c.rope_scaling;
+    r.type = RopeScalingType::llama3;
+    read_float(*scaling, "factor", r.factor);
+    read_float(*scaling, "low_freq_factor", r.low_freq_factor);
+    read_float(*scaling, "high_freq_factor", r.high_freq_factor);
+    read_int(*scaling, "original_max_position_embeddings", r.original_max_position_embeddings);
+  }
   if (const std::string problem = llama_config_problem(c); !problem.empty()) fail(problem);
   return c;
 }
@@ -153,6 +238,10 @@ void convert_llama2c_to_safetensors(const std::filesystem::path& in,
 
 std::string detect_checkpoint_format(const std::filesystem::path& path) {
   const std::string file = path.string();
+  // A Hugging Face model directory, its shard index, or its model.safetensors with config.json
+  // beside it (lowbit's own safetensors files carry their config and are read as lowbit's).
+  if (is_hf_checkpoint(path)) return "huggingface";
+  // GGUF (io/gguf.hpp) goes here: detected by its magic number, before the tests below.
   const std::uint64_t size = regular_file_size(path);  // no FIFO, device or directory
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io_error("cannot open file", ErrorContext{file, {}, {}});

@@ -49,6 +49,39 @@ void rmsnorm(std::span<float> out, std::span<const float> x, std::span<const flo
   for (std::size_t i = 0; i < x.size(); ++i) out[i] = weight[i] * (ss * x[i]);
 }
 
+/// y += bias, when the layer has one.
+void add_bias(std::span<float> y, const std::vector<float>& bias) {
+  if (bias.empty()) return;
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] += bias[i];
+}
+
+/// An RMSNorm over each head of `heads` (Qwen3's q_norm and k_norm), in place.
+void normalize_heads(std::span<float> heads, std::size_t head_size,
+                     const std::vector<float>& weight, float eps) {
+  if (weight.empty()) return;
+  for (std::size_t offset = 0; offset < heads.size(); offset += head_size) {
+    const std::span<float> head = heads.subspan(offset, head_size);
+    rmsnorm(head, head, weight, eps);
+  }
+}
+
+/// Rotates each head of `heads` by the angles whose cos and sin are given (one per pair): pairs
+/// (2i, 2i + 1) in the adjacent style, (i, i + head_size / 2) in the rotate-half style.
+void rotate_heads(std::span<float> heads, std::size_t head_size, std::span<const float> cos,
+                  std::span<const float> sin, io::RopeStyle style) {
+  const std::size_t half = head_size / 2;
+  for (std::size_t offset = 0; offset < heads.size(); offset += head_size) {
+    float* head = heads.data() + offset;
+    for (std::size_t i = 0; i < half; ++i) {
+      float& a = style == io::RopeStyle::adjacent ? head[2 * i] : head[i];
+      float& b = style == io::RopeStyle::adjacent ? head[2 * i + 1] : head[i + half];
+      const float a0 = a, b0 = b;
+      a = a0 * cos[i] - b0 * sin[i];
+      b = a0 * sin[i] + b0 * cos[i];
+    }
+  }
+}
+
 void softmax(std::span<float> x) {
   const float max = *std::max_element(x.begin(), x.end());
   float sum = 0.0f;
@@ -118,6 +151,37 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
   }
 }
 
+std::vector<float> rope_inverse_frequencies(const LlamaConfig& config) {
+  const auto head_size = static_cast<std::size_t>(config.head_size());
+  std::vector<float> inv_freq(head_size / 2);
+  for (std::size_t i = 0; i < inv_freq.size(); ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_size);
+    inv_freq[i] = 1.0f / std::pow(config.rope_theta, exponent);
+  }
+  const io::RopeScaling& r = config.rope_scaling;
+  if (r.type != io::RopeScalingType::llama3) return inv_freq;
+  // transformers' _compute_llama3_parameters on float32 tensors: every operation in float, its
+  // Python scalars rounded to float where they meet a tensor.
+  const auto old_context = static_cast<float>(r.original_max_position_embeddings);
+  const auto low_freq_wavelen = static_cast<float>(
+      static_cast<double>(r.original_max_position_embeddings) / r.low_freq_factor);
+  const auto high_freq_wavelen = static_cast<float>(
+      static_cast<double>(r.original_max_position_embeddings) / r.high_freq_factor);
+  const auto band = static_cast<float>(static_cast<double>(r.high_freq_factor) - r.low_freq_factor);
+  const auto two_pi = static_cast<float>(2.0 * 3.14159265358979323846);
+  for (float& f : inv_freq) {
+    const float wavelen = two_pi / f;
+    // Long wavelengths: divided by factor; short ones kept; between them, a smooth ramp.
+    float scaled = wavelen > low_freq_wavelen ? f / r.factor : f;
+    if (!(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen)) {
+      const float smooth = (old_context / wavelen - r.low_freq_factor) / band;
+      scaled = (1.0f - smooth) * scaled / r.factor + smooth * scaled;
+    }
+    f = scaled;
+  }
+  return inv_freq;
+}
+
 LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors)
     : config_(config) {
   const LlamaConfig& c = config_;
@@ -125,7 +189,9 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
     throw invalid_argument("llama model: config: " + problem);
   const auto dim = static_cast<std::size_t>(c.dim);
   const auto hidden = static_cast<std::size_t>(c.hidden_dim);
+  const auto q_dim = static_cast<std::size_t>(c.q_dim());
   const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
+  const auto head_size = static_cast<std::size_t>(c.head_size());
   const auto vocab = static_cast<std::size_t>(c.vocab_size);
   const auto n_layers = static_cast<std::size_t>(c.n_layers);
 
@@ -136,17 +202,28 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
     Layer& layer = layers_[l];
     layer.attention_norm = find_tensor(tensors, p + "attention_norm.weight", {dim}).data;
     layer.ffn_norm = find_tensor(tensors, p + "ffn_norm.weight", {dim}).data;
-    layer.wq = make_linear(tensors, p + "attention.wq.weight", dim, dim);
+    layer.wq = make_linear(tensors, p + "attention.wq.weight", q_dim, dim);
     layer.wk = make_linear(tensors, p + "attention.wk.weight", kv_dim, dim);
     layer.wv = make_linear(tensors, p + "attention.wv.weight", kv_dim, dim);
-    layer.wo = make_linear(tensors, p + "attention.wo.weight", dim, dim);
+    layer.wo = make_linear(tensors, p + "attention.wo.weight", dim, q_dim);
     layer.w1 = make_linear(tensors, p + "feed_forward.w1.weight", hidden, dim);
     layer.w2 = make_linear(tensors, p + "feed_forward.w2.weight", dim, hidden);
     layer.w3 = make_linear(tensors, p + "feed_forward.w3.weight", hidden, dim);
+    if (c.qkv_bias) {
+      layer.bq = find_tensor(tensors, p + "attention.wq.bias", {q_dim}).data;
+      layer.bk = find_tensor(tensors, p + "attention.wk.bias", {kv_dim}).data;
+      layer.bv = find_tensor(tensors, p + "attention.wv.bias", {kv_dim}).data;
+    }
+    if (c.output_bias) layer.bo = find_tensor(tensors, p + "attention.wo.bias", {dim}).data;
+    if (c.qk_norm) {
+      layer.q_norm = find_tensor(tensors, p + "attention.q_norm.weight", {head_size}).data;
+      layer.k_norm = find_tensor(tensors, p + "attention.k_norm.weight", {head_size}).data;
+    }
   }
   final_norm_ = find_tensor(tensors, "norm.weight", {dim}).data;
   classifier_ = c.shared_classifier ? Linear(embedding_, vocab, dim)
                                     : make_linear(tensors, "output.weight", vocab, dim);
+  inv_freq_ = rope_inverse_frequencies(c);
 
   // The KV cache starts empty and grows with the positions forward() reaches.
   key_cache_.resize(n_layers);
@@ -156,9 +233,12 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
   xb2_.assign(dim, 0.0f);
   hb_.assign(hidden, 0.0f);
   hb2_.assign(hidden, 0.0f);
-  q_.assign(dim, 0.0f);
+  q_.assign(q_dim, 0.0f);
   k_.assign(kv_dim, 0.0f);
   v_.assign(kv_dim, 0.0f);
+  attention_out_.assign(q_dim, 0.0f);
+  rope_cos_.assign(inv_freq_.size(), 0.0f);
+  rope_sin_.assign(inv_freq_.size(), 0.0f);
   logits_.assign(vocab, 0.0f);
 }
 
@@ -253,8 +333,86 @@ std::span<float> LlamaModel::norm_weight(const std::string& name) {
     const std::string p = "layers." + std::to_string(l) + ".";
     if (name == p + "attention_norm.weight") return layers_[l].attention_norm;
     if (name == p + "ffn_norm.weight") return layers_[l].ffn_norm;
+    if (config_.qk_norm && name == p + "attention.q_norm.weight") return layers_[l].q_norm;
+    if (config_.qk_norm && name == p + "attention.k_norm.weight") return layers_[l].k_norm;
   }
   throw invalid_argument("llama model: no norm of this name", {"", name, {}});
+}
+
+void LlamaModel::set_rotary_angles(std::size_t position) {
+  for (std::size_t i = 0; i < inv_freq_.size(); ++i) {
+    const float angle = static_cast<float>(position) * inv_freq_[i];
+    rope_cos_[i] = std::cos(angle);
+    rope_sin_[i] = std::sin(angle);
+  }
+}
+
+void LlamaModel::attention_block(std::size_t l, std::size_t pos) {
+  const LlamaConfig& c = config_;
+  Layer& layer = layers_[l];
+  const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
+  const auto head_size = static_cast<std::size_t>(c.head_size());
+  const auto kv_mul = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
+  const float inv_sqrt_head = 1.0f / std::sqrt(static_cast<float>(head_size));
+
+  rmsnorm(xb_, x_, layer.attention_norm, c.norm_eps);
+  observe(l, {0, 1, 2}, xb_);
+  linear(layer.wq, xb_, q_);
+  linear(layer.wk, xb_, k_);
+  linear(layer.wv, xb_, v_);
+  add_bias(q_, layer.bq);
+  add_bias(k_, layer.bk);
+  add_bias(v_, layer.bv);
+  normalize_heads(q_, head_size, layer.q_norm, c.norm_eps);
+  normalize_heads(k_, head_size, layer.k_norm, c.norm_eps);
+  rotate_heads(q_, head_size, rope_cos_, rope_sin_, c.rope_style);
+  rotate_heads(k_, head_size, rope_cos_, rope_sin_, c.rope_style);
+  std::copy(k_.begin(), k_.end(),
+            key_cache_[l].begin() + static_cast<std::ptrdiff_t>(pos * kv_dim));
+  std::copy(v_.begin(), v_.end(),
+            value_cache_[l].begin() + static_cast<std::ptrdiff_t>(pos * kv_dim));
+
+  // Grouped-query attention: query head h reads key/value head h / kv_mul, over the positions up
+  // to this one (the last sliding_window of them when the config sets one).
+  const auto window = static_cast<std::size_t>(c.sliding_window);
+  const std::size_t first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
+  const float* keys = key_cache_[l].data();
+  const float* values = value_cache_[l].data();
+  for (std::size_t h = 0; h < static_cast<std::size_t>(c.n_heads); ++h) {
+    const float* q = q_.data() + h * head_size;
+    const std::size_t kv_offset = (h / kv_mul) * head_size;
+    std::span<float> att(att_.data() + first, pos + 1 - first);
+    for (std::size_t t = first; t <= pos; ++t)
+      att[t - first] = dot(q, keys + t * kv_dim + kv_offset, head_size) * inv_sqrt_head;
+    softmax(att);
+    float* out = attention_out_.data() + h * head_size;
+    std::fill_n(out, head_size, 0.0f);
+    for (std::size_t t = first; t <= pos; ++t) {
+      const float* v = values + t * kv_dim + kv_offset;
+      const float weight = att[t - first];
+      for (std::size_t i = 0; i < head_size; ++i) out[i] += weight * v[i];
+    }
+  }
+  observe(l, {3}, attention_out_);
+  linear(layer.wo, attention_out_, xb2_);
+  add_bias(xb2_, layer.bo);
+  for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += xb2_[i];
+}
+
+void LlamaModel::feed_forward_block(std::size_t l) {
+  Layer& layer = layers_[l];
+  // SwiGLU FFN: w2(silu(w1 x) * w3 x).
+  rmsnorm(xb_, x_, layer.ffn_norm, config_.norm_eps);
+  observe(l, {4, 6}, xb_);
+  linear(layer.w1, xb_, hb_);
+  linear(layer.w3, xb_, hb2_);
+  for (std::size_t i = 0; i < hb_.size(); ++i) {
+    const float a = hb_[i];
+    hb_[i] = a / (1.0f + std::exp(-a)) * hb2_[i];
+  }
+  observe(l, {5}, hb_);
+  linear(layer.w2, hb_, xb_);
+  for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += xb_[i];
 }
 
 std::span<const float> LlamaModel::forward(int token, int position) {
@@ -266,80 +424,16 @@ std::span<const float> LlamaModel::forward(int token, int position) {
     throw invalid_argument("llama forward: position " + std::to_string(position) +
                            " is outside [0, " + std::to_string(c.seq_len) + ")");
   const auto dim = static_cast<std::size_t>(c.dim);
-  const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
-  const auto head_size = static_cast<std::size_t>(c.head_size());
   const auto pos = static_cast<std::size_t>(position);
   reserve_positions(pos + 1);
-  const auto kv_mul = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
-  const float inv_sqrt_head = 1.0f / std::sqrt(static_cast<float>(head_size));
+  set_rotary_angles(pos);
 
   std::copy_n(
       embedding_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(token) * dim), dim,
       x_.begin());
-
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    Layer& layer = layers_[l];
-    const float* keys = key_cache_[l].data();
-    const float* values = value_cache_[l].data();
-    float* key_row = key_cache_[l].data() + pos * kv_dim;
-    float* value_row = value_cache_[l].data() + pos * kv_dim;
-
-    rmsnorm(xb_, x_, layer.attention_norm, c.norm_eps);
-    observe(l, {0, 1, 2}, xb_);
-    linear(layer.wq, xb_, q_);
-    linear(layer.wk, xb_, k_);
-    linear(layer.wv, xb_, v_);
-
-    // RoPE as run.c does it: rotate pairs (i, i+1) with a frequency set by i's place in its head.
-    for (std::size_t i = 0; i < dim; i += 2) {
-      const float head_dim = static_cast<float>(i % head_size);
-      const float freq = 1.0f / std::pow(c.rope_theta, head_dim / static_cast<float>(head_size));
-      const float angle = static_cast<float>(pos) * freq;
-      const float fcr = std::cos(angle), fci = std::sin(angle);
-      auto rotate = [&](std::vector<float>& v) {
-        const float v0 = v[i], v1 = v[i + 1];
-        v[i] = v0 * fcr - v1 * fci;
-        v[i + 1] = v0 * fci + v1 * fcr;
-      };
-      rotate(q_);
-      if (i < kv_dim) rotate(k_);
-    }
-    std::copy(k_.begin(), k_.end(), key_row);
-    std::copy(v_.begin(), v_.end(), value_row);
-
-    // Grouped-query attention: query head h reads key/value head h / kv_mul.
-    for (std::size_t h = 0; h < static_cast<std::size_t>(c.n_heads); ++h) {
-      const float* q = q_.data() + h * head_size;
-      const std::size_t kv_offset = (h / kv_mul) * head_size;
-      std::span<float> att(att_.data(), pos + 1);
-      for (std::size_t t = 0; t <= pos; ++t) {
-        const float* k = keys + t * kv_dim + kv_offset;
-        att[t] = dot(q, k, head_size) * inv_sqrt_head;
-      }
-      softmax(att);
-      float* out = xb_.data() + h * head_size;
-      std::fill_n(out, head_size, 0.0f);
-      for (std::size_t t = 0; t <= pos; ++t) {
-        const float* v = values + t * kv_dim + kv_offset;
-        for (std::size_t i = 0; i < head_size; ++i) out[i] += att[t] * v[i];
-      }
-    }
-    observe(l, {3}, xb_);
-    linear(layer.wo, xb_, xb2_);
-    for (std::size_t i = 0; i < dim; ++i) x_[i] += xb2_[i];
-
-    // SwiGLU FFN: w2(silu(w1 x) * w3 x).
-    rmsnorm(xb_, x_, layer.ffn_norm, c.norm_eps);
-    observe(l, {4, 6}, xb_);
-    linear(layer.w1, xb_, hb_);
-    linear(layer.w3, xb_, hb2_);
-    for (std::size_t i = 0; i < hb_.size(); ++i) {
-      const float a = hb_[i];
-      hb_[i] = a / (1.0f + std::exp(-a)) * hb2_[i];
-    }
-    observe(l, {5}, hb_);
-    linear(layer.w2, hb_, xb_);
-    for (std::size_t i = 0; i < dim; ++i) x_[i] += xb_[i];
+    attention_block(l, pos);
+    feed_forward_block(l);
   }
 
   rmsnorm(x_, x_, final_norm_, c.norm_eps);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lowbit/error.hpp"
+#include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
@@ -41,14 +42,27 @@ void require_finite(std::span<const float> values, const std::string& file,
   }
 }
 
-}  // namespace
-
-LlamaModel load_llama(const std::filesystem::path& path) {
-  const std::string format = io::detect_checkpoint_format(path);
-  if (format == "llama2c") {
-    const io::Llama2cCheckpoint checkpoint = io::read_llama2c(path);
-    return LlamaModel(checkpoint.config, checkpoint.tensors);
+/// A Hugging Face checkpoint: its tensors checked against config.json by HfCheckpoint, converted
+/// to float one at a time under their Llama names.
+LlamaModel load_hf(const std::filesystem::path& path) {
+  const io::HfCheckpoint checkpoint(path);
+  std::vector<NamedTensor> tensors;
+  tensors.reserve(checkpoint.tensors().size());
+  for (const io::TensorLayout& t : checkpoint.tensors()) {
+    tensors.push_back({t.name, t.shape, checkpoint.to_float(t.name)});
+    require_finite(tensors.back().data, checkpoint.file_of(t.name).string(),
+                   checkpoint.hf_name(t.name), t.shape, t.shape.size() == 2 ? t.shape[1] : 0,
+                   "weight");
   }
+  try {
+    return LlamaModel(checkpoint.config().llama, tensors);
+  } catch (const invalid_argument& e) {
+    throw io_error(e.what(), ErrorContext{checkpoint.weights_path().string(), {}, {}});
+  }
+}
+
+/// lowbit's own safetensors layout: float and quantized tensors, the config in the metadata.
+LlamaModel load_lowbit_safetensors(const std::filesystem::path& path) {
   const io::SafetensorsFile file(path);
   const std::string name = path.string();
   const LlamaConfig config = io::read_llama_config(file);
@@ -109,6 +123,19 @@ LlamaModel load_llama(const std::filesystem::path& path) {
   } catch (const invalid_argument& e) {
     throw io_error(e.what(), ErrorContext{name, {}, {}});
   }
+}
+
+}  // namespace
+
+LlamaModel load_llama(const std::filesystem::path& path) {
+  const std::string format = io::detect_checkpoint_format(path);
+  if (format == "llama2c") {
+    const io::Llama2cCheckpoint checkpoint = io::read_llama2c(path);
+    return LlamaModel(checkpoint.config, checkpoint.tensors);
+  }
+  if (format == "huggingface") return load_hf(path);
+  // GGUF (io/gguf.hpp): its branch goes here.
+  return load_lowbit_safetensors(path);
 }
 
 }  // namespace lowbit::model

@@ -85,7 +85,10 @@ ModelAwqReport quantize_model_awq(LlamaModel& model, std::span<const int> calibr
 
     scale_group({wq, wk, wv}, wq, p + "attention_norm.weight",
                 fold_into_norm(p + "attention_norm.weight"));
-    if (weights.at(wv).rows == weights.at(wo).cols) scale_group({wo}, wo, wv, fold_into_rows(wv));
+    // wo's scales fold into wv's rows: not where wv adds a bias (it would need dividing too) or
+    // where grouped-query attention makes wv narrower than wo's input.
+    if (weights.at(wv).rows == weights.at(wo).cols && !model.config().qkv_bias)
+      scale_group({wo}, wo, wv, fold_into_rows(wv));
     scale_group({w1, w3}, w1, p + "ffn_norm.weight", fold_into_norm(p + "ffn_norm.weight"));
     scale_group({w2}, w2, w3, fold_into_rows(w3));
 

@@ -14,6 +14,7 @@
 #include "lowbit/algo/gptq.hpp"
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
@@ -26,11 +27,17 @@ namespace lowbit::pipeline {
 namespace {
 
 /// The tensors of an input checkpoint, loaded one at a time, so that memory holds one tensor: a
-/// llama2.c file is read tensor by tensor, a safetensors file is memory-mapped.
+/// llama2.c file is read tensor by tensor, safetensors files (lowbit's or Hugging Face's, under
+/// their Llama names) are memory-mapped.
 class TensorSource {
  public:
   explicit TensorSource(const std::filesystem::path& path) {
-    if (io::detect_checkpoint_format(path) == "llama2c") {
+    const std::string format = io::detect_checkpoint_format(path);
+    if (format == "huggingface") {
+      hf_.emplace(path);
+      config_ = hf_->config().llama;
+      entries_ = hf_->tensors();
+    } else if (format == "llama2c") {
       llama2c_.emplace(path);
       config_ = llama2c_->config();
       for (const auto& t : llama2c_->tensors())
@@ -53,13 +60,14 @@ class TensorSource {
   const std::optional<model::LlamaConfig>& config() const noexcept { return config_; }
 
   std::vector<float> floats(const std::string& name) const {
+    if (hf_) return hf_->to_float(name);
     if (safetensors_) return safetensors_->to_float(name);
     return llama2c_->read(name).data;
   }
   /// The tensor's bytes as stored (for tensors copied unchanged).
   std::vector<std::byte> bytes(const std::string& name) const {
-    if (safetensors_) {
-      const auto data = safetensors_->info(name).data;
+    if (safetensors_ || hf_) {
+      const auto data = hf_ ? hf_->info(name).data : safetensors_->info(name).data;
       return {data.begin(), data.end()};
     }
     const std::vector<float> values = floats(name);
@@ -71,6 +79,7 @@ class TensorSource {
  private:
   std::optional<io::Llama2cFile> llama2c_;
   std::optional<io::SafetensorsFile> safetensors_;
+  std::optional<io::HfCheckpoint> hf_;
   std::optional<model::LlamaConfig> config_;
   std::vector<io::TensorLayout> entries_;
 };
@@ -182,7 +191,8 @@ CheckpointQuantizeReport quantize_checkpoint(const std::filesystem::path& input,
   if (is_calibrated(method)) {
     if (!source.config())
       throw invalid_argument(
-          method + " needs a Llama checkpoint (llama2.c, or safetensors written by lowbit)");
+          method +
+          " needs a Llama checkpoint (llama2.c, Hugging Face, or safetensors written by lowbit)");
     if (options.calibration_tokens.empty())
       throw invalid_argument(method + " needs calibration tokens");
     calibrated = calibrate(input, options, quantizer.scheme(0, 0), progress, awq_folds);

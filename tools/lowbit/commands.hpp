@@ -52,6 +52,12 @@ struct EvalCommandOptions {
 };
 model::EvalOptions eval_options(const EvalCommandOptions& options);
 int run_eval(const EvalCommandOptions& options);
+/// The tokenizer a model is evaluated or calibrated with when no --tokenizer is given: for a
+/// Hugging Face checkpoint, the one in its directory (tokenizer.bin, llama2.c's format); else
+/// `fallback` (the bundled stories260K tokenizer). Throws io_error naming the directory when a
+/// Hugging Face checkpoint has no tokenizer lowbit reads.
+std::filesystem::path default_tokenizer_for(const std::filesystem::path& model,
+                                            const std::filesystem::path& fallback);
 /// The evaluation split (the last 20%) of the text, tokenized as docs/evaluation.md says.
 std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size);
 /// The calibration split (the first 80%).

@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/model/eval.hpp"
@@ -32,6 +33,24 @@ model::CorpusSplit corpus_split(const EvalCommandOptions& options, int vocab_siz
 
 }  // namespace
 
+std::filesystem::path default_tokenizer_for(const std::filesystem::path& model,
+                                            const std::filesystem::path& fallback) {
+  if (model.empty() || !io::is_hf_checkpoint(model)) return fallback;
+  const std::filesystem::path directory =
+      std::filesystem::is_directory(model) ? model : model.parent_path();
+  if (std::filesystem::exists(directory / "tokenizer.bin")) return directory / "tokenizer.bin";
+  for (const char* name : {"tokenizer.json", "tokenizer.model"})
+    if (std::filesystem::exists(directory / name))
+      throw io_error(std::string("the model's tokenizer is ") + name +
+                         ", which lowbit does not read yet: pass a llama2.c tokenizer with "
+                         "--tokenizer",
+                     {directory.string(), "", {}});
+  throw io_error(
+      "no tokenizer beside the model (looked for tokenizer.bin, tokenizer.json): pass one with "
+      "--tokenizer",
+      {directory.string(), "", {}});
+}
+
 std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size) {
   return corpus_split(options, vocab_size).evaluation;
 }
@@ -49,7 +68,11 @@ model::EvalOptions eval_options(const EvalCommandOptions& options) {
 
 namespace {
 
-std::string file_name(const std::filesystem::path& path) { return path.filename().string(); }
+/// The last component of a path ("f32" for a model directory given as "f32/").
+std::string file_name(const std::filesystem::path& path) {
+  const std::filesystem::path name = path.filename();
+  return name.empty() ? path.parent_path().filename().string() : name.string();
+}
 
 void print_text_line(const EvalCommandOptions& options, std::size_t token_count, int window) {
   fmt::print("evaluation text: {} (last 20%: {} tokens), windows of {} tokens after BOS\n",

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
@@ -26,10 +27,48 @@ std::string shape_text(const std::vector<std::size_t>& shape) {
 
 void print_config(const model::LlamaConfig& c) {
   fmt::print(
-      "llama config: dim {}, hidden_dim {}, layers {}, heads {}, kv heads {}, vocab {}, seq_len "
-      "{}{}\n",
-      c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
-      c.shared_classifier ? ", classifier shared with the embedding" : "");
+      "llama config: dim {}, hidden_dim {}, layers {}, heads {}, kv heads {}, head size {}, vocab "
+      "{}, seq_len {}{}\n",
+      c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_size(), c.vocab_size,
+      c.seq_len, c.shared_classifier ? ", classifier shared with the embedding" : "");
+  fmt::print("  rope: {} pairs, theta {}{}; norm eps {}{}{}{}{}\n",
+             io::rope_style_name(c.rope_style), c.rope_theta,
+             c.rope_scaling.type == io::RopeScalingType::llama3
+                 ? fmt::format(", llama3 scaling (factor {}, low {}, high {}, original {})",
+                               c.rope_scaling.factor, c.rope_scaling.low_freq_factor,
+                               c.rope_scaling.high_freq_factor,
+                               c.rope_scaling.original_max_position_embeddings)
+                 : "",
+             c.norm_eps, c.qkv_bias ? "; q/k/v biases" : "", c.output_bias ? "; output bias" : "",
+             c.qk_norm ? "; q/k RMSNorm per head" : "",
+             c.sliding_window > 0 ? fmt::format("; sliding window {}", c.sliding_window) : "");
+}
+
+nlohmann::ordered_json config_json(const model::LlamaConfig& c) {
+  nlohmann::ordered_json out = {{"dim", c.dim},
+                                {"hidden_dim", c.hidden_dim},
+                                {"n_layers", c.n_layers},
+                                {"n_heads", c.n_heads},
+                                {"n_kv_heads", c.n_kv_heads},
+                                {"head_dim", c.head_size()},
+                                {"vocab_size", c.vocab_size},
+                                {"seq_len", c.seq_len},
+                                {"shared_classifier", c.shared_classifier},
+                                {"norm_eps", c.norm_eps},
+                                {"rope_theta", c.rope_theta},
+                                {"rope_style", io::rope_style_name(c.rope_style)},
+                                {"qkv_bias", c.qkv_bias},
+                                {"output_bias", c.output_bias},
+                                {"qk_norm", c.qk_norm},
+                                {"sliding_window", c.sliding_window}};
+  if (c.rope_scaling.type == io::RopeScalingType::llama3)
+    out["rope_scaling"] = {
+        {"type", "llama3"},
+        {"factor", c.rope_scaling.factor},
+        {"low_freq_factor", c.rope_scaling.low_freq_factor},
+        {"high_freq_factor", c.rope_scaling.high_freq_factor},
+        {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+  return out;
 }
 
 }  // namespace
@@ -38,19 +77,15 @@ int run_inspect(const std::filesystem::path& file, bool json) {
   const std::string format = io::detect_checkpoint_format(file);
   nlohmann::ordered_json out = {{"file", file.string()}, {"format", format}};
   const auto add_config = [&](const model::LlamaConfig& c) {
-    out["llama_config"] = {{"dim", c.dim},
-                           {"hidden_dim", c.hidden_dim},
-                           {"n_layers", c.n_layers},
-                           {"n_heads", c.n_heads},
-                           {"n_kv_heads", c.n_kv_heads},
-                           {"vocab_size", c.vocab_size},
-                           {"seq_len", c.seq_len},
-                           {"shared_classifier", c.shared_classifier}};
+    out["llama_config"] = config_json(c);
     if (!json) print_config(c);
   };
-  if (!json)
-    fmt::print("{}: {}\n", file.string(),
-               format == "llama2c" ? "llama2.c checkpoint (version 0)" : "safetensors");
+  if (!json) {
+    const char* what = format == "llama2c"       ? "llama2.c checkpoint (version 0)"
+                       : format == "huggingface" ? "Hugging Face checkpoint"
+                                                 : "safetensors";
+    fmt::print("{}: {}\n", file.string(), what);
+  }
   out["tensors"] = nlohmann::ordered_json::array();
   if (format == "llama2c") {
     const io::Llama2cCheckpoint checkpoint = io::read_llama2c(file);
@@ -59,6 +94,32 @@ int run_inspect(const std::filesystem::path& file, bool json) {
     for (const model::NamedTensor& t : checkpoint.tensors) {
       out["tensors"].push_back({{"name", t.name}, {"dtype", "F32"}, {"shape", t.shape}});
       if (!json) fmt::print("{:<44} {:<8} {}\n", t.name, "F32", shape_text(t.shape));
+    }
+    if (json) fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+
+  if (format == "huggingface") {
+    const io::HfCheckpoint checkpoint(file);
+    const io::HfConfig& hf = checkpoint.config();
+    out["architecture"] = hf.architecture;
+    out["weights"] = checkpoint.weights_path().string();
+    out["bos_token_ids"] = hf.bos_token_ids;
+    out["eos_token_ids"] = hf.eos_token_ids;
+    if (!json)
+      fmt::print("architecture {}, weights {}\n", hf.architecture,
+                 checkpoint.weights_path().string());
+    add_config(hf.llama);
+    if (!json) fmt::print("{:<44} {:<44} {:<8} {}\n", "tensor", "as", "dtype", "shape");
+    for (const io::TensorLayout& t : checkpoint.tensors()) {
+      const std::string& hf_name = checkpoint.hf_name(t.name);
+      out["tensors"].push_back({{"name", hf_name},
+                                {"llama_name", t.name},
+                                {"dtype", io::dtype_name(t.dtype)},
+                                {"shape", t.shape}});
+      if (!json)
+        fmt::print("{:<44} {:<44} {:<8} {}\n", hf_name, t.name, io::dtype_name(t.dtype),
+                   shape_text(t.shape));
     }
     if (json) fmt::print("{}\n", out.dump(2));
     return 0;

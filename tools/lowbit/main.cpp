@@ -47,10 +47,11 @@ int main(int argc, char** argv) {
   QuantizeOptions quantize;
   CLI::App* quantize_cmd = app.add_subcommand("quantize",
                                               "Quantize every Linear weight of a checkpoint "
-                                              "(llama2.c .bin or safetensors) into safetensors");
-  quantize_cmd->add_option("input", quantize.input, "Checkpoint to read")
+                                              "(llama2.c .bin, safetensors or a Hugging Face "
+                                              "model directory) into safetensors");
+  quantize_cmd->add_option("input", quantize.input, "Checkpoint to read (file or HF directory)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   quantize_cmd->add_option("output", quantize.output, "safetensors file to write")->required();
   MethodOptions& method = quantize.method;
   std::string method_help = "Quantization method:";
@@ -120,12 +121,13 @@ int main(int argc, char** argv) {
   CLI::Option* eval_model =
       eval_cmd
           ->add_option("model", eval.model,
-                       "Float model (llama2.c .bin or safetensors); optional with --base")
-          ->check(CLI::ExistingFile);
+                       "Float model (llama2.c .bin, safetensors or a Hugging Face model "
+                       "directory); optional with --base")
+          ->check(CLI::ExistingPath);
   CLI::Option* eval_quantized = eval_cmd
                                     ->add_option("--quantized", eval.quantized,
                                                  "Quantized model to compare with the float one")
-                                    ->check(CLI::ExistingFile);
+                                    ->check(CLI::ExistingPath);
   CLI::Option* eval_save_base =
       eval_cmd
           ->add_option("--save-base", eval.save_base,
@@ -185,9 +187,11 @@ int main(int argc, char** argv) {
   std::filesystem::path inspect_file;
   CLI::App* inspect_cmd = app.add_subcommand(
       "inspect", "List the tensors, dtypes, shapes and quantization schemes of a file");
-  inspect_cmd->add_option("file", inspect_file, "llama2.c .bin or safetensors file")
+  inspect_cmd
+      ->add_option("file", inspect_file,
+                   "llama2.c .bin, safetensors file or Hugging Face model directory")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   bool inspect_json = false;
   inspect_cmd->add_flag("--json", inspect_json, "Print the listing as JSON");
 
@@ -210,6 +214,9 @@ int main(int argc, char** argv) {
           throw lowbit::invalid_argument(std::string(name) + " goes with --method gptq or awq");
       if (quantize.act_order && method.method != "gptq")
         throw lowbit::invalid_argument("--act-order goes with --method gptq");
+      // A Hugging Face model's own tokenizer, unless one is named.
+      if (needs_calibration && quantize_cmd->count("--tokenizer") == 0)
+        quantize.tokenizer = default_tokenizer_for(quantize.input, quantize.tokenizer);
       return run_quantize(quantize).tensors.empty() ? 1 : 0;
     }
     if (*eval_cmd) {
@@ -218,6 +225,10 @@ int main(int argc, char** argv) {
         if (!eval.base) throw lowbit::invalid_argument("eval: give the float model (or --base)");
         eval.model.clear();
       }
+      // A Hugging Face model's own tokenizer, unless one is named.
+      if (eval_cmd->count("--tokenizer") == 0)
+        eval.tokenizer = default_tokenizer_for(
+            eval.model.empty() && eval.quantized ? *eval.quantized : eval.model, eval.tokenizer);
       return run_eval(eval);
     }
     if (*inspect_cmd) return run_inspect(inspect_file, inspect_json);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
 #include "lowbit/io/safetensors.hpp"
@@ -42,8 +43,9 @@ std::string calibration_record(const QuantizeOptions& options) {
 
 /// The vocabulary size a checkpoint's config gives; io_error naming the file when it has none.
 int checkpoint_vocabulary(const std::filesystem::path& path) {
-  if (io::detect_checkpoint_format(path) == "llama2c")
-    return io::Llama2cFile(path).config().vocab_size;
+  const std::string format = io::detect_checkpoint_format(path);
+  if (format == "huggingface") return io::HfCheckpoint(path).config().llama.vocab_size;
+  if (format == "llama2c") return io::Llama2cFile(path).config().vocab_size;
   return io::read_llama_config(io::SafetensorsFile(path)).vocab_size;
 }
 

@@ -17,7 +17,11 @@ inline constexpr std::string_view llama_config_metadata_key = "lowbit.llama.conf
 
 /// Model config stored in safetensors metadata as "lowbit.llama.config" (JSON with every
 /// LlamaConfig field: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len,
-/// norm_eps, rope_theta, shared_classifier).
+/// norm_eps, rope_theta, shared_classifier, and the Llama family's head_dim, rope_style
+/// ("adjacent" or "rotate_half"), qkv_bias, output_bias, qk_norm, sliding_window and rope_scaling
+/// (null, or {"type": "llama3", factor, low_freq_factor, high_freq_factor,
+/// original_max_position_embeddings}); a file without the family's fields reads as llama2.c's
+/// layout: adjacent pairs, no biases, no q/k norm, head_dim dim / n_heads).
 void add_llama_config(std::map<std::string, std::string>& metadata, const LlamaConfig& config);
 
 /// The config a file's metadata holds; io_error naming the file when absent or malformed, or when
@@ -30,12 +34,14 @@ LlamaConfig read_llama_config(const SafetensorsFile& file);
 void convert_llama2c_to_safetensors(const std::filesystem::path& in,
                                     const std::filesystem::path& out);
 
-/// Tells what a file is, for `lowbit inspect` and model::load_llama: "safetensors" (an 8-byte
+/// Tells what a file is, for `lowbit inspect` and model::load_llama: "huggingface" (a model
+/// directory with config.json, a *.safetensors.index.json, or a .safetensors file with config.json
+/// beside it and no lowbit config in its metadata: io/hf_checkpoint.hpp), "safetensors" (an 8-byte
 /// little-endian header length that fits the file, followed by '{'; or any file named
 /// .safetensors, so that opening it reports what is wrong with it as safetensors), "llama2c" (a
 /// plausible llama2.c header whose sizes match the file's length), or throws io_error naming the
-/// file: "not a regular file" for a FIFO, device or directory, else "neither a safetensors file
-/// nor a llama2.c checkpoint" with what is wrong with it as each.
+/// file: "not a regular file" for a FIFO, device or a directory without config.json, else
+/// "neither a safetensors file nor a llama2.c checkpoint" with what is wrong with it as each.
 std::string detect_checkpoint_format(const std::filesystem::path& path);
 
 }  // namespace lowbit::io

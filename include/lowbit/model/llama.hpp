@@ -1,5 +1,6 @@
-// A small Llama-architecture forward pass (the one llama2.c's run.c implements): enough to check
-// that a checkpoint loads correctly and to measure what quantization does to a real model's output.
+// A small forward pass of the Llama family (Llama, Mistral, Qwen2, Qwen3: llama2.c's run.c with the
+// family's options): enough to check that a checkpoint loads correctly and to measure what
+// quantization does to a real model's output.
 #pragma once
 
 #include <cstddef>
@@ -65,10 +66,19 @@ class Linear {
 /// y = W x. Every linear layer of the forward pass goes through here.
 void linear(const Linear& layer, std::span<const float> x, std::span<float> y);
 
+/// The rotary inverse frequencies of one head, head_size / 2 of them: rope_theta^(-2i / head_size),
+/// in float as transformers computes them, then Llama 3.1's scaling when config.rope_scaling asks
+/// (transformers' _compute_llama3_parameters, step for step in float). Pair i of a head (adjacent
+/// or rotate-half, config.rope_style) turns by position * inv_freq[i].
+std::vector<float> rope_inverse_frequencies(const LlamaConfig& config);
+
 class LlamaModel {
  public:
   /// Takes the tensors by their Llama names (tok_embeddings.weight, layers.{i}.attention.wq.weight,
-  /// ..., norm.weight, and output.weight unless config.shared_classifier). Throws
+  /// ..., norm.weight, and output.weight unless config.shared_classifier; with config.qkv_bias
+  /// layers.{i}.attention.w{q,k,v}.bias, with output_bias layers.{i}.attention.wo.bias, with
+  /// qk_norm layers.{i}.attention.{q,k}_norm.weight of head_size values). wq is [q_dim, dim], wk
+  /// and wv [kv_dim, dim], wo [dim, q_dim] (LlamaConfig). Throws
   /// lowbit::invalid_argument for a config that cannot describe a model (io::llama_config_problem
   /// says why), a missing tensor or a wrong shape.
   LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors);
@@ -85,7 +95,8 @@ class LlamaModel {
   void set_linear(const std::string& name, Linear layer);
 
   /// The weights of an RMSNorm ("layers.{i}.attention_norm.weight", "layers.{i}.ffn_norm.weight",
-  /// "norm.weight"), writable: smoothing methods fold per-channel scales into them.
+  /// "norm.weight", and with qk_norm "layers.{i}.attention.{q,k}_norm.weight"), writable: smoothing
+  /// methods fold per-channel scales into them.
   std::span<float> norm_weight(const std::string& name);
 
   /// Called, during forward(), with the input of every linear layer just before it is multiplied
@@ -107,23 +118,32 @@ class LlamaModel {
   struct Layer {
     std::vector<float> attention_norm, ffn_norm;
     Linear wq, wk, wv, wo, w1, w2, w3;
+    std::vector<float> bq, bk, bv, bo;  // biases; empty when the config has none
+    std::vector<float> q_norm, k_norm;  // per-head RMSNorm weights; empty without qk_norm
   };
   Linear* find_linear(const std::string& name);
   void observe(std::size_t layer, std::initializer_list<std::size_t> linears,
                std::span<const float> input);
   /// Grows the KV cache (and the attention scratch) to hold positions [0, positions).
   void reserve_positions(std::size_t positions);
+  // One token's steps, each reading and updating the residual stream x_. The cos and sin of the
+  // rotary angles at the token's position (rope_cos_, rope_sin_) are set before the layers run.
+  void set_rotary_angles(std::size_t position);
+  void attention_block(std::size_t layer, std::size_t position);
+  void feed_forward_block(std::size_t layer);
 
   LlamaConfig config_;
   std::vector<float> embedding_;  // [vocab, dim]
   std::vector<Layer> layers_;
   std::vector<float> final_norm_;
   Linear classifier_;
+  std::vector<float> inv_freq_;  // rope_inverse_frequencies(config_)
   // KV cache, per layer [position, kv_dim] for cached_positions_ positions, and scratch
   // activations.
   std::vector<std::vector<float>> key_cache_, value_cache_;
   std::size_t cached_positions_ = 0;
-  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, att_, logits_;
+  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, attention_out_, att_, logits_;
+  std::vector<float> rope_cos_, rope_sin_;
   InputObserver observer_;
   std::vector<std::string> observed_names_;
 };

@@ -56,8 +56,10 @@ struct CheckpointQuantizeReport {
 using CheckpointProgress =
     std::function<void(std::string_view stage, std::size_t done, std::size_t total)>;
 
-/// Quantizes `input` (a llama2.c .bin, or a float safetensors file; the calibrated methods need a
-/// Llama config in it) into `output`. Throws invalid_argument for options the method cannot
+/// Quantizes `input` (a llama2.c .bin, a Hugging Face checkpoint, or a float safetensors file; the
+/// calibrated methods need a Llama config in it) into `output`: tensors under their Llama names,
+/// the config (every LlamaConfig field) in the metadata, so that load_llama reloads the same
+/// architecture. Throws invalid_argument for options the method cannot
 /// honour or a quantized input, io_error naming the file for a bad one.
 CheckpointQuantizeReport quantize_checkpoint(const std::filesystem::path& input,
                                              const std::filesystem::path& output,
