@@ -261,7 +261,8 @@ TEST_CASE("the Llama family's config fields survive lowbit's metadata", "[hf][ll
   io::write_safetensors(dir.path / "c.safetensors",
                         {{"x", io::DType::F32, {1}, std::as_bytes(std::span<const float>(one))}},
                         metadata);
-  const io::LlamaConfig back = io::read_llama_config(io::SafetensorsFile(dir.path / "c.safetensors"));
+  const io::LlamaConfig back =
+      io::read_llama_config(io::SafetensorsFile(dir.path / "c.safetensors"));
   CHECK(back.head_dim == 6);
   CHECK(back.q_dim() == 24);
   CHECK(back.rope_style == io::RopeStyle::rotate_half);
@@ -293,8 +294,8 @@ TEST_CASE("config.json is read as transformers reads it", "[hf][config]") {
   tiny.config["bos_token_id"] = "1";
   tiny.config["eos_token_id"] = "[2, 7]";
   c = parse();
-  CHECK(c.llama.n_kv_heads == 2);        // default: the heads
-  CHECK(!c.llama.shared_classifier);     // LlamaConfig's default
+  CHECK(c.llama.n_kv_heads == 2);     // default: the heads
+  CHECK(!c.llama.shared_classifier);  // LlamaConfig's default
   CHECK(c.llama.rope_theta == 10000.0f);
   CHECK(c.bos_token_ids == std::vector<int>{1});
   CHECK(c.eos_token_ids == std::vector<int>{2, 7});
@@ -354,10 +355,11 @@ TEST_CASE("Hugging Face tensor names map to Llama names", "[hf]") {
   CHECK(io::llama_name_of_hf_tensor("model.layers.1.post_attention_layernorm.weight") ==
         "layers.1.ffn_norm.weight");
   CHECK(io::llama_name_of_hf_tensor("lm_head.weight") == "output.weight");
-  for (const char* odd : {"model.layers.01.mlp.up_proj.weight", "model.layers.-1.mlp.up_proj.weight",
-                          "model.layers..mlp.up_proj.weight", "model.layers.1", "model.layers.",
-                          "model.layers.99999999999999999999.mlp.up_proj.weight",
-                          "model.layers.0.mlp.up_proj.weight.extra", "", "embed_tokens.weight"})
+  for (const char* odd :
+       {"model.layers.01.mlp.up_proj.weight", "model.layers.-1.mlp.up_proj.weight",
+        "model.layers..mlp.up_proj.weight", "model.layers.1", "model.layers.",
+        "model.layers.99999999999999999999.mlp.up_proj.weight",
+        "model.layers.0.mlp.up_proj.weight.extra", "", "embed_tokens.weight"})
     CHECK(io::llama_name_of_hf_tensor(odd).empty());
 }
 
@@ -370,7 +372,7 @@ TEST_CASE("llama3 rope scaling keeps high frequencies and divides low ones", "[h
   c.rope_scaling = {io::RopeScalingType::llama3, 8.0f, 1.0f, 4.0f, 64};
   const std::vector<float> scaled = model::rope_inverse_frequencies(c);
   REQUIRE(scaled.size() == 32);
-  CHECK(scaled[0] == plain[0]);          // wavelength 2 pi: below 64 / 4, kept
+  CHECK(scaled[0] == plain[0]);           // wavelength 2 pi: below 64 / 4, kept
   CHECK(scaled[31] == plain[31] / 8.0f);  // wavelength above 64: divided by the factor
   int smoothed = 0;
   for (std::size_t i = 0; i < 32; ++i) {
@@ -432,23 +434,27 @@ TEST_CASE("hostile config.json values are refused naming the file and field", "[
   refused("rope_theta", "1e300", {"\"rope_theta\" is 1e+300, not a finite float"});
   refused("rope_theta", "0.5", {"rope_theta 0.5 is outside [1, 1e12]"});
   refused("tie_word_embeddings", "1", {"\"tie_word_embeddings\" is 1, not a boolean"});
-  refused("architectures", R"(["GPT2LMHeadModel"])", {"unsupported architecture 'GPT2LMHeadModel'",
-                                                       "LlamaForCausalLM, MistralForCausalLM"});
+  refused("architectures", R"(["GPT2LMHeadModel"])",
+          {"unsupported architecture 'GPT2LMHeadModel'", "LlamaForCausalLM, MistralForCausalLM"});
   refused("architectures", "\"LlamaForCausalLM\"", {"not a list of names"});
   refused("architectures", "[]", {"not a list of names"});
   refused("architectures", "[7]", {"not a list of names"});
-  refused("rope_scaling", R"({"rope_type": "yarn", "factor": 4.0})", {"unsupported rope type 'yarn'"});
-  refused("rope_scaling", R"({"type": "linear", "factor": 2.0})", {"unsupported rope type 'linear'"});
+  refused("rope_scaling", R"({"rope_type": "yarn", "factor": 4.0})",
+          {"unsupported rope type 'yarn'"});
+  refused("rope_scaling", R"({"type": "linear", "factor": 2.0})",
+          {"unsupported rope type 'linear'"});
   refused("rope_scaling", "[1]", {"\"rope_scaling\" is not an object"});
-  refused("rope_scaling", R"({"rope_type": "llama3", "factor": 8.0})", {"\"low_freq_factor\" is missing"});
+  refused("rope_scaling", R"({"rope_type": "llama3", "factor": 8.0})",
+          {"\"low_freq_factor\" is missing"});
   refused("rope_scaling",
           R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0,
               "original_max_position_embeddings": 8192})",
           {"high_freq_factor 4 is not finite and above low_freq_factor 4"});
-  refused("rope_scaling",
-          R"({"rope_type": "llama3", "factor": -1.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+  refused(
+      "rope_scaling",
+      R"({"rope_type": "llama3", "factor": -1.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
               "original_max_position_embeddings": 8192})",
-          {"factor -1 is not finite and > 0"});
+      {"factor -1 is not finite and > 0"});
   refused("rope_parameters", R"({"rope_type": "dynamic", "rope_theta": 10000.0})",
           {"unsupported rope type 'dynamic' in \"rope_parameters\""});
   refused("rope_parameters", "7", {"\"rope_parameters\" is not an object"});
