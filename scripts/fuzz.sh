@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 # The harnesses CI runs: those with no known open finding. The others run with "all" or by name;
 # a harness joins this list once it is committed and the bugs it finds are fixed (docs/fuzzing.md).
 ci_harnesses=(fuzz_safetensors fuzz_sharded_index fuzz_quantized fuzz_llama2c fuzz_tokenizer
-              fuzz_gguf)
+              fuzz_gguf fuzz_hf_config)
 
 seconds=${1:-60}
 shift || true
@@ -30,12 +30,13 @@ cxx=${LOWBIT_FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || echo cla
 # Per harness: its seed directory under seeds/ and the longest input (bytes) the fuzzer tries.
 declare -A seed_dir=([fuzz_safetensors]=safetensors [fuzz_sharded_index]=sharded_index
                      [fuzz_quantized]=quantized [fuzz_llama2c]=llama2c [fuzz_tokenizer]=tokenizer
-                     [fuzz_gguf]=gguf [fuzz_hf_tokenizer]=hf_tokenizer)
+                     [fuzz_gguf]=gguf [fuzz_hf_tokenizer]=hf_tokenizer [fuzz_hf_config]=hf_config)
 declare -A max_len=([fuzz_safetensors]=65536 [fuzz_sharded_index]=4096 [fuzz_quantized]=65536
                     [fuzz_llama2c]=65536 [fuzz_tokenizer]=8192 [fuzz_gguf]=16384
-                    [fuzz_hf_tokenizer]=65536)
+                    [fuzz_hf_tokenizer]=65536 [fuzz_hf_config]=8192)
 # The harnesses whose input is JSON, or holds it, take the dictionary the seed writer makes.
-declare -A json_input=([fuzz_hf_tokenizer]=1 [fuzz_safetensors]=1 [fuzz_sharded_index]=1 [fuzz_quantized]=1)
+declare -A json_input=([fuzz_hf_tokenizer]=1 [fuzz_safetensors]=1 [fuzz_sharded_index]=1 [fuzz_quantized]=1
+                       [fuzz_hf_config]=1)
 
 # Instrumented for coverage and sanitized; asserts and the standard library's checks stay on (-O1).
 # The library, the harnesses and the seed writer only: tests, tools and the rest are not built.

@@ -303,6 +303,42 @@ void write_hf_tokenizer_seed(const fs::path& path, const nlohmann::json& tokeniz
   out << '\x01' << tokenizer.dump() << '\0' << text;
 }
 
+/// hf_config/: config.json of each architecture lowbit reads, in transformers 4's and 5's spellings
+/// of the rotary settings, and stories260K-hf's own when DATA_DIR is given.
+void write_hf_config_seeds(const fs::path& dir, const fs::path& data) {
+  const std::string base =
+      R"("hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 5, )"
+      R"("num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 512, )"
+      R"("max_position_embeddings": 512, "rms_norm_eps": 1e-05, "bos_token_id": 1, )";
+  const std::map<std::string, std::string> seeds = {
+      {"llama-llama3.json",
+       R"({"architectures": ["LlamaForCausalLM"], )" + base +
+           R"("eos_token_id": [2, 3], "tie_word_embeddings": true, "attention_bias": false, )"
+           R"("rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, )"
+           R"("low_freq_factor": 1.0, "high_freq_factor": 4.0, )"
+           R"("original_max_position_embeddings": 128}})"},
+      {"llama-transformers4.json",
+       R"({"architectures": ["LlamaForCausalLM"], )" + base +
+           R"("eos_token_id": 2, "rope_theta": 10000.0, "rope_scaling": {"type": "llama3", )"
+           R"("factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 2.0, )"
+           R"("original_max_position_embeddings": 64}, "head_dim": null})"},
+      {"mistral.json", R"({"architectures": ["MistralForCausalLM"], )" + base +
+                           R"("eos_token_id": 2, "sliding_window": 4096, "hidden_act": "silu"})"},
+      {"qwen2.json",
+       R"({"model_type": "qwen2", )" + base +
+           R"("eos_token_id": null, "use_sliding_window": false, "rope_theta": 1e6})"},
+      {"qwen3.json", R"({"architectures": ["Qwen3ForCausalLM"], )" + base +
+                         R"("eos_token_id": 2, "head_dim": 12, "attention_bias": true, )"
+                         R"("rope_parameters": {"rope_type": "default", "rope_theta": 1e6}})"},
+  };
+  for (const auto& [name, text] : seeds) std::ofstream(dir / name, std::ios::binary) << text;
+  if (!data.empty())
+    for (const char* form : {"f32", "bf16-sharded"})
+      fs::copy_file(data / "stories260K-hf" / form / "config.json",
+                    dir / ("stories260K-hf-" + std::string(form) + ".json"),
+                    fs::copy_options::overwrite_existing);
+}
+
 void write_hf_tokenizer_seeds(const fs::path& dir, const fs::path& data) {
   const std::string_view hostile = "It's 12 日本語 🚀\n\n  \t x<s>ab</s> e\xCC\x81 \xFF";
   nlohmann::json byte_level = nlohmann::json::parse(R"({
@@ -370,8 +406,8 @@ int main(int argc, char** argv) {
   }
   try {
     const fs::path out = argv[1];
-    const char* const harness_dirs[] = {"llama2c", "safetensors", "quantized", "sharded_index",
-                                        "tokenizer", "gguf", "hf_tokenizer"};
+    const char* const harness_dirs[] = {"llama2c",   "safetensors", "quantized",    "sharded_index",
+                                        "tokenizer", "gguf",        "hf_tokenizer", "hf_config"};
     for (const char* dir : harness_dirs) fs::create_directories(out / dir);
     std::mt19937 rng(2024);
 
@@ -469,8 +505,10 @@ int main(int argc, char** argv) {
     // hf_tokenizer/: small tokenizer.json files of each kind, and SmolLM2's cut down.
     write_hf_tokenizer_seeds(out / "hf_tokenizer", argc == 3 ? fs::path(argv[2]) : fs::path());
 
-    write_json_dictionary(out / "json.dict",
-                          {out / "safetensors", out / "quantized", out / "sharded_index"});
+    write_hf_config_seeds(out / "hf_config", argc == 3 ? fs::path(argv[2]) : fs::path());
+
+    write_json_dictionary(out / "json.dict", {out / "safetensors", out / "quantized",
+                                              out / "sharded_index", out / "hf_config"});
 
     for (const char* dir : harness_dirs)
       std::printf("lowbit_fuzz_seeds: %s/ %d seeds\n", dir, count_files(out / dir));
