@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lowbit/error.hpp"
+#include "lowbit/io/gguf.hpp"
 #include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
@@ -241,8 +242,12 @@ std::string detect_checkpoint_format(const std::filesystem::path& path) {
   // A Hugging Face model directory, its shard index, or its model.safetensors with config.json
   // beside it (lowbit's own safetensors files carry their config and are read as lowbit's).
   if (is_hf_checkpoint(path)) return "huggingface";
-  // GGUF (io/gguf.hpp) goes here: detected by its magic number, before the tests below.
   const std::uint64_t size = regular_file_size(path);  // no FIFO, device or directory
+  // GGUF: its magic number; a file named .gguf is one however broken (opening it says why).
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (has_gguf_magic(path) || extension == ".gguf") return "gguf";
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io_error("cannot open file", ErrorContext{file, {}, {}});
   std::array<unsigned char, 9> head{};
@@ -254,9 +259,6 @@ std::string detect_checkpoint_format(const std::filesystem::path& path) {
     if (n >= 2 && n <= size - 8 && head[8] == '{') return "safetensors";
   }
   // A file named .safetensors is one, however broken: opening it says what is wrong with it.
-  std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (extension == ".safetensors") return "safetensors";
   // A llama2.c checkpoint has no magic number: it is one when its header is plausible and its
   // arrays fill the file exactly, which is what opening it checks.

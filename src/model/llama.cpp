@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -36,9 +37,25 @@ const NamedTensor& find_tensor(std::span<const NamedTensor> tensors, const std::
   throw invalid_argument("llama model: tensor is missing", {"", name, shape});
 }
 
-Linear make_linear(std::span<const NamedTensor> tensors, const std::string& name, std::size_t rows,
-                   std::size_t cols) {
-  return Linear(find_tensor(tensors, name, {rows, cols}).data, rows, cols);
+/// Quantized linear weights by name, taken out as the layers are built.
+using QuantizedByName = std::map<std::string, QuantizedMatrix, std::less<>>;
+
+Linear make_linear(std::span<const NamedTensor> tensors, QuantizedByName& quantized,
+                   const std::string& name, std::size_t rows, std::size_t cols) {
+  const auto found = quantized.find(name);
+  if (found == quantized.end())
+    return Linear(find_tensor(tensors, name, {rows, cols}).data, rows, cols);
+  QuantizedMatrix matrix = std::move(found->second);
+  quantized.erase(found);
+  if (matrix.rows() != rows || matrix.cols() != cols)
+    throw invalid_argument(
+        "llama model: expected a quantized weight of shape " + shape_string({rows, cols}),
+        {"", name, {matrix.rows(), matrix.cols()}});
+  for (const NamedTensor& t : tensors)
+    if (t.name == name)
+      throw invalid_argument("llama model: weight given both as floats and quantized",
+                             {"", name, {}});
+  return Linear(std::move(matrix));
 }
 
 void rmsnorm(std::span<float> out, std::span<const float> x, std::span<const float> weight,
@@ -105,13 +122,20 @@ Linear::Linear(QuantizedMatrix quantized, ActivationQuantization activations,
                float outlier_threshold)
     : rows_(quantized.rows()),
       cols_(quantized.cols()),
-      quantized_(std::move(quantized)),
+      quantized_(std::make_shared<const QuantizedMatrix>(std::move(quantized))),
+      dequantized_(std::make_shared<DequantizedWeights>()),
       activations_(activations),
       outlier_threshold_(outlier_threshold) {
-  prepared_ =
-      kernels::prepare(*quantized_, kernels::PrepareOptions{activations_, outlier_threshold_});
+  prepared_ = kernels::default_backend().prepare(
+      quantized_, kernels::PrepareOptions{activations_, outlier_threshold_});
+}
+
+MatrixView<const float> Linear::weights() const {
+  if (!quantized_) return {weights_.data(), rows_, cols_};
   // In the inputs' own basis (a rotated matrix is rotated back once here).
-  weights_ = quantized_->dequantize_unrotated();
+  std::call_once(dequantized_->once,
+                 [this] { dequantized_->values = quantized_->dequantize_unrotated(); });
+  return {dequantized_->values.data(), rows_, cols_};
 }
 
 namespace {
@@ -183,7 +207,15 @@ std::vector<float> rope_inverse_frequencies(const LlamaConfig& config) {
 }
 
 LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors)
+    : LlamaModel(config, tensors, {}) {}
+
+LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors,
+                       std::vector<NamedQuantized> quantized_weights)
     : config_(config) {
+  QuantizedByName quantized;
+  for (NamedQuantized& q : quantized_weights)
+    if (!quantized.emplace(q.name, std::move(q.matrix)).second)
+      throw invalid_argument("llama model: quantized weight given twice", {"", q.name, {}});
   const LlamaConfig& c = config_;
   if (const std::string problem = io::llama_config_problem(c); !problem.empty())
     throw invalid_argument("llama model: config: " + problem);
@@ -202,13 +234,13 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
     Layer& layer = layers_[l];
     layer.attention_norm = find_tensor(tensors, p + "attention_norm.weight", {dim}).data;
     layer.ffn_norm = find_tensor(tensors, p + "ffn_norm.weight", {dim}).data;
-    layer.wq = make_linear(tensors, p + "attention.wq.weight", q_dim, dim);
-    layer.wk = make_linear(tensors, p + "attention.wk.weight", kv_dim, dim);
-    layer.wv = make_linear(tensors, p + "attention.wv.weight", kv_dim, dim);
-    layer.wo = make_linear(tensors, p + "attention.wo.weight", dim, q_dim);
-    layer.w1 = make_linear(tensors, p + "feed_forward.w1.weight", hidden, dim);
-    layer.w2 = make_linear(tensors, p + "feed_forward.w2.weight", dim, hidden);
-    layer.w3 = make_linear(tensors, p + "feed_forward.w3.weight", hidden, dim);
+    layer.wq = make_linear(tensors, quantized, p + "attention.wq.weight", q_dim, dim);
+    layer.wk = make_linear(tensors, quantized, p + "attention.wk.weight", kv_dim, dim);
+    layer.wv = make_linear(tensors, quantized, p + "attention.wv.weight", kv_dim, dim);
+    layer.wo = make_linear(tensors, quantized, p + "attention.wo.weight", dim, q_dim);
+    layer.w1 = make_linear(tensors, quantized, p + "feed_forward.w1.weight", hidden, dim);
+    layer.w2 = make_linear(tensors, quantized, p + "feed_forward.w2.weight", dim, hidden);
+    layer.w3 = make_linear(tensors, quantized, p + "feed_forward.w3.weight", hidden, dim);
     if (c.qkv_bias) {
       layer.bq = find_tensor(tensors, p + "attention.wq.bias", {q_dim}).data;
       layer.bk = find_tensor(tensors, p + "attention.wk.bias", {kv_dim}).data;
@@ -221,8 +253,14 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
     }
   }
   final_norm_ = find_tensor(tensors, "norm.weight", {dim}).data;
-  classifier_ = c.shared_classifier ? Linear(embedding_, vocab, dim)
-                                    : make_linear(tensors, "output.weight", vocab, dim);
+  // A shared classifier multiplies the embedding; it may be given quantized (a GGUF's embedding
+  // blocks, what llama.cpp multiplies) while the lookup keeps the float embedding.
+  classifier_ = c.shared_classifier && quantized.count("output.weight") == 0
+                    ? Linear(embedding_, vocab, dim)
+                    : make_linear(tensors, quantized, "output.weight", vocab, dim);
+  if (!quantized.empty())
+    throw invalid_argument("llama model: no linear layer of this name for a quantized weight",
+                           {"", quantized.begin()->first, {}});
   inv_freq_ = rope_inverse_frequencies(c);
 
   // The KV cache starts empty and grows with the positions forward() reaches.

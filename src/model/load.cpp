@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "lowbit/error.hpp"
+#include "lowbit/io/gguf.hpp"
+#include "lowbit/io/gguf_llama.hpp"
 #include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
@@ -61,6 +63,26 @@ LlamaModel load_hf(const std::filesystem::path& path) {
   }
 }
 
+/// A GGUF file: float tensors checked for NaN and infinity, linear weights handed to the kernels
+/// in their ggml blocks (each dequantized once, to check it, then let go).
+LlamaModel load_gguf(const std::filesystem::path& path) {
+  const io::GgufFile file(path);
+  io::GgufLlama model = io::read_gguf_llama(file);
+  const std::string name = path.string();
+  for (const NamedTensor& t : model.tensors)
+    require_finite(t.data, name, t.name, t.shape, t.shape.size() == 2 ? t.shape[1] : 0, "weight");
+  for (const io::NamedQuantized& q : model.block_weights) {
+    const std::vector<float> w = q.matrix.dequantize();
+    require_finite(w, name, q.name, {q.matrix.rows(), q.matrix.cols()}, q.matrix.cols(),
+                   "dequantized weight");
+  }
+  try {
+    return LlamaModel(model.config, model.tensors, std::move(model.block_weights));
+  } catch (const invalid_argument& e) {
+    throw io_error(e.what(), ErrorContext{name, {}, {}});
+  }
+}
+
 /// lowbit's own safetensors layout: float and quantized tensors, the config in the metadata.
 LlamaModel load_lowbit_safetensors(const std::filesystem::path& path) {
   const io::SafetensorsFile file(path);
@@ -98,28 +120,21 @@ LlamaModel load_lowbit_safetensors(const std::filesystem::path& path) {
                    info.shape.size() == 2 ? info.shape[1] : 0, "weight");
     float_names.insert(t);
   }
-  // LlamaModel wants every weight as floats; quantized layers get a zero placeholder that
-  // set_linear replaces (no dequantization happens twice).
+  std::vector<io::NamedQuantized> quantized_weights;
+  quantized_weights.reserve(quantized.size());
   for (std::size_t i = 0; i < quantized.size(); ++i) {
     if (float_names.count(quantized[i]) != 0)
       throw io_error("tensor is stored both as floats and quantized",
                      ErrorContext{name, quantized[i], {}});
+    // Scales, zero points, codebooks or FP8 codes can make a non-finite weight too: checked on
+    // the dequantized weights (in the inputs' basis), which are then let go.
     const QuantizedMatrix& m = matrices[i];
-    tensors.push_back(
-        {quantized[i], {m.rows(), m.cols()}, std::vector<float>(m.rows() * m.cols(), 0.0f)});
+    const std::vector<float> w = m.dequantize_unrotated();
+    require_finite(w, name, quantized[i], {m.rows(), m.cols()}, m.cols(), "dequantized weight");
+    quantized_weights.push_back({quantized[i], std::move(matrices[i])});
   }
   try {
-    LlamaModel model(config, tensors);
-    tensors.clear();
-    for (std::size_t i = 0; i < quantized.size(); ++i) {
-      model.set_linear(quantized[i], std::move(matrices[i]));
-      // Scales, zero points, codebooks or FP8 codes can make a non-finite weight too: checked on
-      // the dequantized weights the layer holds.
-      const MatrixView<const float> w = model.linear_layer(quantized[i]).weights();
-      require_finite(std::span<const float>(w.data, w.size()), name, quantized[i], {w.rows, w.cols},
-                     w.cols, "dequantized weight");
-    }
-    return model;
+    return LlamaModel(config, tensors, std::move(quantized_weights));
   } catch (const invalid_argument& e) {
     throw io_error(e.what(), ErrorContext{name, {}, {}});
   }
@@ -134,7 +149,7 @@ LlamaModel load_llama(const std::filesystem::path& path) {
     return LlamaModel(checkpoint.config, checkpoint.tensors);
   }
   if (format == "huggingface") return load_hf(path);
-  // GGUF (io/gguf.hpp): its branch goes here.
+  if (format == "gguf") return load_gguf(path);
   return load_lowbit_safetensors(path);
 }
 

@@ -34,7 +34,8 @@ LlamaConfig read_llama_config(const SafetensorsFile& file);
 void convert_llama2c_to_safetensors(const std::filesystem::path& in,
                                     const std::filesystem::path& out);
 
-/// Tells what a file is, for `lowbit inspect` and model::load_llama: "huggingface" (a model
+/// Tells what a file is, for `lowbit inspect` and model::load_llama: "gguf" (GGUF's magic number,
+/// or any file named .gguf), "huggingface" (a model
 /// directory with config.json, a *.safetensors.index.json, or a .safetensors file with config.json
 /// beside it and no lowbit config in its metadata: io/hf_checkpoint.hpp), "safetensors" (an 8-byte
 /// little-endian header length that fits the file, followed by '{'; or any file named

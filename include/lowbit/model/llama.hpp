@@ -8,12 +8,14 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "lowbit/io/llama_config.hpp"
+#include "lowbit/io/named_quantized.hpp"
 #include "lowbit/kernels/backend.hpp"
 #include "lowbit/matrix_view.hpp"
 #include "lowbit/quantized_matrix.hpp"
@@ -22,6 +24,7 @@ namespace lowbit::model {
 
 // The readers' vocabulary (io/llama_config.hpp), used unqualified by the forward pass.
 using io::LlamaConfig;
+using io::NamedQuantized;
 using io::NamedTensor;
 
 /// What a linear layer does with its input before the multiplication (kernels/backend.hpp).
@@ -42,23 +45,33 @@ class Linear {
 
   std::size_t rows() const noexcept { return rows_; }
   std::size_t cols() const noexcept { return cols_; }
-  bool is_quantized() const noexcept { return quantized_.has_value(); }
+  bool is_quantized() const noexcept { return quantized_ != nullptr; }
   ActivationQuantization activations() const noexcept { return activations_; }
   float outlier_threshold() const noexcept { return outlier_threshold_; }
   /// The QuantizedMatrix this layer was built from, or nullptr for a float layer.
-  const QuantizedMatrix* quantized() const noexcept { return quantized_ ? &*quantized_ : nullptr; }
+  const QuantizedMatrix* quantized() const noexcept { return quantized_.get(); }
   /// The float weights (for a quantized layer, dequantized in the inputs' basis: what calibration
-  /// and inspection read; the kernels multiply the packed ones).
-  MatrixView<const float> weights() const { return {weights_.data(), rows_, cols_}; }
+  /// and inspection read; the kernels multiply the packed ones). A quantized layer dequantizes on
+  /// the first call only (thread-safe), so that a model that is only run never holds float copies
+  /// of its quantized weights.
+  MatrixView<const float> weights() const;
   /// The kernels' copy of a quantized layer, or nullptr for a float layer.
   const kernels::PreparedMatrix* prepared() const noexcept { return prepared_.get(); }
 
  private:
-  std::vector<float> weights_;
+  struct DequantizedWeights {
+    std::once_flag once;
+    std::vector<float> values;
+  };
+
+  std::vector<float> weights_;  // a float layer's weights
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;
-  std::optional<QuantizedMatrix> quantized_;
-  std::shared_ptr<const kernels::PreparedMatrix> prepared_;  // immutable, shared by copies
+  // A quantized layer: the matrix (which the kernels' prepared copy shares), and its float weights
+  // once asked for. Immutable or filled once; shared by copies.
+  std::shared_ptr<const QuantizedMatrix> quantized_;
+  std::shared_ptr<DequantizedWeights> dequantized_;
+  std::shared_ptr<const kernels::PreparedMatrix> prepared_;
   ActivationQuantization activations_ = ActivationQuantization::none;
   float outlier_threshold_ = 6.0f;
 };
@@ -82,6 +95,10 @@ class LlamaModel {
   /// lowbit::invalid_argument for a config that cannot describe a model (io::llama_config_problem
   /// says why), a missing tensor or a wrong shape.
   LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors);
+  /// The same, with some linear weights given quantized instead (each name at most once, and not
+  /// also among `tensors`): they go straight to the kernels, with no float copy made at load.
+  LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> tensors,
+             std::vector<io::NamedQuantized> quantized);
 
   const LlamaConfig& config() const noexcept { return config_; }
 
