@@ -173,3 +173,74 @@ TEST_CASE("the input observer sees the input of every linear layer", "[model]") 
   model.forward(1, 0);
   CHECK(calls["output.weight"] == 3);  // no observer, no calls
 }
+
+namespace {
+
+// The largest |a - b| over two logit arrays, relative to the largest |a|.
+double relative_difference(std::span<const float> a, std::span<const float> b) {
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
+    scale = std::max(scale, std::abs(double(a[i])));
+  }
+  return diff / scale;
+}
+
+// Every position's logits, one forward() at a time.
+std::vector<float> token_by_token(lowbit::model::LlamaModel& model,
+                                  const std::vector<int>& tokens) {
+  std::vector<float> all;
+  for (std::size_t pos = 0; pos < tokens.size(); ++pos) {
+    const auto logits = model.forward(tokens[pos], static_cast<int>(pos));
+    all.insert(all.end(), logits.begin(), logits.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("forward_batch gives forward's logits, whole or split into batches", "[model]") {
+  const auto& checkpoint = stories260k();
+  const std::vector<int> tokens = tok512().encode(
+      "Once upon a time, there was a little girl named Lily. She loved to play outside.", true,
+      false);
+  REQUIRE(tokens.size() > 16);
+  const auto vocab = static_cast<std::size_t>(checkpoint.config.vocab_size);
+
+  auto check_model = [&](lowbit::model::LlamaModel& model, double tolerance) {
+    const std::vector<float> expected = token_by_token(model, tokens);
+    const auto batch_logits = model.forward_batch(tokens, 0);
+    const std::vector<float> whole(batch_logits.begin(), batch_logits.end());
+    REQUIRE(whole.size() == tokens.size() * vocab);
+    CHECK(relative_difference(expected, whole) < tolerance);
+    // Split 5 + the rest: the second batch attends to the cached first one.
+    const std::span<const int> all(tokens);
+    const auto first = model.forward_batch(all.first(5), 0);
+    CHECK(relative_difference(std::span(expected).first(5 * vocab), first) < tolerance);
+    const auto rest = model.forward_batch(all.subspan(5), 5);
+    CHECK(relative_difference(std::span(expected).subspan(5 * vocab), rest) < tolerance);
+    for (std::size_t pos = 0; pos < tokens.size(); ++pos)
+      CHECK(argmax(std::span(expected).subspan(pos * vocab, vocab)) ==
+            argmax(std::span(whole).subspan(pos * vocab, vocab)));
+  };
+  SECTION("float weights (Eigen's GEMM against dot products)") {
+    lowbit::model::LlamaModel model(checkpoint.config, checkpoint.tensors);
+    check_model(model, 1e-5);
+  }
+  SECTION("quantized weights (the kernels' GEMM against their GEMV)") {
+    lowbit::model::LlamaModel model(checkpoint.config, checkpoint.tensors);
+    const auto scheme = lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_group(32));
+    for (const std::string& name : model.linear_names())
+      model.set_linear(name, lowbit::quantize_linear(model.linear_layer(name).weights(), scheme));
+    check_model(model, 1e-4);
+  }
+  SECTION("bad batches") {
+    lowbit::model::LlamaModel model(checkpoint.config, checkpoint.tensors);
+    CHECK_THROWS_AS(model.forward_batch({}, 0), lowbit::invalid_argument);
+    const std::vector<int> bad = {1, 512};
+    CHECK_THROWS_AS(model.forward_batch(bad, 0), lowbit::invalid_argument);
+    const std::vector<int> two = {1, 2};
+    CHECK_THROWS_AS(model.forward_batch(two, 511), lowbit::invalid_argument);  // 511, 512
+    CHECK(model.forward_batch(two, 510).size() == 2 * vocab);
+  }
+}

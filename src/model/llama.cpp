@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include <Eigen/Core>
+
 #include "lowbit/error.hpp"
 #include "lowbit/io/llama_config.hpp"
 #include "lowbit/kernels/gemm.hpp"
@@ -175,6 +177,33 @@ void linear(const Linear& layer, std::span<const float> x, std::span<float> y) {
   }
 }
 
+void linear(const Linear& layer, MatrixView<const float> x, MatrixView<float> y) {
+  if (x.cols != layer.cols() || y.cols != layer.rows() || x.rows != y.rows)
+    throw invalid_argument("linear: x is " + detail::shape_text(x.rows, x.cols) + " and y " +
+                           detail::shape_text(y.rows, y.cols) + " for a " +
+                           detail::shape_text(layer.rows(), layer.cols()) + " weight");
+  if (x.rows == 1) {
+    linear(layer, x.row(0), y.row(0));
+    return;
+  }
+  if (const kernels::PreparedMatrix* prepared = layer.prepared()) {
+    kernels::gemm(*prepared, x, y);
+    return;
+  }
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Stride = Eigen::OuterStride<>;
+  const MatrixView<const float> w = layer.weights();
+  const Eigen::Map<const RowMajor> weights(w.data, static_cast<Eigen::Index>(w.rows),
+                                           static_cast<Eigen::Index>(w.cols));
+  const Eigen::Map<const RowMajor, 0, Stride> inputs(
+      x.data, static_cast<Eigen::Index>(x.rows), static_cast<Eigen::Index>(x.cols),
+      Stride(static_cast<Eigen::Index>(x.row_stride)));
+  Eigen::Map<RowMajor, 0, Stride> outputs(y.data, static_cast<Eigen::Index>(y.rows),
+                                          static_cast<Eigen::Index>(y.cols),
+                                          Stride(static_cast<Eigen::Index>(y.row_stride)));
+  outputs.noalias() = inputs * weights.transpose();
+}
+
 std::vector<float> rope_inverse_frequencies(const LlamaConfig& config) {
   const auto head_size = static_cast<std::size_t>(config.head_size());
   std::vector<float> inv_freq(head_size / 2);
@@ -266,18 +295,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, std::span<const NamedTensor> t
   // The KV cache starts empty and grows with the positions forward() reaches.
   key_cache_.resize(n_layers);
   value_cache_.resize(n_layers);
-  x_.assign(dim, 0.0f);
-  xb_.assign(dim, 0.0f);
-  xb2_.assign(dim, 0.0f);
-  hb_.assign(hidden, 0.0f);
-  hb2_.assign(hidden, 0.0f);
-  q_.assign(q_dim, 0.0f);
-  k_.assign(kv_dim, 0.0f);
-  v_.assign(kv_dim, 0.0f);
-  attention_out_.assign(q_dim, 0.0f);
-  rope_cos_.assign(inv_freq_.size(), 0.0f);
-  rope_sin_.assign(inv_freq_.size(), 0.0f);
-  logits_.assign(vocab, 0.0f);
+  reserve_batch(1);
 }
 
 void LlamaModel::reserve_positions(std::size_t positions) {
@@ -291,7 +309,6 @@ void LlamaModel::reserve_positions(std::size_t positions) {
     key_cache_[l].resize(grown * kv_dim, 0.0f);
     value_cache_[l].resize(grown * kv_dim, 0.0f);
   }
-  att_.resize(grown, 0.0f);
   cached_positions_ = grown;
 }
 
@@ -377,107 +394,196 @@ std::span<float> LlamaModel::norm_weight(const std::string& name) {
   throw invalid_argument("llama model: no norm of this name", {"", name, {}});
 }
 
-void LlamaModel::set_rotary_angles(std::size_t position) {
-  for (std::size_t i = 0; i < inv_freq_.size(); ++i) {
-    const float angle = static_cast<float>(position) * inv_freq_[i];
-    rope_cos_[i] = std::cos(angle);
-    rope_sin_[i] = std::sin(angle);
-  }
+void LlamaModel::reserve_batch(std::size_t batch) {
+  if (batch <= batch_capacity_) return;
+  const LlamaConfig& c = config_;
+  const auto dim = static_cast<std::size_t>(c.dim);
+  const auto hidden = static_cast<std::size_t>(c.hidden_dim);
+  const auto q_dim = static_cast<std::size_t>(c.q_dim());
+  const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
+  x_.resize(batch * dim);
+  xb_.resize(batch * dim);
+  xb2_.resize(batch * dim);
+  hb_.resize(batch * hidden);
+  hb2_.resize(batch * hidden);
+  q_.resize(batch * q_dim);
+  k_.resize(batch * kv_dim);
+  v_.resize(batch * kv_dim);
+  attention_out_.resize(batch * q_dim);
+  rope_cos_.resize(batch * inv_freq_.size());
+  rope_sin_.resize(batch * inv_freq_.size());
+  logits_.resize(batch * static_cast<std::size_t>(c.vocab_size));
+  batch_capacity_ = batch;
 }
 
-void LlamaModel::attention_block(std::size_t l, std::size_t pos) {
+namespace {
+
+/// Row `row` of a [rows, width] row-major buffer.
+std::span<float> row_of(std::vector<float>& buffer, std::size_t width, std::size_t row) {
+  return {buffer.data() + row * width, width};
+}
+
+/// Whether a loop of `work` multiply-adds is worth starting threads for.
+bool worth_threads(std::size_t work) noexcept { return work >= (std::size_t{1} << 16); }
+
+}  // namespace
+
+void LlamaModel::set_rotary_angles(std::size_t start_position, std::size_t batch) {
+  const std::size_t half = inv_freq_.size();
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t i = 0; i < half; ++i) {
+      const float angle = static_cast<float>(start_position + b) * inv_freq_[i];
+      rope_cos_[b * half + i] = std::cos(angle);
+      rope_sin_[b * half + i] = std::sin(angle);
+    }
+}
+
+void LlamaModel::attention_block(std::size_t l, std::size_t start, std::size_t batch) {
   const LlamaConfig& c = config_;
   Layer& layer = layers_[l];
+  const auto dim = static_cast<std::size_t>(c.dim);
+  const auto q_dim = static_cast<std::size_t>(c.q_dim());
   const auto kv_dim = static_cast<std::size_t>(c.kv_dim());
   const auto head_size = static_cast<std::size_t>(c.head_size());
+  const auto n_heads = static_cast<std::size_t>(c.n_heads);
   const auto kv_mul = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
+  const std::size_t half = inv_freq_.size();
   const float inv_sqrt_head = 1.0f / std::sqrt(static_cast<float>(head_size));
 
-  rmsnorm(xb_, x_, layer.attention_norm, c.norm_eps);
-  observe(l, {0, 1, 2}, xb_);
-  linear(layer.wq, xb_, q_);
-  linear(layer.wk, xb_, k_);
-  linear(layer.wv, xb_, v_);
-  add_bias(q_, layer.bq);
-  add_bias(k_, layer.bk);
-  add_bias(v_, layer.bv);
-  normalize_heads(q_, head_size, layer.q_norm, c.norm_eps);
-  normalize_heads(k_, head_size, layer.k_norm, c.norm_eps);
-  rotate_heads(q_, head_size, rope_cos_, rope_sin_, c.rope_style);
-  rotate_heads(k_, head_size, rope_cos_, rope_sin_, c.rope_style);
-  std::copy(k_.begin(), k_.end(),
-            key_cache_[l].begin() + static_cast<std::ptrdiff_t>(pos * kv_dim));
-  std::copy(v_.begin(), v_.end(),
-            value_cache_[l].begin() + static_cast<std::ptrdiff_t>(pos * kv_dim));
+  for (std::size_t b = 0; b < batch; ++b)
+    rmsnorm(row_of(xb_, dim, b), row_of(x_, dim, b), layer.attention_norm, c.norm_eps);
+  if (observer_)
+    for (std::size_t b = 0; b < batch; ++b) observe(l, {0, 1, 2}, row_of(xb_, dim, b));
+  const MatrixView<const float> xb(xb_.data(), batch, dim);
+  linear(layer.wq, xb, MatrixView<float>(q_.data(), batch, q_dim));
+  linear(layer.wk, xb, MatrixView<float>(k_.data(), batch, kv_dim));
+  linear(layer.wv, xb, MatrixView<float>(v_.data(), batch, kv_dim));
+  for (std::size_t b = 0; b < batch; ++b) {
+    const std::span<float> q = row_of(q_, q_dim, b), k = row_of(k_, kv_dim, b);
+    const std::span<float> v = row_of(v_, kv_dim, b);
+    add_bias(q, layer.bq);
+    add_bias(k, layer.bk);
+    add_bias(v, layer.bv);
+    normalize_heads(q, head_size, layer.q_norm, c.norm_eps);
+    normalize_heads(k, head_size, layer.k_norm, c.norm_eps);
+    const std::span<const float> cos(rope_cos_.data() + b * half, half);
+    const std::span<const float> sin(rope_sin_.data() + b * half, half);
+    rotate_heads(q, head_size, cos, sin, c.rope_style);
+    rotate_heads(k, head_size, cos, sin, c.rope_style);
+  }
+  // The batch's keys and values join the cache before any row attends: row b sees positions up to
+  // start + b, those of the earlier rows included.
+  std::copy_n(k_.begin(), batch * kv_dim,
+              key_cache_[l].begin() + static_cast<std::ptrdiff_t>(start * kv_dim));
+  std::copy_n(v_.begin(), batch * kv_dim,
+              value_cache_[l].begin() + static_cast<std::ptrdiff_t>(start * kv_dim));
 
   // Grouped-query attention: query head h reads key/value head h / kv_mul, over the positions up
-  // to this one (the last sliding_window of them when the config sets one).
+  // to the row's own (the last sliding_window of them when the config sets one). Rows and heads
+  // are independent tasks.
   const auto window = static_cast<std::size_t>(c.sliding_window);
-  const std::size_t first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
   const float* keys = key_cache_[l].data();
   const float* values = value_cache_[l].data();
-  for (std::size_t h = 0; h < static_cast<std::size_t>(c.n_heads); ++h) {
-    const float* q = q_.data() + h * head_size;
-    const std::size_t kv_offset = (h / kv_mul) * head_size;
-    std::span<float> att(att_.data() + first, pos + 1 - first);
-    for (std::size_t t = first; t <= pos; ++t)
-      att[t - first] = dot(q, keys + t * kv_dim + kv_offset, head_size) * inv_sqrt_head;
-    softmax(att);
-    float* out = attention_out_.data() + h * head_size;
-    std::fill_n(out, head_size, 0.0f);
-    for (std::size_t t = first; t <= pos; ++t) {
-      const float* v = values + t * kv_dim + kv_offset;
-      const float weight = att[t - first];
-      for (std::size_t i = 0; i < head_size; ++i) out[i] += weight * v[i];
+  const std::size_t end = start + batch;
+  const auto tasks = static_cast<std::ptrdiff_t>(batch * n_heads);
+#pragma omp parallel if (worth_threads(batch * n_heads * end * head_size))
+  {
+    std::vector<float> scores(end);
+#pragma omp for schedule(dynamic, 4)
+    for (std::ptrdiff_t task = 0; task < tasks; ++task) {
+      const std::size_t b = static_cast<std::size_t>(task) / n_heads;
+      const std::size_t h = static_cast<std::size_t>(task) % n_heads;
+      const std::size_t pos = start + b;
+      const std::size_t first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
+      const float* q = q_.data() + b * q_dim + h * head_size;
+      const std::size_t kv_offset = (h / kv_mul) * head_size;
+      const std::span<float> att(scores.data(), pos + 1 - first);
+      for (std::size_t t = first; t <= pos; ++t)
+        att[t - first] = dot(q, keys + t * kv_dim + kv_offset, head_size) * inv_sqrt_head;
+      softmax(att);
+      float* out = attention_out_.data() + b * q_dim + h * head_size;
+      std::fill_n(out, head_size, 0.0f);
+      for (std::size_t t = first; t <= pos; ++t) {
+        const float* v = values + t * kv_dim + kv_offset;
+        const float weight = att[t - first];
+        for (std::size_t i = 0; i < head_size; ++i) out[i] += weight * v[i];
+      }
     }
   }
-  observe(l, {3}, attention_out_);
-  linear(layer.wo, attention_out_, xb2_);
-  add_bias(xb2_, layer.bo);
-  for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += xb2_[i];
+  if (observer_)
+    for (std::size_t b = 0; b < batch; ++b) observe(l, {3}, row_of(attention_out_, q_dim, b));
+  linear(layer.wo, MatrixView<const float>(attention_out_.data(), batch, q_dim),
+         MatrixView<float>(xb2_.data(), batch, dim));
+  for (std::size_t b = 0; b < batch; ++b) add_bias(row_of(xb2_, dim, b), layer.bo);
+  for (std::size_t i = 0; i < batch * dim; ++i) x_[i] += xb2_[i];
 }
 
-void LlamaModel::feed_forward_block(std::size_t l) {
+void LlamaModel::feed_forward_block(std::size_t l, std::size_t batch) {
   Layer& layer = layers_[l];
+  const auto dim = static_cast<std::size_t>(config_.dim);
+  const auto hidden = static_cast<std::size_t>(config_.hidden_dim);
   // SwiGLU FFN: w2(silu(w1 x) * w3 x).
-  rmsnorm(xb_, x_, layer.ffn_norm, config_.norm_eps);
-  observe(l, {4, 6}, xb_);
-  linear(layer.w1, xb_, hb_);
-  linear(layer.w3, xb_, hb2_);
-  for (std::size_t i = 0; i < hb_.size(); ++i) {
+  for (std::size_t b = 0; b < batch; ++b)
+    rmsnorm(row_of(xb_, dim, b), row_of(x_, dim, b), layer.ffn_norm, config_.norm_eps);
+  if (observer_)
+    for (std::size_t b = 0; b < batch; ++b) observe(l, {4, 6}, row_of(xb_, dim, b));
+  const MatrixView<const float> xb(xb_.data(), batch, dim);
+  linear(layer.w1, xb, MatrixView<float>(hb_.data(), batch, hidden));
+  linear(layer.w3, xb, MatrixView<float>(hb2_.data(), batch, hidden));
+  for (std::size_t i = 0; i < batch * hidden; ++i) {
     const float a = hb_[i];
     hb_[i] = a / (1.0f + std::exp(-a)) * hb2_[i];
   }
-  observe(l, {5}, hb_);
-  linear(layer.w2, hb_, xb_);
-  for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += xb_[i];
+  if (observer_)
+    for (std::size_t b = 0; b < batch; ++b) observe(l, {5}, row_of(hb_, hidden, b));
+  linear(layer.w2, MatrixView<const float>(hb_.data(), batch, hidden),
+         MatrixView<float>(xb_.data(), batch, dim));
+  for (std::size_t i = 0; i < batch * dim; ++i) x_[i] += xb_[i];
 }
 
 std::span<const float> LlamaModel::forward(int token, int position) {
-  const LlamaConfig& c = config_;
-  if (token < 0 || token >= c.vocab_size)
-    throw invalid_argument("llama forward: token " + std::to_string(token) + " is outside [0, " +
-                           std::to_string(c.vocab_size) + ")");
-  if (position < 0 || position >= c.seq_len)
-    throw invalid_argument("llama forward: position " + std::to_string(position) +
-                           " is outside [0, " + std::to_string(c.seq_len) + ")");
-  const auto dim = static_cast<std::size_t>(c.dim);
-  const auto pos = static_cast<std::size_t>(position);
-  reserve_positions(pos + 1);
-  set_rotary_angles(pos);
+  return forward_batch(std::span<const int>(&token, 1), position);
+}
 
-  std::copy_n(
-      embedding_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(token) * dim), dim,
-      x_.begin());
+std::span<const float> LlamaModel::forward_batch(std::span<const int> tokens, int start_position) {
+  const LlamaConfig& c = config_;
+  if (tokens.empty()) throw invalid_argument("llama forward: no tokens");
+  for (const int token : tokens)
+    if (token < 0 || token >= c.vocab_size)
+      throw invalid_argument("llama forward: token " + std::to_string(token) + " is outside [0, " +
+                             std::to_string(c.vocab_size) + ")");
+  const auto seq_len = static_cast<std::size_t>(c.seq_len);
+  if (start_position < 0 || static_cast<std::size_t>(start_position) >= seq_len ||
+      tokens.size() > seq_len - static_cast<std::size_t>(start_position))
+    throw invalid_argument("llama forward: positions " + std::to_string(start_position) + " to " +
+                           std::to_string(start_position) + " + " + std::to_string(tokens.size()) +
+                           " - 1 are outside [0, " + std::to_string(c.seq_len) + ")");
+  const auto dim = static_cast<std::size_t>(c.dim);
+  const auto vocab = static_cast<std::size_t>(c.vocab_size);
+  const auto start = static_cast<std::size_t>(start_position);
+  const std::size_t batch = tokens.size();
+  reserve_positions(start + batch);
+  reserve_batch(batch);
+  set_rotary_angles(start, batch);
+
+  for (std::size_t b = 0; b < batch; ++b)
+    std::copy_n(
+        embedding_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(tokens[b]) * dim),
+        dim, x_.begin() + static_cast<std::ptrdiff_t>(b * dim));
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    attention_block(l, pos);
-    feed_forward_block(l);
+    attention_block(l, start, batch);
+    feed_forward_block(l, batch);
   }
 
-  rmsnorm(x_, x_, final_norm_, c.norm_eps);
-  if (observer_) observer_("output.weight", x_);
-  linear(classifier_, x_, logits_);
-  return logits_;
+  for (std::size_t b = 0; b < batch; ++b) {
+    const std::span<float> x = row_of(x_, dim, b);
+    rmsnorm(x, x, final_norm_, c.norm_eps);
+  }
+  if (observer_)
+    for (std::size_t b = 0; b < batch; ++b) observer_("output.weight", row_of(x_, dim, b));
+  linear(classifier_, MatrixView<const float>(x_.data(), batch, dim),
+         MatrixView<float>(logits_.data(), batch, vocab));
+  return {logits_.data(), batch * vocab};
 }
 
 }  // namespace lowbit::model

@@ -78,6 +78,10 @@ class Linear {
 
 /// y = W x. Every linear layer of the forward pass goes through here.
 void linear(const Linear& layer, std::span<const float> x, std::span<float> y);
+/// Y = X W^T for a batch of inputs, X [batch, in] and Y [batch, out] row-major: one GEMM, each
+/// weight read once for the whole batch (the kernels' GEMM for a quantized layer, Eigen's for a
+/// float one; a batch of one is linear()).
+void linear(const Linear& layer, MatrixView<const float> x, MatrixView<float> y);
 
 /// The rotary inverse frequencies of one head, head_size / 2 of them: rope_theta^(-2i / head_size),
 /// in float as transformers computes them, then Llama 3.1's scaling when config.rope_scaling asks
@@ -126,6 +130,15 @@ class LlamaModel {
   /// ones before it) and returns the logits, valid until the next call.
   std::span<const float> forward(int token, int position);
 
+  /// Runs `tokens` at positions start_position, start_position + 1, ... in one pass (a prefill):
+  /// each linear layer is one GEMM over the whole batch, and attention is causal within the batch
+  /// and over the positions cached before it. Returns the logits of every position, [tokens.size(),
+  /// vocab_size] row-major, valid until the next call. The same as forward() on each token in turn,
+  /// up to the rounding of the batched products (the observer sees every row, layer by layer).
+  /// Throws lowbit::invalid_argument for an empty batch, a token outside the vocabulary or
+  /// positions past seq_len.
+  std::span<const float> forward_batch(std::span<const int> tokens, int start_position);
+
   /// Positions the KV cache holds room for. It grows (doubling) as forward() reaches further
   /// positions, up to config().seq_len: memory follows the positions used (an evaluation window),
   /// not the context length a file declares.
@@ -141,13 +154,16 @@ class LlamaModel {
   Linear* find_linear(const std::string& name);
   void observe(std::size_t layer, std::initializer_list<std::size_t> linears,
                std::span<const float> input);
-  /// Grows the KV cache (and the attention scratch) to hold positions [0, positions).
+  /// Grows the KV cache to hold positions [0, positions).
   void reserve_positions(std::size_t positions);
-  // One token's steps, each reading and updating the residual stream x_. The cos and sin of the
-  // rotary angles at the token's position (rope_cos_, rope_sin_) are set before the layers run.
-  void set_rotary_angles(std::size_t position);
-  void attention_block(std::size_t layer, std::size_t position);
-  void feed_forward_block(std::size_t layer);
+  /// Sizes the activations for a batch of `batch` positions.
+  void reserve_batch(std::size_t batch);
+  // A batch's steps, each reading and updating the residual stream x_ ([batch, dim]). The cos and
+  // sin of each row's rotary angles (rope_cos_, rope_sin_: [batch, head_size / 2]) are set before
+  // the layers run.
+  void set_rotary_angles(std::size_t start_position, std::size_t batch);
+  void attention_block(std::size_t layer, std::size_t start_position, std::size_t batch);
+  void feed_forward_block(std::size_t layer, std::size_t batch);
 
   LlamaConfig config_;
   std::vector<float> embedding_;  // [vocab, dim]
@@ -155,11 +171,12 @@ class LlamaModel {
   std::vector<float> final_norm_;
   Linear classifier_;
   std::vector<float> inv_freq_;  // rope_inverse_frequencies(config_)
-  // KV cache, per layer [position, kv_dim] for cached_positions_ positions, and scratch
-  // activations.
+  // KV cache, per layer [position, kv_dim] for cached_positions_ positions, and the activations
+  // of a batch of up to batch_capacity_ positions, row-major.
   std::vector<std::vector<float>> key_cache_, value_cache_;
   std::size_t cached_positions_ = 0;
-  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, attention_out_, att_, logits_;
+  std::size_t batch_capacity_ = 0;
+  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, attention_out_, logits_;
   std::vector<float> rope_cos_, rope_sin_;
   InputObserver observer_;
   std::vector<std::string> observed_names_;
