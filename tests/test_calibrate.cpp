@@ -73,6 +73,31 @@ TEST_CASE("calibration statistics come from the forward pass", "[calibrate]") {
   CHECK(statistics.at("layers.0.attention.wq.weight").samples() == 3u * 64u);
 }
 
+TEST_CASE("calibration without BOS feeds what the evaluation feeds", "[calibrate]") {
+  lowbit::model::LlamaModel model(checkpoint().config, checkpoint().tensors);
+  lowbit::model::EvalOptions windows;
+  windows.window = 16;
+  windows.max_windows = 3;
+  windows.bos.reset();
+  const std::string name = "layers.0.attention.wq.weight";
+  const std::vector<int>& tokens = corpus().calibration;
+  const auto samples = lowbit::model::collect_input_samples(model, tokens, windows, {name});
+  const auto& s = samples.at(name);
+  REQUIRE(s.rows == 3u * 16u);
+  // Position 0 of window w is fed the window's first token, tokens[17 w] (windows of 17 tokens):
+  // the first layer's input there depends on that token alone.
+  for (std::size_t w = 0; w < 3; ++w) {
+    std::vector<float> seen;
+    model.set_input_observer([&](const std::string& layer, std::span<const float> x) {
+      if (layer == name) seen.assign(x.begin(), x.end());
+    });
+    model.forward(tokens[17 * w], 0);
+    model.set_input_observer({});
+    const std::span<const float> row(s.values.data() + w * 16 * s.cols, s.cols);
+    CHECK(std::equal(row.begin(), row.end(), seen.begin(), seen.end()));
+  }
+}
+
 TEST_CASE("GPTQ over the model beats round-to-nearest on the real model", "[calibrate][gptq]") {
   const lowbit::model::LlamaModel reference(checkpoint().config, checkpoint().tensors);
   const lowbit::Scheme scheme =

@@ -198,6 +198,64 @@ TEST_CASE("windows, options and progress", "[model][eval]") {
   CHECK_THROWS_AS(lowbit::model::perplexity(model, outside, options), lowbit::invalid_argument);
 }
 
+TEST_CASE("without BOS a window is window + 1 tokens, the first context only", "[model][eval]") {
+  const std::vector<int> text = tok512().encode(
+      "Once upon a time, there was a little girl named Lily. She loved to play outside.", false,
+      false);
+  REQUIRE(text.size() >= 12);
+  EvalOptions options;
+  options.window = 3;
+  options.bos.reset();
+  options.max_windows = 2;
+  CHECK(lowbit::model::window_tokens(options) == 4);
+  LlamaModel model = float_model();
+  const auto result = lowbit::model::perplexity(model, text, options);
+
+  // By hand: window w is text[4w .. 4w + 3]; positions 0, 1, 2 are fed its tokens 0, 1, 2 and
+  // scored against its tokens 1, 2, 3. Text tokens 0 and 4 are never scored; 8 on are not used.
+  LlamaModel check = float_model();
+  double nll = 0.0;
+  std::vector<std::size_t> scored;
+  for (std::size_t w = 0; w < 2; ++w) {
+    for (std::size_t j = 0; j < 3; ++j) {
+      const auto logits = check.forward(text[4 * w + j], static_cast<int>(j));
+      double sum = 0.0;
+      for (float v : logits) sum += std::exp(static_cast<double>(v));
+      const std::size_t target = 4 * w + j + 1;
+      scored.push_back(target);
+      nll -= static_cast<double>(logits[static_cast<std::size_t>(text[target])]) - std::log(sum);
+    }
+  }
+  CHECK(scored == std::vector<std::size_t>{1, 2, 3, 5, 6, 7});
+  CHECK(result.tokens == 2 * 3);  // windows * window
+  CHECK(result.mean_nll == Approx(nll / 6).epsilon(1e-9));
+  // Not today's protocol: that one scores text tokens 0..5 after BOS.
+  EvalOptions with_bos = options;
+  with_bos.bos = 1;
+  CHECK(lowbit::model::perplexity(model, text, with_bos).mean_nll != Approx(result.mean_nll));
+
+  // Tokens past the windows do not count; all windows: floor(size / 4) of them.
+  std::vector<int> changed = text;
+  changed[8] = changed[8] == 5 ? 6 : 5;
+  CHECK(lowbit::model::perplexity(model, changed, options).mean_nll == result.mean_nll);
+  options.max_windows = 0;
+  CHECK(lowbit::model::perplexity(model, text, options).tokens == text.size() / 4 * 3);
+  // window + 1 tokens must fit the context: 511 scored from 512 positions' worth of text.
+  options.window = 512;
+  CHECK_THROWS_AS(lowbit::model::perplexity(model, text, options), lowbit::invalid_argument);
+  options.window = 3;
+  CHECK_THROWS_WITH(lowbit::model::perplexity(model, std::span<const int>(text).first(3), options),
+                    Catch::Matchers::Contains("one window of 4"));
+
+  // compare() follows the same windows.
+  options.max_windows = 2;
+  LlamaModel twin = float_model();
+  const auto twins = lowbit::model::compare(model, twin, text, options);
+  CHECK(twins.tokens == 6);
+  CHECK(twins.reference.mean_nll == result.mean_nll);
+  CHECK(twins.mean_kl == 0.0);
+}
+
 TEST_CASE("a model compared with itself agrees exactly", "[model][eval]") {
   const std::vector<int>& tokens = austen_evaluation();
   EvalOptions options;
@@ -336,6 +394,56 @@ TEST_CASE("a saved reference gives compare()'s result bit for bit", "[model][eva
   CHECK(self.top1_agreement == 1.0);
 }
 
+TEST_CASE("a saved reference without BOS records it and hashes the tokens it took",
+          "[model][eval]") {
+  const lowbit::test::TempDir dir;
+  const std::filesystem::path path = dir.path / "no-bos.safetensors";
+  const std::vector<int> tokens(austen_evaluation().begin(), austen_evaluation().begin() + 200);
+  EvalOptions options;
+  options.window = 32;
+  options.max_windows = 2;
+  options.bos.reset();
+  LlamaModel model = float_model();
+  const auto saved = lowbit::model::save_reference_logits(model, tokens, path, options, "m.bin");
+  CHECK(saved.tokens == 64);
+  CHECK(saved.mean_nll == lowbit::model::perplexity(model, tokens, options).mean_nll);
+  CHECK(lowbit::io::SafetensorsFile(path).metadata().at("bos") == "none");
+  const auto info = lowbit::model::read_reference_logits_info(path);
+  CHECK_FALSE(info.bos.has_value());
+  CHECK(info.tokens == 64);
+  // Two windows of 33 tokens.
+  CHECK(info.token_hash == lowbit::model::hash_tokens(std::span<const int>(tokens).first(66)));
+
+  LlamaModel candidate =
+      quantized_model(lowbit::Scheme::asymmetric_int(4, lowbit::Granularity::per_group(32)));
+  const auto live = lowbit::model::compare(model, candidate, tokens, options);
+  const auto from_file = lowbit::model::compare(path, candidate, tokens, options);
+  CHECK(from_file.mean_kl == live.mean_kl);
+  CHECK(from_file.top1_agreement == live.top1_agreement);
+  CHECK(from_file.reference.mean_nll == live.reference.mean_nll);
+  CHECK(from_file.candidate.mean_nll == live.candidate.mean_nll);
+  CHECK(live.mean_kl > 0.0);
+
+  // The 66th token is the second window's last target: part of the hash.
+  std::vector<int> changed = tokens;
+  changed[65] = changed[65] == 5 ? 6 : 5;
+  CHECK_THROWS_WITH(lowbit::model::compare(path, model, changed, options),
+                    Catch::Matchers::Contains("token hash"));
+  changed = tokens;
+  changed[66] = changed[66] == 5 ? 6 : 5;
+  CHECK(lowbit::model::compare(path, model, changed, options).mean_kl == 0.0);
+  // BOS and no BOS are different evaluations, both ways.
+  EvalOptions with_bos = options;
+  with_bos.bos = 1;
+  CHECK_THROWS_WITH(lowbit::model::compare(path, model, tokens, with_bos),
+                    Catch::Matchers::Contains("BOS token none; this evaluation uses 1"));
+  const std::filesystem::path bos_path = dir.path / "bos.safetensors";
+  lowbit::model::save_reference_logits(model, tokens, bos_path, with_bos, "m.bin");
+  CHECK(lowbit::model::read_reference_logits_info(bos_path).bos == 1);
+  CHECK_THROWS_WITH(lowbit::model::compare(bos_path, model, tokens, options),
+                    Catch::Matchers::Contains("BOS token 1; this evaluation uses none"));
+}
+
 TEST_CASE("a saved reference refuses another evaluation", "[model][eval]") {
   const lowbit::test::TempDir dir;
   const std::filesystem::path path = dir.path / "reference.safetensors";
@@ -421,25 +529,29 @@ TEST_CASE("a corrupted or foreign saved reference is an io_error naming the file
   };
   rejected(edited("foreign.safetensors", [](Metadata& m, Tensors&) { m.erase("format"); }),
            "not a saved reference");
-  rejected(edited("version.safetensors", [](Metadata& m, Tensors&) { m["version"] = "2"; }),
-           "version '2'");
+  rejected(
+      edited("version.safetensors", [](Metadata& m, Tensors&) { m["version"] = std::string("2"); }),
+      "version '2'");
   rejected(edited("no-window.safetensors", [](Metadata& m, Tensors&) { m.erase("window"); }),
            "no 'window'");
   for (const char* bad : {"16x", "-16", "", " 16", "99999999999999999999", "0x10"}) {
     rejected(edited("bad-window.safetensors", [&](Metadata& m, Tensors&) { m["window"] = bad; }),
              "metadata 'window'");
   }
-  rejected(edited("zero-window.safetensors", [](Metadata& m, Tensors&) { m["window"] = "0"; }),
+  rejected(edited("zero-window.safetensors",
+                  [](Metadata& m, Tensors&) { m["window"] = std::string("0"); }),
            "at least 1");
   rejected(edited("bos.safetensors", [](Metadata& m, Tensors&) { m["bos"] = "512"; }),
            "metadata 'bos' 512");
+  rejected(edited("bos-text.safetensors", [](Metadata& m, Tensors&) { m["bos"] = "None"; }),
+           "metadata 'bos' is 'None'");
   rejected(edited("tokens.safetensors", [](Metadata& m, Tensors&) { m["tokens"] = "63"; }),
            "is not windows 4 x window 16");
   rejected(edited("hash.safetensors", [](Metadata& m, Tensors&) { m["token_hash"] = "12ab"; }),
            "token_hash");
   rejected(edited("windows.safetensors",
                   [](Metadata& m, Tensors&) {
-                    m["windows"] = "5";
+                    m["windows"] = std::string("5");
                     m["tokens"] = "80";
                   }),
            "holds 4 tensors");

@@ -474,6 +474,10 @@ bool BpeTokenizer::is_special(int id) const {
 }
 
 std::optional<int> BpeTokenizer::bos_id() const { return pipeline_->bos; }
+bool BpeTokenizer::adds_bos() const {
+  return pipeline_->bos && !pipeline_->prefix.empty() &&
+         pipeline_->prefix.front() == *pipeline_->bos;
+}
 std::optional<int> BpeTokenizer::eos_id() const { return pipeline_->eos; }
 
 std::vector<int> BpeTokenizer::encode(std::string_view text, bool add_special_tokens) const {

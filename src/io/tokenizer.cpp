@@ -207,4 +207,26 @@ std::string Tokenizer::decode(int prev_token, int token) const {
   return std::string(text);
 }
 
+std::vector<int> encode_corpus(const Tokenizer& tokenizer, std::string_view text) {
+  std::vector<int> tokens;
+  std::size_t begin = 0;
+  auto flush = [&](std::size_t end) {
+    std::string_view chunk = text.substr(begin, end - begin);
+    // Every chunk but the first starts with the space it was cut before; the dummy prefix of
+    // encode stands for it.
+    if (begin > 0) chunk.remove_prefix(1);
+    const std::vector<int> part = tokenizer.encode(chunk, false, false);
+    tokens.insert(tokens.end(), part.begin(), part.end());
+    begin = end;
+  };
+  // Spaces at the very end stay with the chunk before them (a chunk of spaces alone would encode
+  // to nothing once its leading space is removed).
+  const std::size_t last = text.find_last_not_of(' ');
+  const std::size_t content_end = last == std::string_view::npos ? 0 : last + 1;
+  for (std::size_t i = 1; i < content_end; ++i)
+    if (text[i] == ' ' && text[i - 1] != ' ') flush(i);
+  if (!text.empty()) flush(text.size());
+  return tokens;
+}
+
 }  // namespace lowbit::io

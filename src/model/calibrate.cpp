@@ -31,19 +31,24 @@ namespace {
 /// every linear input.
 void run_windows(LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
                  LlamaModel::InputObserver observer) {
-  const auto window = static_cast<std::size_t>(options.window);
   if (options.window < 1 || options.window >= model.config().seq_len)
     throw invalid_argument("calibration window of " + std::to_string(options.window) +
                            " tokens for a model of context " +
                            std::to_string(model.config().seq_len));
-  std::size_t windows = tokens.size() / window;
+  const auto window = static_cast<std::size_t>(options.window);
+  const std::size_t span = window_tokens(options);
+  std::size_t windows = tokens.size() / span;
   if (options.max_windows > 0 && options.max_windows < windows) windows = options.max_windows;
   if (windows == 0) throw invalid_argument("calibration needs at least one window of tokens");
   const ObserverScope scope(model, std::move(observer));
   for (std::size_t w = 0; w < windows; ++w) {
-    const std::span<const int> text = tokens.subspan(w * window, window);
-    model.forward(options.bos, 0);
-    for (std::size_t j = 0; j + 1 < window; ++j) model.forward(text[j], static_cast<int>(j + 1));
+    // The inputs the evaluation feeds: BOS then window - 1 text tokens, or without a BOS the
+    // window's first `window` tokens (its last is only ever a target).
+    const std::span<const int> text = tokens.subspan(w * span, span);
+    std::size_t position = 0;
+    if (options.bos) model.forward(*options.bos, static_cast<int>(position++));
+    for (std::size_t j = 0; position < window; ++j)
+      model.forward(text[j], static_cast<int>(position++));
   }
 }
 

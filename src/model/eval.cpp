@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -45,22 +46,23 @@ std::size_t window_count(const LlamaModel& model, std::size_t token_count,
         .append("]");
     throw invalid_argument(message);
   }
-  if (options.bos < 0 || options.bos >= c.vocab_size) {
+  if (options.bos && (*options.bos < 0 || *options.bos >= c.vocab_size)) {
     std::string message = "evaluation: BOS token ";
-    message.append(std::to_string(options.bos))
+    message.append(std::to_string(*options.bos))
         .append(" is outside the vocabulary [0, ")
         .append(std::to_string(c.vocab_size))
         .append(")");
     throw invalid_argument(message);
   }
-  const auto window = static_cast<std::size_t>(options.window);
-  std::size_t windows = token_count / window;
+  const std::size_t span = window_tokens(options);
+  std::size_t windows = token_count / span;
   if (options.max_windows != 0) windows = std::min(windows, options.max_windows);
   if (windows == 0) {
     std::string message = "evaluation: ";
     message.append(std::to_string(token_count))
         .append(" tokens do not fill one window of ")
-        .append(std::to_string(window));
+        .append(std::to_string(span));
+    if (!options.bos) message.append(" (window + 1: without BOS the first is context only)");
     throw invalid_argument(message);
   }
   return windows;
@@ -73,11 +75,18 @@ template <class Score>
 void for_each_position(std::span<const int> tokens, std::size_t w, const EvalOptions& options,
                        Score&& score) {
   const auto window = static_cast<std::size_t>(options.window);
-  const std::span<const int> text = tokens.subspan(w * window, window);
-  for (std::size_t j = 0; j < window; ++j) {
-    const int input = j == 0 ? options.bos : text[j - 1];
-    score(input, j, text[j]);
+  const std::size_t span = window_tokens(options);
+  const std::span<const int> text = tokens.subspan(w * span, span);
+  if (options.bos) {
+    for (std::size_t j = 0; j < window; ++j) score(j == 0 ? *options.bos : text[j - 1], j, text[j]);
+  } else {
+    for (std::size_t j = 0; j < window; ++j) score(text[j], j, text[j + 1]);
   }
+}
+
+/// How the metadata spells EvalOptions::bos: its id, or "none".
+std::string bos_text(const std::optional<int>& bos) {
+  return bos ? std::to_string(*bos) : std::string("none");
 }
 
 Perplexity make_perplexity(double nll_sum, std::size_t count) {
@@ -208,7 +217,9 @@ ReferenceFile open_reference(const std::filesystem::path& path) {
   info.vocab_size = static_cast<int>(metadata_number(file, "vocab_size", int_max));
   info.window = static_cast<int>(metadata_number(file, "window", int_max));
   info.max_windows = metadata_number(file, "max_windows", size_max);
-  info.bos = static_cast<int>(metadata_number(file, "bos", int_max));
+  // Files from before BOS became optional always hold a number.
+  if (metadata_field(file, "bos") != "none")
+    info.bos = static_cast<int>(metadata_number(file, "bos", int_max));
   info.windows = metadata_number(file, "windows", size_max);
   info.tokens = metadata_number(file, "tokens", size_max);
   if (metadata_field(file, "token_hash").size() != 16)
@@ -220,8 +231,8 @@ ReferenceFile open_reference(const std::filesystem::path& path) {
     fail("metadata says vocab_size " + std::to_string(info.vocab_size) + ", window " +
          std::to_string(info.window) + ", windows " + std::to_string(info.windows) +
          ": each must be at least 1");
-  if (info.bos >= info.vocab_size)
-    fail("metadata 'bos' " + std::to_string(info.bos) + " is outside the vocabulary [0, " +
+  if (info.bos && *info.bos >= info.vocab_size)
+    fail("metadata 'bos' " + std::to_string(*info.bos) + " is outside the vocabulary [0, " +
          std::to_string(info.vocab_size) + ")");
   const auto window = static_cast<std::size_t>(info.window);
   if (info.windows > size_max / window || info.tokens != info.windows * window)
@@ -249,25 +260,7 @@ ReferenceFile open_reference(const std::filesystem::path& path) {
 }  // namespace
 
 std::vector<int> tokenize_corpus(const Tokenizer& tokenizer, std::string_view text) {
-  std::vector<int> tokens;
-  std::size_t begin = 0;
-  auto flush = [&](std::size_t end) {
-    std::string_view chunk = text.substr(begin, end - begin);
-    // Every chunk but the first starts with the space it was cut before; the dummy prefix of
-    // encode stands for it.
-    if (begin > 0) chunk.remove_prefix(1);
-    const std::vector<int> part = tokenizer.encode(chunk, false, false);
-    tokens.insert(tokens.end(), part.begin(), part.end());
-    begin = end;
-  };
-  // Spaces at the very end stay with the chunk before them (a chunk of spaces alone would encode
-  // to nothing once its leading space is removed).
-  const std::size_t last = text.find_last_not_of(' ');
-  const std::size_t content_end = last == std::string_view::npos ? 0 : last + 1;
-  for (std::size_t i = 1; i < content_end; ++i)
-    if (text[i] == ' ' && text[i - 1] != ' ') flush(i);
-  if (!text.empty()) flush(text.size());
-  return tokens;
+  return io::encode_corpus(tokenizer, text);
 }
 
 CorpusSplit split_corpus(std::span<const int> tokens, double calibration_fraction) {
@@ -329,6 +322,7 @@ Perplexity save_reference_logits(LlamaModel& reference, std::span<const int> tok
                                  std::string_view model_name, const Progress& progress) {
   const std::size_t windows = window_count(reference, tokens.size(), options);
   const auto window = static_cast<std::size_t>(options.window);
+  const std::size_t used = windows * window_tokens(options);
   const auto vocab = static_cast<std::size_t>(reference.config().vocab_size);
   std::vector<io::TensorLayout> layout;
   for (std::size_t w = 0; w < windows; ++w)
@@ -340,10 +334,10 @@ Perplexity save_reference_logits(LlamaModel& reference, std::span<const int> tok
       {"vocab_size", std::to_string(vocab)},
       {"window", std::to_string(window)},
       {"max_windows", std::to_string(options.max_windows)},
-      {"bos", std::to_string(options.bos)},
+      {"bos", bos_text(options.bos)},
       {"windows", std::to_string(windows)},
       {"tokens", std::to_string(windows * window)},
-      {"token_hash", hex64(hash_tokens(tokens.first(windows * window)))}};
+      {"token_hash", hex64(hash_tokens(tokens.first(used)))}};
   io::SafetensorsWriter writer(path, std::move(layout), metadata);
 
   std::vector<float> logits(window * vocab);  // one window's, written at its end
@@ -389,8 +383,7 @@ Comparison compare(const std::filesystem::path& reference_logits, LlamaModel& ca
              std::to_string(vocab_size) + " (the candidate model's)");
   if (info.window != options.window)
     mismatch("window", std::to_string(info.window), std::to_string(options.window));
-  if (info.bos != options.bos)
-    mismatch("BOS token", std::to_string(info.bos), std::to_string(options.bos));
+  if (info.bos != options.bos) mismatch("BOS token", bos_text(info.bos), bos_text(options.bos));
   const std::size_t windows = window_count(candidate, tokens.size(), options);
   if (info.windows != windows)
     mismatch("windows",
@@ -398,10 +391,10 @@ Comparison compare(const std::filesystem::path& reference_logits, LlamaModel& ca
                  std::to_string(info.max_windows) + ")",
              std::to_string(windows) + " (max_windows " + std::to_string(options.max_windows) +
                  " over " + std::to_string(tokens.size()) + " tokens)");
-  const std::span<const int> scored = tokens.first(info.tokens);
-  if (hash_tokens(scored) != info.token_hash)
+  const std::span<const int> used = tokens.first(windows * window_tokens(options));
+  if (hash_tokens(used) != info.token_hash)
     mismatch("token hash", hex64(info.token_hash),
-             hex64(hash_tokens(scored)) + ": it was saved on other evaluation tokens");
+             hex64(hash_tokens(used)) + ": it was saved on other evaluation tokens");
 
   const auto vocab = static_cast<std::size_t>(info.vocab_size);
   std::vector<float> row(vocab);

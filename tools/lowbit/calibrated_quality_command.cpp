@@ -80,12 +80,12 @@ void rtn(model::LlamaModel& m, const Scheme& scheme) {
 int run_calibrated_quality(const EvalCommandOptions& defaults, std::size_t calibration_windows) {
   const model::LlamaModel reference = model::load_llama(defaults.model);
   const int vocab = reference.config().vocab_size;
-  const std::vector<int> calibration = calibration_tokens(defaults, vocab);
-  const std::vector<int> evaluation = evaluation_tokens(defaults, vocab);
-  model::EvalOptions windows;
-  windows.window = defaults.window;
+  const TokenizedText text = tokenize_text(defaults, vocab);
+  const std::vector<int>& calibration = text.split.calibration;
+  const std::vector<int>& evaluation = text.split.evaluation;
+  const model::EvalOptions eval = eval_options(defaults, text.bos);
+  model::EvalOptions windows = eval;
   windows.max_windows = calibration_windows;
-  const model::EvalOptions eval = eval_options(defaults);
 
   std::vector<Row> rows;
   for (int bits : {4, 3})

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lowbit/algo/methods.hpp"
@@ -44,24 +45,36 @@ struct EvalCommandOptions {
   // instead of running the float model (compare with a saved reference).
   std::optional<std::filesystem::path> save_base;
   std::optional<std::filesystem::path> base;
-  std::filesystem::path tokenizer;
+  std::filesystem::path tokenizer;  // llama2.c tokenizer.bin, tokenizer.json or GGUF
   std::filesystem::path text;
   int window = 256;
   std::size_t max_windows = 0;
   bool json = false;  // print the results as one JSON object instead of a table
 };
-model::EvalOptions eval_options(const EvalCommandOptions& options);
 int run_eval(const EvalCommandOptions& options);
-/// The tokenizer a model is evaluated or calibrated with when no --tokenizer is given: for a
-/// Hugging Face checkpoint, the one in its directory (tokenizer.bin, llama2.c's format); else
-/// `fallback` (the bundled stories260K tokenizer). Throws io_error naming the directory when a
-/// Hugging Face checkpoint has no tokenizer lowbit reads.
+/// The tokenizer a model is evaluated or calibrated with when no --tokenizer is given: a GGUF
+/// model's own vocabulary (the model file itself); for a Hugging Face checkpoint, the
+/// tokenizer.json in its directory, else its tokenizer.bin (llama2.c's format); else `fallback`
+/// (the bundled stories260K tokenizer). Throws io_error naming the directory, and what was looked
+/// for, when a Hugging Face checkpoint has neither.
 std::filesystem::path default_tokenizer_for(const std::filesystem::path& model,
                                             const std::filesystem::path& fallback);
-/// The evaluation split (the last 20%) of the text, tokenized as docs/evaluation.md says.
-std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size);
-/// The calibration split (the first 80%).
-std::vector<int> calibration_tokens(const EvalCommandOptions& options, int vocab_size);
+
+/// The text of an evaluation or a calibration, tokenized as docs/evaluation.md says with the
+/// tokenizer options.tokenizer holds (io::read_model_tokenizer: llama2.c, tokenizer.json or GGUF).
+struct TokenizedText {
+  model::CorpusSplit split;  // calibration: the first 80% of the tokens, evaluation: the rest
+  std::optional<int> bos;    // the BOS the model is fed, or none (the windows follow it)
+  std::string tokenizer;     // "tok512.bin (llama2.c)": what tokenized it, for the output
+};
+/// `vocab_size`: the model's embedding rows (a llama2.c file holds exactly that many tokens, the
+/// others at most); `model_name` names the model in the error when they do not fit.
+TokenizedText tokenize_text(const EvalCommandOptions& options, int vocab_size,
+                            std::string_view model_name = {});
+/// The windows of `options` with the tokenizer's BOS (or none).
+model::EvalOptions eval_options(const EvalCommandOptions& options, std::optional<int> bos);
+/// One line saying how the windows were fed and scored, for the output.
+std::string protocol_text(const model::EvalOptions& eval);
 
 /// json: the whole listing as one JSON object instead of tables.
 int run_inspect(const std::filesystem::path& file, bool json = false);

@@ -44,8 +44,9 @@ int run_demo(const EvalCommandOptions& defaults) {
   fmt::print("lowbit: round-to-nearest quantization of {} at {} settings, judged on {}\n\n",
              defaults.model.string(), rows.size(), defaults.text.string());
   model::LlamaModel reference = model::load_llama(defaults.model);
-  const std::vector<int> tokens = evaluation_tokens(defaults, reference.config().vocab_size);
-  const model::EvalOptions eval = eval_options(defaults);
+  const TokenizedText text = tokenize_text(defaults, reference.config().vocab_size);
+  const std::vector<int>& tokens = text.split.evaluation;
+  const model::EvalOptions eval = eval_options(defaults, text.bos);
   const ScratchDirectory scratch;
 
   struct Result {

@@ -11,58 +11,62 @@
 
 #include "commands.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/io/gguf.hpp"
 #include "lowbit/io/hf_checkpoint.hpp"
-#include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
+#include "lowbit/io/model_tokenizer.hpp"
 #include "lowbit/model/eval.hpp"
 #include "lowbit/model/load.hpp"
 #include "progress.hpp"
 
 namespace lowbit::cli {
 
-namespace {
+std::filesystem::path default_tokenizer_for(const std::filesystem::path& model,
+                                            const std::filesystem::path& fallback) {
+  if (model.empty()) return fallback;
+  if (io::has_gguf_magic(model)) return model;  // its vocabulary is in its metadata
+  if (!io::is_hf_checkpoint(model)) return fallback;
+  const std::filesystem::path directory =
+      std::filesystem::is_directory(model) ? model : model.parent_path();
+  for (const char* name : {"tokenizer.json", "tokenizer.bin"})
+    if (std::filesystem::is_regular_file(directory / name)) return directory / name;
+  throw io_error(
+      "no tokenizer beside the model (looked for tokenizer.json, then llama2.c's tokenizer.bin): "
+      "pass one with --tokenizer",
+      {directory.string(), "", {}});
+}
 
-model::CorpusSplit corpus_split(const EvalCommandOptions& options, int vocab_size) {
-  const io::Tokenizer tokenizer = io::read_llama2c_tokenizer(options.tokenizer, vocab_size);
+TokenizedText tokenize_text(const EvalCommandOptions& options, int vocab_size,
+                            std::string_view model_name) {
+  const io::ModelTokenizer tokenizer =
+      io::read_model_tokenizer(options.tokenizer, vocab_size, model_name);
   std::ifstream in(options.text, std::ios::binary);
   if (!in) throw io_error("cannot open the text", {options.text.string(), "", {}});
   std::ostringstream text;
   text << in.rdbuf();
-  return model::split_corpus(model::tokenize_corpus(tokenizer, text.str()));
+  TokenizedText result;
+  result.split = model::split_corpus(tokenizer.encode(text.str()));
+  result.bos = tokenizer.bos();
+  result.tokenizer =
+      fmt::format("{} ({})", options.tokenizer.filename().string(), tokenizer.kind_name());
+  return result;
 }
 
-}  // namespace
-
-std::filesystem::path default_tokenizer_for(const std::filesystem::path& model,
-                                            const std::filesystem::path& fallback) {
-  if (model.empty() || !io::is_hf_checkpoint(model)) return fallback;
-  const std::filesystem::path directory =
-      std::filesystem::is_directory(model) ? model : model.parent_path();
-  if (std::filesystem::exists(directory / "tokenizer.bin")) return directory / "tokenizer.bin";
-  for (const char* name : {"tokenizer.json", "tokenizer.model"})
-    if (std::filesystem::exists(directory / name))
-      throw io_error(std::string("the model's tokenizer is ") + name +
-                         ", which lowbit does not read yet: pass a llama2.c tokenizer with "
-                         "--tokenizer",
-                     {directory.string(), "", {}});
-  throw io_error(
-      "no tokenizer beside the model (looked for tokenizer.bin, tokenizer.json): pass one with "
-      "--tokenizer",
-      {directory.string(), "", {}});
+std::string protocol_text(const model::EvalOptions& eval) {
+  if (eval.bos)
+    return fmt::format("BOS (token {}) then {} text tokens per window, all scored", *eval.bos,
+                       eval.window);
+  return fmt::format(
+      "no BOS (the tokenizer adds none): {} text tokens per window, the first as context, {} "
+      "scored",
+      eval.window + 1, eval.window);
 }
 
-std::vector<int> evaluation_tokens(const EvalCommandOptions& options, int vocab_size) {
-  return corpus_split(options, vocab_size).evaluation;
-}
-
-std::vector<int> calibration_tokens(const EvalCommandOptions& options, int vocab_size) {
-  return corpus_split(options, vocab_size).calibration;
-}
-
-model::EvalOptions eval_options(const EvalCommandOptions& options) {
+model::EvalOptions eval_options(const EvalCommandOptions& options, std::optional<int> bos) {
   model::EvalOptions eval;
   eval.window = options.window;
   eval.max_windows = options.max_windows;
+  eval.bos = bos;
   return eval;
 }
 
@@ -74,13 +78,20 @@ std::string file_name(const std::filesystem::path& path) {
   return name.empty() ? path.parent_path().filename().string() : name.string();
 }
 
-void print_text_line(const EvalCommandOptions& options, std::size_t token_count, int window) {
-  fmt::print("evaluation text: {} (last 20%: {} tokens), windows of {} tokens after BOS\n",
-             file_name(options.text), token_count, window);
+void print_text_line(const EvalCommandOptions& options, const TokenizedText& text,
+                     const model::EvalOptions& eval) {
+  fmt::print("evaluation text: {} (last 20%: {} tokens), tokenizer {}\n", file_name(options.text),
+             text.split.evaluation.size(), text.tokenizer);
+  fmt::print("protocol: {}\n", protocol_text(eval));
 }
 
-nlohmann::ordered_json json_start(const EvalCommandOptions& options, int window) {
-  return {{"text", file_name(options.text)}, {"split", "last 20%"}, {"window", window}};
+nlohmann::ordered_json json_start(const EvalCommandOptions& options, const TokenizedText& text,
+                                  const model::EvalOptions& eval) {
+  return {{"text", file_name(options.text)},
+          {"split", "last 20%"},
+          {"tokenizer", text.tokenizer},
+          {"window", eval.window},
+          {"bos", eval.bos ? nlohmann::ordered_json(*eval.bos) : nlohmann::ordered_json()}};
 }
 
 /// The float model's row (named `reference`) and the quantized model's, as a table or JSON.
@@ -114,10 +125,12 @@ int run_eval_with_base(const EvalCommandOptions& options) {
                                file_name(options.model) + "' (leave the model out to use it)",
                            {base.string(), "", {}});
   model::LlamaModel candidate = model::load_llama(*options.quantized);
-  const std::vector<int> tokens = evaluation_tokens(options, candidate.config().vocab_size);
-  const model::EvalOptions eval = eval_options(options);
+  const TokenizedText text =
+      tokenize_text(options, candidate.config().vocab_size, file_name(*options.quantized));
+  const std::vector<int>& tokens = text.split.evaluation;
+  const model::EvalOptions eval = eval_options(options, text.bos);
   if (!options.json) {
-    print_text_line(options, tokens.size(), eval.window);
+    print_text_line(options, text, eval);
     fmt::print("float model's logits read from {} (saved from {})\n", file_name(base), info.model);
   }
   Progress progress("compare");
@@ -125,7 +138,7 @@ int run_eval_with_base(const EvalCommandOptions& options) {
       model::compare(base, candidate, tokens, eval,
                      [&](std::size_t done, std::size_t total) { progress.update(done, total); });
   progress.finish();
-  nlohmann::ordered_json out = json_start(options, eval.window);
+  nlohmann::ordered_json out = json_start(options, text, eval);
   out["base"] = file_name(base);
   print_comparison(options, std::move(out), info.model, c);
   return 0;
@@ -136,10 +149,12 @@ int run_eval_with_base(const EvalCommandOptions& options) {
 int run_eval(const EvalCommandOptions& options) {
   if (options.base) return run_eval_with_base(options);
   model::LlamaModel reference = model::load_llama(options.model);
-  const std::vector<int> tokens = evaluation_tokens(options, reference.config().vocab_size);
-  const model::EvalOptions eval = eval_options(options);
-  if (!options.json) print_text_line(options, tokens.size(), eval.window);
-  nlohmann::ordered_json out = json_start(options, eval.window);
+  const TokenizedText text =
+      tokenize_text(options, reference.config().vocab_size, file_name(options.model));
+  const std::vector<int>& tokens = text.split.evaluation;
+  const model::EvalOptions eval = eval_options(options, text.bos);
+  if (!options.json) print_text_line(options, text, eval);
+  nlohmann::ordered_json out = json_start(options, text, eval);
 
   if (!options.quantized) {
     Progress progress(options.save_base ? "perplexity, saving logits" : "perplexity");

@@ -35,6 +35,12 @@ CLI::Validator count_at_least(std::size_t minimum) {
 
 }  // namespace
 
+// What --tokenizer takes, and where the tokenizer comes from without it (default_tokenizer_for).
+constexpr const char* tokenizer_help =
+    "Tokenizer: llama2.c tokenizer.bin, Hugging Face tokenizer.json or a GGUF file's vocabulary, "
+    "told apart by content (default: the model's own: a GGUF model's vocabulary; beside a Hugging "
+    "Face model, tokenizer.json, else tokenizer.bin; else stories260K's tok512.bin)";
+
 int main(int argc, char** argv) {
   using namespace lowbit::cli;
   using lowbit::MethodOptions;
@@ -90,9 +96,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   quantize.tokenizer = default_tokenizer();
   quantize.text = default_text();
-  quantize_cmd->add_option("--tokenizer", quantize.tokenizer, "gptq, awq: llama2.c tokenizer file")
-      ->check(CLI::ExistingFile)
-      ->capture_default_str();
+  quantize_cmd
+      ->add_option("--tokenizer", quantize.tokenizer, std::string("gptq, awq: ") + tokenizer_help)
+      ->check(CLI::ExistingFile);
   quantize_cmd
       ->add_option("--calibration-text", quantize.text,
                    "gptq, awq: text whose first 80% calibrates")
@@ -142,13 +148,13 @@ int main(int argc, char** argv) {
       ->needs(eval_quantized)
       ->excludes(eval_save_base);
   const auto add_eval_options = [](CLI::App* cmd, EvalCommandOptions& options) {
-    cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer file")
-        ->check(CLI::ExistingFile)
-        ->capture_default_str();
+    cmd->add_option("--tokenizer", options.tokenizer, tokenizer_help)->check(CLI::ExistingFile);
     cmd->add_option("--text", options.text, "Text whose last 20% is evaluated")
         ->check(CLI::ExistingFile)
         ->capture_default_str();
-    cmd->add_option("--window", options.window, "Tokens per window after BOS")
+    cmd->add_option("--window", options.window,
+                    "Tokens scored per window: after BOS where the model takes one, else after "
+                    "one more text token fed as context")
         ->check(CLI::Range(1, 1 << 20))
         ->capture_default_str();
     cmd->add_option("--max-windows", options.max_windows,

@@ -171,8 +171,9 @@ int run_quality(const EvalCommandOptions& defaults) {
                rate_distortion[0], rate_distortion[1], rate_distortion[2]);
   }
 
-  const std::vector<int> tokens = evaluation_tokens(defaults, reference.config().vocab_size);
-  const model::EvalOptions eval = eval_options(defaults);
+  const TokenizedText text = tokenize_text(defaults, reference.config().vocab_size);
+  const std::vector<int>& tokens = text.split.evaluation;
+  const model::EvalOptions eval = eval_options(defaults, text.bos);
   if (!json) {
     fmt::print("## Table 2: stories260K on the evaluation text\n\n");
     fmt::print(

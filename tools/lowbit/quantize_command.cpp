@@ -6,12 +6,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "lowbit/io/gguf.hpp"
+#include "lowbit/io/gguf_llama.hpp"
 #include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
@@ -24,7 +27,7 @@ namespace {
 
 /// What a calibrated file was calibrated on, recorded in its metadata (JSON) so that a result can
 /// be reproduced: the text and tokenizer files, which part of the text, and how many windows.
-std::string calibration_record(const QuantizeOptions& options) {
+std::string calibration_record(const QuantizeOptions& options, std::optional<int> bos) {
   const auto quoted = [](const std::string& text) {
     std::string out = "\"";
     for (const char c : text) {
@@ -36,9 +39,10 @@ std::string calibration_record(const QuantizeOptions& options) {
   const model::EvalOptions windows;
   return fmt::format(
       R"({{"text":{},"text_bytes":{},"split":"first 80%","tokenizer":{},"windows":{},)"
-      R"("window_tokens":{}}})",
+      R"("window_tokens":{},"bos":{}}})",
       quoted(options.text.filename().string()), std::filesystem::file_size(options.text),
-      quoted(options.tokenizer.filename().string()), options.calibration_windows, windows.window);
+      quoted(options.tokenizer.filename().string()), options.calibration_windows, windows.window,
+      bos ? std::to_string(*bos) : "null");
 }
 
 /// The vocabulary size a checkpoint's config gives; io_error naming the file when it has none.
@@ -46,6 +50,7 @@ int checkpoint_vocabulary(const std::filesystem::path& path) {
   const std::string format = io::detect_checkpoint_format(path);
   if (format == "huggingface") return io::HfCheckpoint(path).config().llama.vocab_size;
   if (format == "llama2c") return io::Llama2cFile(path).config().vocab_size;
+  if (format == "gguf") return io::read_gguf_llama_config(io::GgufFile(path)).vocab_size;
   return io::read_llama_config(io::SafetensorsFile(path)).vocab_size;
 }
 
@@ -61,12 +66,14 @@ QuantizeSummary run_quantize(const QuantizeOptions& options) {
     check_method_options(options.method);  // before the text is read
     // A llama2.c tokenizer file does not say its vocabulary size: the model's config does.
     const int vocab = checkpoint_vocabulary(options.input);
-    EvalCommandOptions text;
-    text.tokenizer = options.tokenizer;
-    text.text = options.text;
-    settings.calibration_tokens = calibration_tokens(text, vocab);
+    EvalCommandOptions files;
+    files.tokenizer = options.tokenizer;
+    files.text = options.text;
+    TokenizedText text = tokenize_text(files, vocab, options.input.filename().string());
+    settings.calibration_tokens = std::move(text.split.calibration);
     settings.calibration_windows.max_windows = options.calibration_windows;
-    settings.metadata["lowbit.calibration"] = calibration_record(options);
+    settings.calibration_windows.bos = text.bos;
+    settings.metadata["lowbit.calibration"] = calibration_record(options, text.bos);
   }
   std::optional<Progress> bar;
   std::string stage;

@@ -43,6 +43,10 @@ class BpeTokenizer {
   /// post-processor puts before the text (Llama 3's <|begin_of_text|>), EOS the one after it.
   std::optional<int> bos_id() const;
   std::optional<int> eos_id() const;
+  /// Whether encode(text, true) puts bos_id() before the text: a GGUF's add_bos_token (absent:
+  /// llama.cpp's default, true for "llama" vocabularies and false for "gpt2"), a tokenizer.json's
+  /// post-processor.
+  bool adds_bos() const;
 
   /// The ids of `text`, as tokenizers' `Tokenizer.encode(text, add_special_tokens).ids`: added and
   /// special tokens split out, each other segment normalized, pre-tokenized and merged. With

@@ -62,4 +62,18 @@ class Tokenizer {
   bool byte_fallback_ = false;
 };
 
+/// Tokenizes a long text as tokenizer.encode(text, false, false) would, in linear time.
+///
+/// The text is cut into chunks just before every space that follows a non-space character (a run
+/// of spaces stays in one chunk; spaces that end the text stay with the chunk before them). Each
+/// chunk after the first is encoded without its leading space, without BOS or EOS: the encoder's
+/// dummy-prefix " " stands for that space. The first chunk is encoded as it is (it gets the dummy
+/// prefix, as the whole text would). The token lists are concatenated with no separator.
+///
+/// This equals encoding the whole text at once whenever no vocabulary piece has a space after a
+/// non-space character, since no merge can then cross a chunk boundary; SentencePiece vocabularies
+/// (tok512 among them) have no such piece. Decoding the tokens in order, the first one as if it
+/// followed BOS (which drops the dummy prefix), gives back the text. An empty text gives no tokens.
+std::vector<int> encode_corpus(const Tokenizer& tokenizer, std::string_view text);
+
 }  // namespace lowbit::io

@@ -14,9 +14,10 @@
 
 namespace lowbit::model {
 
-/// Runs `model` over windows of `tokens` as the evaluation does (BOS, then window - 1 text tokens
-/// per window; options.max_windows limits them) and returns the statistics of the inputs of the
-/// named linear layers.
+/// Runs `model` over windows of `tokens` as the evaluation feeds them (BOS, then window - 1 text
+/// tokens per window; without a BOS, the first `window` of each window's window + 1 tokens;
+/// options.max_windows limits them) and returns the statistics of the inputs of the named linear
+/// layers.
 std::map<std::string, InputStatistics> collect_input_statistics(
     LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
     const std::vector<std::string>& names);

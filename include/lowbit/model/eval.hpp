@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,19 +20,8 @@ namespace lowbit::model {
 
 using io::Tokenizer;
 
-/// Tokenizes a long text as Tokenizer::encode(text, false, false) would, in linear time.
-///
-/// llama2.c's encode is quadratic in the text length, so the text is cut into chunks just before
-/// every space that follows a non-space character (a run of spaces stays in one chunk; spaces that
-/// end the text stay with the chunk before them). Each chunk
-/// after the first is encoded without its leading space, without BOS or EOS: the encoder's
-/// dummy-prefix " " stands for that space. The first chunk is encoded as it is (it gets the dummy
-/// prefix, as the whole text would). The token lists are concatenated with no separator.
-///
-/// This equals encoding the whole text at once whenever no vocabulary piece has a space after a
-/// non-space character, since no merge can then cross a chunk boundary; SentencePiece vocabularies
-/// (tok512 among them) have no such piece. Decoding the tokens in order, the first one as if it
-/// followed BOS (which drops the dummy prefix), gives back the text. An empty text gives no tokens.
+/// io::encode_corpus: a long text as Tokenizer::encode(text, false, false) would encode it, in
+/// linear time (the chunking is described there and in docs/evaluation.md).
 std::vector<int> tokenize_corpus(const Tokenizer& tokenizer, std::string_view text);
 
 struct CorpusSplit {
@@ -46,8 +36,17 @@ CorpusSplit split_corpus(std::span<const int> tokens, double calibration_fractio
 struct EvalOptions {
   int window = 256;             // text tokens scored per non-overlapping window (1 .. seq_len - 1)
   std::size_t max_windows = 0;  // 0 = all windows
-  int bos = 1;                  // the token fed at position 0 of every window
+  /// The token fed at position 0 of every window, where the model's tokenizer adds a BOS
+  /// (llama2.c: 1). nullopt for a model that adds none (SmolLM2, GPT-2), which is never fed a BOS
+  /// it was not trained to start from: each window then takes window + 1 text tokens, the first
+  /// fed as context only (there is nothing to predict it from).
+  std::optional<int> bos = 1;
 };
+
+/// The text tokens one window takes: `window` with a BOS, `window + 1` without.
+inline std::size_t window_tokens(const EvalOptions& options) noexcept {
+  return static_cast<std::size_t>(options.window) + (options.bos ? 0 : 1);
+}
 
 struct Perplexity {
   double perplexity = 0;   // exp(mean_nll)
@@ -60,15 +59,17 @@ using Progress = std::function<void(std::size_t done, std::size_t total)>;
 
 /// The perplexity of `model` on `tokens`, window by window.
 ///
-/// The tokens are cut into consecutive, non-overlapping windows of `options.window` tokens; a
-/// trailing partial window is dropped (so `tokens` of the result is windows * window). Each window
-/// starts afresh at position 0 with `options.bos`, then its text tokens: the prediction at
-/// position j (made after BOS and the window's first j tokens) is scored against the window's
-/// token j, so every token of the window is scored, the first one predicted from BOS alone, and
-/// `window` forward passes are made per window (the last text token is never fed: nothing after
-/// it is scored). Log-probabilities are a log-softmax of the logits in double with the maximum
-/// subtracted. Throws lowbit::invalid_argument when the options do not fit the model or no full
-/// window fits in `tokens`, and when a token is outside the vocabulary.
+/// The tokens are cut into consecutive, non-overlapping windows of window_tokens(options) tokens;
+/// a trailing partial window is dropped. Each window starts afresh at position 0 and makes
+/// `window` forward passes, scoring `window` tokens (so `tokens` of the result is windows *
+/// window). With a BOS, position 0 is fed `options.bos`, position j > 0 the window's token j - 1,
+/// and the prediction at position j is scored against token j: every token of the window is
+/// scored, the first one predicted from BOS alone. Without one, position j is fed the window's
+/// token j and scored against token j + 1: the first token is context only. Either way the last
+/// token is never fed (nothing after it is scored). Log-probabilities are a log-softmax of the
+/// logits in double with the maximum subtracted. Throws lowbit::invalid_argument when the options
+/// do not fit the model or no full window fits in `tokens`, and when a token is outside the
+/// vocabulary.
 Perplexity perplexity(LlamaModel& model, std::span<const int> tokens,
                       const EvalOptions& options = {}, const Progress& progress = {});
 
@@ -99,14 +100,15 @@ Comparison compare(LlamaModel& reference, LlamaModel& candidate, std::span<const
 
 /// What a saved reference was computed on, from its metadata.
 struct ReferenceLogitsInfo {
-  std::string model;             // the reference model's file name, as given when saving
-  int vocab_size = 0;            // logits per position
-  int window = 0;                // EvalOptions::window
-  std::size_t max_windows = 0;   // EvalOptions::max_windows, as given (0 = all)
-  int bos = 0;                   // EvalOptions::bos
-  std::size_t windows = 0;       // windows saved
-  std::size_t tokens = 0;        // positions saved: windows * window
-  std::uint64_t token_hash = 0;  // hash_tokens of the scored tokens (the first `tokens` ones)
+  std::string model;            // the reference model's file name, as given when saving
+  int vocab_size = 0;           // logits per position
+  int window = 0;               // EvalOptions::window
+  std::size_t max_windows = 0;  // EvalOptions::max_windows, as given (0 = all)
+  std::optional<int> bos;       // EvalOptions::bos ("none" in the file: no BOS)
+  std::size_t windows = 0;      // windows saved
+  std::size_t tokens = 0;       // positions saved: windows * window
+  /// hash_tokens of the tokens the windows took: the first windows * window_tokens(options).
+  std::uint64_t token_hash = 0;
 };
 
 /// FNV-1a 64 over the little-endian 4-byte ids of `tokens`: identifies the text a file was
@@ -132,7 +134,8 @@ ReferenceLogitsInfo read_reference_logits_info(const std::filesystem::path& path
 /// (when the reference's forward pass still gives the logits it gave then: same build, kernels).
 /// Throws io_error naming the file when it is malformed (read_reference_logits_info) or holds a
 /// non-finite logit, and invalid_argument naming the file when it was computed on something else:
-/// another vocabulary size, window, BOS, number of windows or other tokens (hash_tokens).
+/// another vocabulary size, window, BOS (or none), number of windows or other tokens
+/// (hash_tokens).
 Comparison compare(const std::filesystem::path& reference_logits, LlamaModel& candidate,
                    std::span<const int> tokens, const EvalOptions& options = {},
                    const Progress& progress = {});
