@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   CLI::Option* eval_model =
       eval_cmd
           ->add_option("model", eval.model,
-                       "Float model (llama2.c .bin, safetensors or a Hugging Face model "
+                       "Float model (llama2.c .bin, safetensors, GGUF or a Hugging Face model "
                        "directory); optional with --base")
           ->check(CLI::ExistingPath);
   CLI::Option* eval_quantized = eval_cmd
