@@ -150,8 +150,10 @@ TEST_CASE("perplexity is exp of the mean NLL of the forward pass logits", "[mode
         std::log(sum);
   }
   CHECK(result.tokens == 8);
-  CHECK(result.mean_nll == Approx(nll / 8).epsilon(1e-9));
-  CHECK(result.perplexity == Approx(std::exp(nll / 8)).epsilon(1e-9));
+  // perplexity() runs each window as one forward_batch: the logits of forward() token by token up
+  // to the rounding of the batched products.
+  CHECK(result.mean_nll == Approx(nll / 8).epsilon(1e-5));
+  CHECK(result.perplexity == Approx(std::exp(nll / 8)).epsilon(1e-5));
   // A TinyStories opening is easy for this model.
   CHECK(result.perplexity < 10.0);
 }
@@ -228,7 +230,7 @@ TEST_CASE("without BOS a window is window + 1 tokens, the first context only", "
   }
   CHECK(scored == std::vector<std::size_t>{1, 2, 3, 5, 6, 7});
   CHECK(result.tokens == 2 * 3);  // windows * window
-  CHECK(result.mean_nll == Approx(nll / 6).epsilon(1e-9));
+  CHECK(result.mean_nll == Approx(nll / 6).epsilon(1e-5));  // (batched: see above)
   // Not today's protocol: that one scores text tokens 0..5 after BOS.
   EvalOptions with_bos = options;
   with_bos.bos = 1;

@@ -68,20 +68,27 @@ std::size_t window_count(const LlamaModel& model, std::size_t token_count,
   return windows;
 }
 
-/// Window `w`: calls score(input, position, target) for each of its positions in order, where
-/// `input` is the token to feed at `position` and `target` the text token its prediction is scored
-/// against.
-template <class Score>
-void for_each_position(std::span<const int> tokens, std::size_t w, const EvalOptions& options,
-                       Score&& score) {
+/// Window `w`'s inputs (the token fed at each position) and targets (the text token each
+/// position's prediction is scored against).
+struct WindowTokens {
+  std::vector<int> inputs, targets;
+};
+
+WindowTokens window_tokens_of(std::span<const int> tokens, std::size_t w,
+                              const EvalOptions& options) {
   const auto window = static_cast<std::size_t>(options.window);
   const std::size_t span = window_tokens(options);
   const std::span<const int> text = tokens.subspan(w * span, span);
+  WindowTokens result;
   if (options.bos) {
-    for (std::size_t j = 0; j < window; ++j) score(j == 0 ? *options.bos : text[j - 1], j, text[j]);
+    result.inputs.push_back(*options.bos);
+    result.inputs.insert(result.inputs.end(), text.begin(), text.begin() + (window - 1));
+    result.targets.assign(text.begin(), text.begin() + window);
   } else {
-    for (std::size_t j = 0; j < window; ++j) score(text[j], j, text[j + 1]);
+    result.inputs.assign(text.begin(), text.begin() + window);
+    result.targets.assign(text.begin() + 1, text.begin() + (window + 1));
   }
+  return result;
 }
 
 /// How the metadata spells EvalOptions::bos: its id, or "none".
@@ -108,38 +115,41 @@ void check_target(int vocab_size, int target) {
   }
 }
 
-/// compare()'s loop over `windows` windows, the reference's logits at each position coming from
-/// reference_logits(window, input, position). Both compare() overloads run this one loop, so a
-/// saved reference gives the same sums in the same order as the live model.
+/// compare()'s loop over `windows` windows, the reference's logits of each window ([window,
+/// vocab]) written into its last argument by reference_logits(window, inputs, logits). Both
+/// compare() overloads run this one loop, so a saved reference gives the same sums in the same
+/// order as the live model. Each window runs through the candidate in one forward_batch.
 template <class ReferenceLogits>
 Comparison compare_windows(ReferenceLogits&& reference_logits, LlamaModel& candidate,
                            std::span<const int> tokens, std::size_t windows,
                            const EvalOptions& options, const Progress& progress) {
   const int vocab_size = candidate.config().vocab_size;
+  const auto vocab = static_cast<std::size_t>(vocab_size);
   std::vector<double> p, q;  // log-probabilities of the reference and the candidate
+  std::vector<float> reference_window;
   double nll_p = 0.0, nll_q = 0.0, kl_sum = 0.0;
   std::size_t agree = 0, count = 0;
   for (std::size_t w = 0; w < windows; ++w) {
-    for_each_position(tokens, w, options, [&](int input, std::size_t position, int target) {
-      check_target(vocab_size, target);
-      // Everything needed from the reference's logits is taken before the candidate runs (the
-      // two may be the same object).
-      const std::span<const float> ref_logits = reference_logits(w, input, position);
+    const WindowTokens window = window_tokens_of(tokens, w, options);
+    for (const int target : window.targets) check_target(vocab_size, target);
+    // The reference's logits are copied out before the candidate runs (the two may be the same
+    // object).
+    reference_logits(w, window.inputs, reference_window);
+    const std::span<const float> candidate_window = candidate.forward_batch(window.inputs, 0);
+    for (std::size_t j = 0; j < window.targets.size(); ++j) {
+      const std::span<const float> ref_logits(reference_window.data() + j * vocab, vocab);
+      const std::span<const float> cand_logits = candidate_window.subspan(j * vocab, vocab);
       log_softmax(ref_logits, p);
-      const std::size_t ref_top = argmax(ref_logits);
-      const auto cand_logits = candidate.forward(input, static_cast<int>(position));
       log_softmax(cand_logits, q);
-      const std::size_t cand_top = argmax(cand_logits);
-
-      const auto t = static_cast<std::size_t>(target);
+      const auto t = static_cast<std::size_t>(window.targets[j]);
       nll_p -= p[t];
       nll_q -= q[t];
       double kl = 0.0;
       for (std::size_t i = 0; i < p.size(); ++i) kl += std::exp(p[i]) * (p[i] - q[i]);
       kl_sum += kl;
-      agree += ref_top == cand_top ? 1 : 0;
+      agree += argmax(ref_logits) == argmax(cand_logits) ? 1 : 0;
       ++count;
-    });
+    }
     if (progress) progress(w + 1, windows);
   }
   Comparison result;
@@ -277,16 +287,19 @@ CorpusSplit split_corpus(std::span<const int> tokens, double calibration_fractio
 Perplexity perplexity(LlamaModel& model, std::span<const int> tokens, const EvalOptions& options,
                       const Progress& progress) {
   const std::size_t windows = window_count(model, tokens.size(), options);
+  const auto vocab = static_cast<std::size_t>(model.config().vocab_size);
   std::vector<double> log_probs;
   double nll_sum = 0.0;
   std::size_t count = 0;
   for (std::size_t w = 0; w < windows; ++w) {
-    for_each_position(tokens, w, options, [&](int input, std::size_t position, int target) {
-      check_target(model.config().vocab_size, target);
-      log_softmax(model.forward(input, static_cast<int>(position)), log_probs);
-      nll_sum -= log_probs[static_cast<std::size_t>(target)];
+    const WindowTokens window = window_tokens_of(tokens, w, options);
+    for (const int target : window.targets) check_target(model.config().vocab_size, target);
+    const std::span<const float> logits = model.forward_batch(window.inputs, 0);
+    for (std::size_t j = 0; j < window.targets.size(); ++j) {
+      log_softmax(logits.subspan(j * vocab, vocab), log_probs);
+      nll_sum -= log_probs[static_cast<std::size_t>(window.targets[j])];
       ++count;
-    });
+    }
     if (progress) progress(w + 1, windows);
   }
   return make_perplexity(nll_sum, count);
@@ -299,8 +312,9 @@ Comparison compare(LlamaModel& reference, LlamaModel& candidate, std::span<const
   const std::size_t windows = window_count(reference, tokens.size(), options);
   window_count(candidate, tokens.size(), options);
   return compare_windows(
-      [&](std::size_t, int input, std::size_t position) {
-        return reference.forward(input, static_cast<int>(position));
+      [&](std::size_t, const std::vector<int>& inputs, std::vector<float>& logits) {
+        const std::span<const float> window = reference.forward_batch(inputs, 0);
+        logits.assign(window.begin(), window.end());
       },
       candidate, tokens, windows, options, progress);
 }
@@ -340,21 +354,20 @@ Perplexity save_reference_logits(LlamaModel& reference, std::span<const int> tok
       {"token_hash", hex64(hash_tokens(tokens.first(used)))}};
   io::SafetensorsWriter writer(path, std::move(layout), metadata);
 
-  std::vector<float> logits(window * vocab);  // one window's, written at its end
   std::vector<double> log_probs;
   double nll_sum = 0.0;
   std::size_t count = 0;
   for (std::size_t w = 0; w < windows; ++w) {
-    for_each_position(tokens, w, options, [&](int input, std::size_t position, int target) {
+    const WindowTokens tokens_of_window = window_tokens_of(tokens, w, options);
+    for (const int target : tokens_of_window.targets)
       check_target(reference.config().vocab_size, target);
-      const std::span<const float> row = reference.forward(input, static_cast<int>(position));
-      std::copy(row.begin(), row.end(),
-                logits.begin() + static_cast<std::ptrdiff_t>(position * vocab));
-      log_softmax(row, log_probs);
-      nll_sum -= log_probs[static_cast<std::size_t>(target)];
+    const std::span<const float> logits = reference.forward_batch(tokens_of_window.inputs, 0);
+    for (std::size_t j = 0; j < window; ++j) {
+      log_softmax(logits.subspan(j * vocab, vocab), log_probs);
+      nll_sum -= log_probs[static_cast<std::size_t>(tokens_of_window.targets[j])];
       ++count;
-    });
-    writer.write(window_tensor_name(w), std::as_bytes(std::span<const float>(logits)));
+    }
+    writer.write(window_tensor_name(w), std::as_bytes(logits));
     if (progress) progress(w + 1, windows);
   }
   writer.finish();
@@ -397,23 +410,16 @@ Comparison compare(const std::filesystem::path& reference_logits, LlamaModel& ca
              hex64(hash_tokens(used)) + ": it was saved on other evaluation tokens");
 
   const auto vocab = static_cast<std::size_t>(info.vocab_size);
-  std::vector<float> row(vocab);
-  std::span<const std::byte> window_data;
-  std::size_t loaded = windows;  // the window window_data belongs to
   return compare_windows(
-      [&](std::size_t w, int, std::size_t position) -> std::span<const float> {
-        if (w != loaded) {
-          window_data = reference.file.info(window_tensor_name(w)).data;
-          loaded = w;
-        }
-        std::memcpy(row.data(), window_data.data() + position * vocab * sizeof(float),
-                    vocab * sizeof(float));
-        for (const float logit : row)
-          if (!std::isfinite(logit))
+      [&](std::size_t w, const std::vector<int>& inputs, std::vector<float>& logits) {
+        const std::span<const std::byte> data = reference.file.info(window_tensor_name(w)).data;
+        logits.resize(inputs.size() * vocab);
+        std::memcpy(logits.data(), data.data(), logits.size() * sizeof(float));
+        for (std::size_t i = 0; i < logits.size(); ++i)
+          if (!std::isfinite(logits[i]))
             throw io_error(
-                "a saved logit at position " + std::to_string(position) + " is not finite",
+                "a saved logit at position " + std::to_string(i / vocab) + " is not finite",
                 {reference_logits.string(), window_tensor_name(w), {}});
-        return row;
       },
       candidate, tokens, windows, options, progress);
 }
