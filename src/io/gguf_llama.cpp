@@ -137,20 +137,27 @@ LlamaConfig read_gguf_llama_config(const GgufFile& file) {
   return config;
 }
 
-GgufLlama read_gguf_llama(const GgufFile& file) {
-  GgufLlama model;
-  model.config = read_gguf_llama_config(file);
-
+std::vector<std::pair<std::string, std::string>> gguf_llama_names(const GgufFile& file,
+                                                                  const LlamaConfig& config) {
   std::map<std::string, std::string> names = {{"token_embd.weight", "tok_embeddings.weight"},
                                               {"output_norm.weight", "norm.weight"},
                                               {"output.weight", "output.weight"}};
-  for (int l = 0; l < model.config.n_layers; ++l) names.merge(layer_names(l));
-
+  for (int l = 0; l < config.n_layers; ++l) names.merge(layer_names(l));
+  std::vector<std::pair<std::string, std::string>> result;
   for (const GgufTensorInfo& info : file.tensors()) {
     const auto found = names.find(info.name);
     if (found == names.end())
       fail(file, "a tensor lowbit's Llama model has no place for", info.name, info.shape());
-    const std::string& name = found->second;
+    result.emplace_back(found->second, info.name);
+  }
+  return result;
+}
+
+GgufLlama read_gguf_llama(const GgufFile& file) {
+  GgufLlama model;
+  model.config = read_gguf_llama_config(file);
+  for (const auto& [name, gguf_name] : gguf_llama_names(file, model.config)) {
+    const GgufTensorInfo& info = file.tensor(gguf_name);
     const bool block_layout = file.is_block_layout(info) && info.type != 0;
     if (is_linear_weight(name) && block_layout) {
       if (info.dims.size() != 2)

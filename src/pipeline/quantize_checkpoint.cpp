@@ -14,6 +14,8 @@
 #include "lowbit/algo/gptq.hpp"
 #include "lowbit/algo/incoherence.hpp"
 #include "lowbit/error.hpp"
+#include "lowbit/io/gguf.hpp"
+#include "lowbit/io/gguf_llama.hpp"
 #include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
@@ -28,7 +30,7 @@ namespace {
 
 /// The tensors of an input checkpoint, loaded one at a time, so that memory holds one tensor: a
 /// llama2.c file is read tensor by tensor, safetensors files (lowbit's or Hugging Face's, under
-/// their Llama names) are memory-mapped.
+/// their Llama names) and GGUF files are memory-mapped.
 class TensorSource {
  public:
   explicit TensorSource(const std::filesystem::path& path) {
@@ -37,6 +39,15 @@ class TensorSource {
       hf_.emplace(path);
       config_ = hf_->config().llama;
       entries_ = hf_->tensors();
+    } else if (format == "gguf") {
+      // Every tensor as float, under its Llama name: the file's blocks are dequantized as ggml
+      // does, then quantized again.
+      gguf_.emplace(path);
+      config_ = io::read_gguf_llama_config(*gguf_);
+      for (const auto& [name, gguf_name] : io::gguf_llama_names(*gguf_, *config_)) {
+        gguf_names_[name] = gguf_name;
+        entries_.push_back({name, io::DType::F32, gguf_->tensor(gguf_name).shape()});
+      }
     } else if (format == "llama2c") {
       llama2c_.emplace(path);
       config_ = llama2c_->config();
@@ -61,6 +72,7 @@ class TensorSource {
 
   std::vector<float> floats(const std::string& name) const {
     if (hf_) return hf_->to_float(name);
+    if (gguf_) return gguf_->to_float(gguf_names_.at(name));
     if (safetensors_) return safetensors_->to_float(name);
     return llama2c_->read(name).data;
   }
@@ -80,6 +92,8 @@ class TensorSource {
   std::optional<io::Llama2cFile> llama2c_;
   std::optional<io::SafetensorsFile> safetensors_;
   std::optional<io::HfCheckpoint> hf_;
+  std::optional<io::GgufFile> gguf_;
+  std::map<std::string, std::string> gguf_names_;  // Llama name -> GGUF name
   std::optional<model::LlamaConfig> config_;
   std::vector<io::TensorLayout> entries_;
 };

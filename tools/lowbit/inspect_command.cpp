@@ -1,5 +1,6 @@
 // `lowbit inspect`: what a checkpoint holds: tensors, dtypes, shapes, metadata and, for quantized
 // weights, their Scheme and bits per weight.
+#include <map>
 #include <set>
 #include <string>
 
@@ -7,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "lowbit/io/gguf.hpp"
+#include "lowbit/io/gguf_llama.hpp"
 #include "lowbit/io/hf_checkpoint.hpp"
 #include "lowbit/io/llama2c.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
@@ -83,6 +86,7 @@ int run_inspect(const std::filesystem::path& file, bool json) {
   if (!json) {
     const char* what = format == "llama2c"       ? "llama2.c checkpoint (version 0)"
                        : format == "huggingface" ? "Hugging Face checkpoint"
+                       : format == "gguf"        ? "GGUF"
                                                  : "safetensors";
     fmt::print("{}: {}\n", file.string(), what);
   }
@@ -94,6 +98,44 @@ int run_inspect(const std::filesystem::path& file, bool json) {
     for (const model::NamedTensor& t : checkpoint.tensors) {
       out["tensors"].push_back({{"name", t.name}, {"dtype", "F32"}, {"shape", t.shape}});
       if (!json) fmt::print("{:<44} {:<8} {}\n", t.name, "F32", shape_text(t.shape));
+    }
+    if (json) fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+
+  if (format == "gguf") {
+    const io::GgufFile gguf(file);
+    out["version"] = gguf.version();
+    out["alignment"] = gguf.alignment();
+    out["metadata"] = nlohmann::ordered_json::object();
+    if (!json) fmt::print("GGUF version {}, alignment {}\n", gguf.version(), gguf.alignment());
+    for (const std::string& key : gguf.keys()) {
+      const std::string value = gguf.value(key).describe(4, 60);
+      out["metadata"][key] = value;
+      if (!json) fmt::print("metadata {} = {}\n", key, value);
+    }
+    // The Llama reading of it, when it is one lowbit runs (else the tensors alone).
+    std::map<std::string, std::string> llama_names;  // GGUF name -> Llama name
+    try {
+      const model::LlamaConfig config = io::read_gguf_llama_config(gguf);
+      add_config(config);
+      for (const auto& [name, gguf_name] : io::gguf_llama_names(gguf, config))
+        llama_names[gguf_name] = name;
+    } catch (const io_error& e) {
+      out["llama_error"] = e.what();
+      if (!json) fmt::print("not a model lowbit runs: {}\n", e.what());
+    }
+    if (!json) fmt::print("{:<36} {:<36} {:<8} {}\n", "tensor", "as", "type", "shape");
+    for (const io::GgufTensorInfo& t : gguf.tensors()) {
+      const auto found = llama_names.find(t.name);
+      const std::string as = found == llama_names.end() ? "" : found->second;
+      out["tensors"].push_back({{"name", t.name},
+                                {"llama_name", as},
+                                {"type", t.type_info().name},
+                                {"shape", t.shape()}});
+      if (!json)
+        fmt::print("{:<36} {:<36} {:<8} {}\n", t.name, as, t.type_info().name,
+                   shape_text(t.shape()));
     }
     if (json) fmt::print("{}\n", out.dump(2));
     return 0;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lowbit/io/bpe_vocabulary.hpp"
@@ -39,6 +40,12 @@ struct GgufLlama {
 /// llama_config_problem refuses, or a feature lowbit cannot honour (partial rotary dimensions,
 /// rope scaling, value heads wider than key heads).
 LlamaConfig read_gguf_llama_config(const GgufFile& file);
+
+/// Every tensor of the file under lowbit's Llama name, in file order: (Llama name, GGUF name).
+/// Throws io_error naming the file and tensor for a tensor lowbit's Llama model has no place for
+/// (read_gguf_llama_config gives the block count the names are checked against).
+std::vector<std::pair<std::string, std::string>> gguf_llama_names(const GgufFile& file,
+                                                                  const LlamaConfig& config);
 
 /// The config and every tensor; throws io_error naming the file and tensor for a missing,
 /// misshapen, unexpected or undecodable tensor.
