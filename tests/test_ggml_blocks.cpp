@@ -957,3 +957,45 @@ TEST_CASE("ggml's other block types run on the CPU kernels", "[ggml][kernels]") 
       }
   }
 }
+
+TEST_CASE("activations rounded as llama.cpp multiplies them", "[ggml][activations]") {
+  std::vector<float> row(256);
+  for (std::size_t i = 0; i < row.size(); ++i)
+    row[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 7));
+  SECTION("Q8_1 for Q4_1: blocks of 32, fp16 scale amax / 127, codes to the nearest, ties even") {
+    std::vector<float> rounded = row;
+    lowbit::round_activations_as_ggml(lowbit::GgmlType::q4_1, rounded);
+    for (std::size_t b = 0; b < row.size(); b += 32) {
+      float amax = 0;
+      for (std::size_t j = 0; j < 32; ++j) amax = std::max(amax, std::abs(row[b + j]));
+      const float d = lowbit::float16::from_float(amax / 127.0f).to_float();
+      for (std::size_t j = 0; j < 32; ++j) {
+        const float q = rounded[b + j] / d;
+        CHECK(q == std::nearbyint(q));  // on the grid
+        CHECK(std::abs(q) <= 127.0f);
+        CHECK(q == std::nearbyint(row[b + j] * (127.0f / amax)));
+      }
+    }
+  }
+  SECTION("Q8_K for the K-quants: blocks of 256, float scale from the signed maximum") {
+    std::vector<float> rounded = row;
+    lowbit::round_activations_as_ggml(lowbit::GgmlType::q4_k, rounded);
+    float max = 0;
+    for (const float x : row)
+      if (std::abs(x) > std::abs(max)) max = x;
+    const float iscale = -127.0f / max;
+    for (std::size_t j = 0; j < row.size(); ++j)
+      CHECK(rounded[j] ==
+            (1 / iscale) * static_cast<float>(
+                               std::min(127, lowbit::ggml::detail::nearest_int(iscale * row[j]))));
+  }
+  SECTION("F16 and an all-zero block") {
+    std::vector<float> rounded = {0.1f, 1e-8f, 70000.0f};
+    lowbit::round_activations_as_ggml(lowbit::GgmlType::f16, rounded);
+    CHECK(rounded[0] == lowbit::float16::from_float(0.1f).to_float());
+    CHECK(std::isinf(rounded[2]));  // as ggml's conversion
+    std::vector<float> zeros(32, 0.0f);
+    lowbit::round_activations_as_ggml(lowbit::GgmlType::q8_0, zeros);
+    CHECK(zeros == std::vector<float>(32, 0.0f));
+  }
+}

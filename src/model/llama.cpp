@@ -12,6 +12,7 @@
 #include "lowbit/error.hpp"
 #include "lowbit/io/llama_config.hpp"
 #include "lowbit/kernels/gemm.hpp"
+#include "lowbit/quant/ggml.hpp"
 
 namespace lowbit::model {
 
@@ -455,9 +456,9 @@ void LlamaModel::attention_block(std::size_t l, std::size_t start, std::size_t b
   if (observer_)
     for (std::size_t b = 0; b < batch; ++b) observe(l, {0, 1, 2}, row_of(xb_, dim, b));
   const MatrixView<const float> xb(xb_.data(), batch, dim);
-  linear(layer.wq, xb, MatrixView<float>(q_.data(), batch, q_dim));
-  linear(layer.wk, xb, MatrixView<float>(k_.data(), batch, kv_dim));
-  linear(layer.wv, xb, MatrixView<float>(v_.data(), batch, kv_dim));
+  multiply(layer.wq, xb, MatrixView<float>(q_.data(), batch, q_dim));
+  multiply(layer.wk, xb, MatrixView<float>(k_.data(), batch, kv_dim));
+  multiply(layer.wv, xb, MatrixView<float>(v_.data(), batch, kv_dim));
   for (std::size_t b = 0; b < batch; ++b) {
     const std::span<float> q = row_of(q_, q_dim, b), k = row_of(k_, kv_dim, b);
     const std::span<float> v = row_of(v_, kv_dim, b);
@@ -471,6 +472,13 @@ void LlamaModel::attention_block(std::size_t l, std::size_t start, std::size_t b
     rotate_heads(q, head_size, cos, sin, c.rope_style);
     rotate_heads(k, head_size, cos, sin, c.rope_style);
   }
+  // llama.cpp keeps its KV cache in fp16 and multiplies fp16 queries and attention weights with
+  // it: rounded the same way when asked to compute as it does.
+  if (ggml_activation_rounding_)
+    for (std::vector<float>* values : {&q_, &k_, &v_})
+      round_activations_as_ggml(
+          GgmlType::f16,
+          std::span<float>(values->data(), batch * (values == &q_ ? q_dim : kv_dim)));
   // The batch's keys and values join the cache before any row attends: row b sees positions up to
   // start + b, those of the earlier rows included.
   std::copy_n(k_.begin(), batch * kv_dim,
@@ -501,6 +509,7 @@ void LlamaModel::attention_block(std::size_t l, std::size_t start, std::size_t b
       for (std::size_t t = first; t <= pos; ++t)
         att[t - first] = dot(q, keys + t * kv_dim + kv_offset, head_size) * inv_sqrt_head;
       softmax(att);
+      if (ggml_activation_rounding_) round_activations_as_ggml(GgmlType::f16, att);
       float* out = attention_out_.data() + b * q_dim + h * head_size;
       std::fill_n(out, head_size, 0.0f);
       for (std::size_t t = first; t <= pos; ++t) {
@@ -512,8 +521,8 @@ void LlamaModel::attention_block(std::size_t l, std::size_t start, std::size_t b
   }
   if (observer_)
     for (std::size_t b = 0; b < batch; ++b) observe(l, {3}, row_of(attention_out_, q_dim, b));
-  linear(layer.wo, MatrixView<const float>(attention_out_.data(), batch, q_dim),
-         MatrixView<float>(xb2_.data(), batch, dim));
+  multiply(layer.wo, MatrixView<const float>(attention_out_.data(), batch, q_dim),
+           MatrixView<float>(xb2_.data(), batch, dim));
   for (std::size_t b = 0; b < batch; ++b) add_bias(row_of(xb2_, dim, b), layer.bo);
   for (std::size_t i = 0; i < batch * dim; ++i) x_[i] += xb2_[i];
 }
@@ -528,17 +537,33 @@ void LlamaModel::feed_forward_block(std::size_t l, std::size_t batch) {
   if (observer_)
     for (std::size_t b = 0; b < batch; ++b) observe(l, {4, 6}, row_of(xb_, dim, b));
   const MatrixView<const float> xb(xb_.data(), batch, dim);
-  linear(layer.w1, xb, MatrixView<float>(hb_.data(), batch, hidden));
-  linear(layer.w3, xb, MatrixView<float>(hb2_.data(), batch, hidden));
+  multiply(layer.w1, xb, MatrixView<float>(hb_.data(), batch, hidden));
+  multiply(layer.w3, xb, MatrixView<float>(hb2_.data(), batch, hidden));
   for (std::size_t i = 0; i < batch * hidden; ++i) {
     const float a = hb_[i];
     hb_[i] = a / (1.0f + std::exp(-a)) * hb2_[i];
   }
   if (observer_)
     for (std::size_t b = 0; b < batch; ++b) observe(l, {5}, row_of(hb_, hidden, b));
-  linear(layer.w2, MatrixView<const float>(hb_.data(), batch, hidden),
-         MatrixView<float>(xb_.data(), batch, dim));
+  multiply(layer.w2, MatrixView<const float>(hb_.data(), batch, hidden),
+           MatrixView<float>(xb_.data(), batch, dim));
   for (std::size_t i = 0; i < batch * dim; ++i) x_[i] += xb_[i];
+}
+
+void LlamaModel::multiply(const Linear& layer, MatrixView<const float> x, MatrixView<float> y) {
+  const QuantizedMatrix* quantized = layer.quantized();
+  if (!ggml_activation_rounding_ || quantized == nullptr ||
+      !quantized->scheme().has_block_layout()) {
+    linear(layer, x, y);
+    return;
+  }
+  rounded_.resize(x.rows * x.cols);
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    const std::span<float> row(rounded_.data() + r * x.cols, x.cols);
+    std::copy_n(x.row(r).data(), x.cols, row.begin());
+    round_activations_as_ggml(*quantized->scheme().ggml_type, row);
+  }
+  linear(layer, MatrixView<const float>(rounded_.data(), x.rows, x.cols), y);
 }
 
 std::span<const float> LlamaModel::forward(int token, int position) {
@@ -581,8 +606,8 @@ std::span<const float> LlamaModel::forward_batch(std::span<const int> tokens, in
   }
   if (observer_)
     for (std::size_t b = 0; b < batch; ++b) observer_("output.weight", row_of(x_, dim, b));
-  linear(classifier_, MatrixView<const float>(x_.data(), batch, dim),
-         MatrixView<float>(logits_.data(), batch, vocab));
+  multiply(classifier_, MatrixView<const float>(x_.data(), batch, dim),
+           MatrixView<float>(logits_.data(), batch, vocab));
   return {logits_.data(), batch * vocab};
 }
 

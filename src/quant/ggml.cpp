@@ -1,6 +1,8 @@
 // Matrices of ggml blocks (quant/ggml.hpp): the block quantizers over rows, threaded with OpenMP.
 #include "lowbit/quant/ggml.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <type_traits>
 
@@ -62,6 +64,57 @@ QuantizedMatrix quantize_ggml(MatrixView<const float> weights, GgmlType type) {
       quantize_ggml_rows<Block>(weights, q);
   });
   return q;
+}
+
+void round_activations_as_ggml(GgmlType weight_type, std::span<float> row) {
+  switch (weight_type) {
+    case GgmlType::f16:
+      for (float& x : row) x = float16::from_bits(ggml::detail::to_fp16(x)).to_float();
+      return;
+    case GgmlType::bf16:
+      for (float& x : row) {
+        ggml::block_bf16 b;
+        (void)ggml::quantize_block(&x, b);
+        x = bfloat16::from_bits(b.bits).to_float();
+      }
+      return;
+    case GgmlType::q2_k:
+    case GgmlType::q3_k:
+    case GgmlType::q4_k:
+    case GgmlType::q5_k:
+    case GgmlType::q6_k:
+    case GgmlType::iq4_xs:
+      // quantize_row_q8_K_ref: the scale from the value of largest magnitude, with its sign.
+      for (std::size_t start = 0; start + ggml::qk_k <= row.size(); start += ggml::qk_k) {
+        float* x = row.data() + start;
+        float max = 0, amax = 0;
+        for (std::size_t j = 0; j < ggml::qk_k; ++j)
+          if (std::abs(x[j]) > amax) {
+            amax = std::abs(x[j]);
+            max = x[j];
+          }
+        if (amax == 0) {
+          std::fill_n(x, ggml::qk_k, 0.0f);
+          continue;
+        }
+        const float iscale = -127.0f / max;
+        const float d = 1 / iscale;
+        for (std::size_t j = 0; j < ggml::qk_k; ++j)
+          x[j] = d * static_cast<float>(std::min(127, ggml::detail::nearest_int(iscale * x[j])));
+      }
+      return;
+    default:
+      // Q8_0 and Q8_1 (the same codes and scale): ggml's x86 quantize_row_q8_0 / _q8_1.
+      for (std::size_t start = 0; start + 32 <= row.size(); start += 32) {
+        float* x = row.data() + start;
+        float amax = 0;
+        for (std::size_t j = 0; j < 32; ++j) amax = std::max(amax, std::abs(x[j]));
+        const float d = float16::from_bits(ggml::detail::to_fp16(amax / 127.0f)).to_float();
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        for (std::size_t j = 0; j < 32; ++j) x[j] = d * std::nearbyint(x[j] * id);
+      }
+      return;
+  }
 }
 
 }  // namespace lowbit

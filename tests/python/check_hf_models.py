@@ -3,7 +3,7 @@ code (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM).
 
 For each architecture a small checkpoint with random weights is written as transformers would
 save it (config.json and model.safetensors, the `safetensors` package), lowbit's logits for a
-token sequence are computed by the lowbit_hf_logits tool, and compared with the reference below,
+token sequence are computed by the lowbit_model_logits tool, and compared with the reference below,
 which follows transformers' modeling files step by step in float64 (RMSNorm, q/k/v projections
 with their biases, Qwen3's per-head q/k RMSNorm, rotate-half RoPE with the inverse frequencies of
 modeling_rope_utils, llama3 scaling included, grouped-query attention with the causal and sliding

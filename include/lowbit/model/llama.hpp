@@ -139,6 +139,12 @@ class LlamaModel {
   /// positions past seq_len.
   std::span<const float> forward_batch(std::span<const int> tokens, int start_position);
 
+  /// Whether each input of a ggml-block layer is first rounded as llama.cpp rounds it (to the
+  /// weight type's 8-bit activation blocks: quant/ggml.hpp, round_activations_as_ggml), so that a
+  /// GGUF model computes what llama.cpp computes, up to the order of float sums. Off by default:
+  /// lowbit multiplies float activations, which is the more accurate product.
+  void set_ggml_activation_rounding(bool on) noexcept { ggml_activation_rounding_ = on; }
+
   /// Positions the KV cache holds room for. It grows (doubling) as forward() reaches further
   /// positions, up to config().seq_len: memory follows the positions used (an evaluation window),
   /// not the context length a file declares.
@@ -164,6 +170,8 @@ class LlamaModel {
   void set_rotary_angles(std::size_t start_position, std::size_t batch);
   void attention_block(std::size_t layer, std::size_t start_position, std::size_t batch);
   void feed_forward_block(std::size_t layer, std::size_t batch);
+  /// Y = X W^T through linear(), the inputs rounded first when ggml_activation_rounding_ is on.
+  void multiply(const Linear& layer, MatrixView<const float> x, MatrixView<float> y);
 
   LlamaConfig config_;
   std::vector<float> embedding_;  // [vocab, dim]
@@ -178,6 +186,8 @@ class LlamaModel {
   std::size_t batch_capacity_ = 0;
   std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, attention_out_, logits_;
   std::vector<float> rope_cos_, rope_sin_;
+  bool ggml_activation_rounding_ = false;
+  std::vector<float> rounded_;  // the rounded inputs of one multiplication
   InputObserver observer_;
   std::vector<std::string> observed_names_;
 };

@@ -270,4 +270,14 @@ constexpr bool has_ggml_quantizer(GgmlType type) noexcept {
 /// (has_ggml_quantizer) is unsupported.
 QuantizedMatrix quantize_ggml(MatrixView<const float> weights, GgmlType type);
 
+/// Rounds a row of activations, in place, to what llama.cpp multiplies a weight of `weight_type`
+/// with: ggml quantizes the activations to the weight type's vec_dot type and multiplies integer
+/// codes. Q4_0, Q5_0, Q8_0, IQ4_NL: Q8_0 blocks of 32 (d = amax / 127 stored as fp16, codes
+/// round(x * 127 / amax), ties to even, as ggml's x86 quantize_row_q8_0); Q4_1, Q5_1: Q8_1, the
+/// same codes and scale; K-quants and IQ4_XS: Q8_K blocks of 256 (quantize_row_q8_K_ref: float d,
+/// codes nearest_int(-127 / max * x) at most 127); F16, BF16: the activations in that format.
+/// Each value becomes code * d: multiplied by float weights, that is ggml's dot product up to the
+/// order of the float sums. The row's length must be a whole number of blocks (as the weight's).
+void round_activations_as_ggml(GgmlType weight_type, std::span<float> row);
+
 }  // namespace lowbit
