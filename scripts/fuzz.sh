@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 # The harnesses CI runs: those with no known open finding. The others run with "all" or by name;
 # a harness joins this list once it is committed and the bugs it finds are fixed (docs/fuzzing.md).
 ci_harnesses=(fuzz_safetensors fuzz_sharded_index fuzz_quantized fuzz_llama2c fuzz_tokenizer
-              fuzz_gguf fuzz_hf_config)
+              fuzz_gguf fuzz_hf_config fuzz_hf_tokenizer)
 
 seconds=${1:-60}
 shift || true

@@ -1,6 +1,7 @@
 // libFuzzer harness: GGUF files. Opening validates the header, every metadata value and tensor
-// info; then every metadata value is read through each typed accessor, and every tensor lowbit
-// decodes is converted to float and (block layouts) to a QuantizedMatrix, as a loader would.
+// info; then every metadata value is read through each typed accessor, every tensor lowbit
+// decodes is converted to float and (block layouts) to a QuantizedMatrix, and the file is read as
+// a Llama model and run one step, as `lowbit eval` would.
 // lowbit::error is the expected answer to a bad file; anything else (another exception, a crash,
 // a sanitizer report, a broken invariant) is a finding.
 #include "fuzz_input.hpp"
@@ -9,10 +10,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lowbit/error.hpp"
 #include "lowbit/io/gguf.hpp"
+#include "lowbit/io/gguf_llama.hpp"
+#include "lowbit/model/llama.hpp"
 #include "lowbit/threads.hpp"
 
 namespace {
@@ -89,6 +93,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         require(matrix.rows() == info.rows() && matrix.cols() == info.cols());
       }
     }
+    // As a model, the way `lowbit eval` loads a .gguf: config, tensors, one forward step.
+    lowbit::io::GgufLlama model = lowbit::io::read_gguf_llama(file);
+    lowbit::model::LlamaModel llama(model.config, model.tensors, std::move(model.block_weights));
+    require(llama.forward(0, 0).size() == static_cast<std::size_t>(model.config.vocab_size));
   } catch (const lowbit::error&) {
   }
   return 0;

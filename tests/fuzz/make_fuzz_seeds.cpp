@@ -28,6 +28,7 @@
 #include "gguf_seeds.hpp"
 #include "lowbit/algo/methods.hpp"
 #include "lowbit/io/llama_checkpoint.hpp"
+#include "lowbit/io/named_quantized.hpp"
 #include "lowbit/io/quantized_safetensors.hpp"
 #include "lowbit/io/safetensors.hpp"
 #include "lowbit/pipeline/quantize_checkpoint.hpp"
@@ -175,11 +176,6 @@ std::string file_name(const std::string& description) {
   for (char c : description) name += (std::isalnum(static_cast<unsigned char>(c)) ? c : '-');
   return name;
 }
-
-struct NamedQuantized {
-  std::string name;
-  QuantizedMatrix matrix;
-};
 
 void write_quantized_file(const fs::path& path, const std::vector<NamedQuantized>& matrices,
                           const std::vector<float>& extra) {
