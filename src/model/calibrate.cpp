@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "lowbit/error.hpp"
 
@@ -44,11 +45,14 @@ void run_windows(LlamaModel& model, std::span<const int> tokens, const EvalOptio
   for (std::size_t w = 0; w < windows; ++w) {
     // The inputs the evaluation feeds: BOS then window - 1 text tokens, or without a BOS the
     // window's first `window` tokens (its last is only ever a target).
+    // One forward_batch per window: the observer sees every row, and each linear layer's rows
+    // in position order, as token-by-token passes would show them.
     const std::span<const int> text = tokens.subspan(w * span, span);
-    std::size_t position = 0;
-    if (options.bos) model.forward(*options.bos, static_cast<int>(position++));
-    for (std::size_t j = 0; position < window; ++j)
-      model.forward(text[j], static_cast<int>(position++));
+    std::vector<int> inputs;
+    inputs.reserve(window);
+    if (options.bos) inputs.push_back(*options.bos);
+    for (std::size_t j = 0; inputs.size() < window; ++j) inputs.push_back(text[j]);
+    model.forward_batch(inputs, 0);
   }
 }
 
