@@ -22,12 +22,13 @@ scratch.mkdir(parents=True)
 text_file = data / "text" / "pride-and-prejudice.txt"
 
 
-def run(*arguments, fails=False):
+def run(*arguments, fails=False, json_output=False):
     result = subprocess.run([lowbit, *map(str, arguments)], capture_output=True, text=True)
     if (result.returncode != 0) != fails:
         sys.exit(f"{' '.join(map(str, arguments))}: exit status {result.returncode}\n"
                  f"{result.stdout}{result.stderr}")
-    return result.stdout + result.stderr
+    # With --json, stdout is the JSON alone (a slow run also reports progress on stderr).
+    return result.stdout if json_output else result.stdout + result.stderr
 
 
 def bytes_to_unicode():
@@ -92,7 +93,7 @@ windows = ["--max-windows", "2", "--window", "64"]
 message = run("eval", model, *windows)
 assert "tokenizer tokenizer.json (tokenizer.json)" in message, message
 assert "no BOS (the tokenizer adds none): 65 text tokens per window" in message, message
-result = json.loads(run("eval", model, *windows, "--json"))
+result = json.loads(run("eval", model, *windows, "--json", json_output=True))
 assert result["tokenizer"] == "tokenizer.json (tokenizer.json)", result
 assert result["bos"] is None and result["tokens"] == 128, result
 print("tokenizer.json, no BOS: perplexity", result["model"]["perplexity"])
@@ -108,9 +109,10 @@ run("quantize", model, quantized, "--method", "gptq", "--bits", "4", "--group", 
     "--calibration-windows", "1")
 base = scratch / "base.safetensors"
 run("eval", model, "--save-base", base, *windows)
-live = json.loads(run("eval", model, "--quantized", quantized, *windows, "--json"))
+live = json.loads(run("eval", model, "--quantized", quantized, *windows, "--json",
+                      json_output=True))
 from_file = json.loads(run("eval", model, "--quantized", quantized, "--base", base, *windows,
-                           "--json"))
+                           "--json", json_output=True))
 assert live["quantized"] == from_file["quantized"] and live["bos"] is None, (live, from_file)
 assert live["quantized"]["kl_divergence"] > 0, live
 print("gptq, KL", live["quantized"]["kl_divergence"], "live and from the saved base")
