@@ -59,8 +59,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const lowbit::error&) {
   }
   try {
+    // A single file is one of these (GGUF by its magic; "huggingface" needs a directory or a
+    // config.json beside the file, which the in-memory input never has).
     const std::string format = detect_checkpoint_format(path);
-    require(format == "safetensors" || format == "llama2c");
+    require(format == "safetensors" || format == "llama2c" || format == "gguf");
   } catch (const lowbit::error&) {
   }
   return 0;
