@@ -229,7 +229,7 @@ TEST_CASE("without BOS a window is window + 1 tokens, the first context only", "
     }
   }
   CHECK(scored == std::vector<std::size_t>{1, 2, 3, 5, 6, 7});
-  CHECK(result.tokens == 2 * 3);  // windows * window
+  CHECK(result.tokens == 2 * 3);                            // windows * window
   CHECK(result.mean_nll == Approx(nll / 6).epsilon(1e-5));  // (batched: see above)
   // Not today's protocol: that one scores text tokens 0..5 after BOS.
   EvalOptions with_bos = options;

@@ -27,6 +27,10 @@ const char* file_kind(mode_t mode) {
 
 }  // namespace
 
+std::string not_regular_file(unsigned mode) {
+  return std::string("not a regular file (") + file_kind(static_cast<mode_t>(mode)) + ")";
+}
+
 MappedFile::MappedFile(const std::filesystem::path& path) {
   const std::string file = path.string();
   auto fail = [&](std::string reason) { throw io_error(std::move(reason), {file, {}, {}}); };
@@ -41,7 +45,7 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(std::string("not a regular file (") + file_kind(st.st_mode) + ")");
+    fail(not_regular_file(st.st_mode));
   }
   size_ = static_cast<std::size_t>(st.st_size);
   if (size_ == 0) {  // mmap refuses a zero length; an empty file is simply empty

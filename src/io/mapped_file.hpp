@@ -6,8 +6,13 @@
 #include <cstddef>
 #include <filesystem>
 #include <span>
+#include <string>
 
 namespace lowbit::detail {
+
+/// "not a regular file (a FIFO)": the reason given for a file of mode `mode` that is not a regular
+/// file (a directory, FIFO or device would block, fail late or never end as a checkpoint).
+std::string not_regular_file(unsigned mode);
 
 class MappedFile {
  public:

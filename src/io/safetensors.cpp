@@ -22,6 +22,7 @@
 #include "lowbit/error.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/minifloat.hpp"
+#include "mapped_file.hpp"
 
 namespace lowbit::io {
 namespace {
@@ -63,22 +64,6 @@ std::optional<std::size_t> byte_size(const std::vector<std::size_t>& shape, std:
   return detail::checked_product(shape, elem).at_most(detail::max_object_bytes).get();
 }
 
-// What a file that is not a regular file is, for the message.
-const char* file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a plain file";
-}
-
-std::string not_regular(mode_t mode) {
-  std::string reason = "not a regular file (";
-  reason.append(file_kind(mode)).append(")");
-  return reason;
-}
-
 template <typename T>
 T load(const std::byte* p) {
   T value;
@@ -116,7 +101,8 @@ std::uint64_t regular_file_size(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     throw io_error("cannot open: " + errno_text(), ErrorContext{path.string(), {}, {}});
-  if (!S_ISREG(st.st_mode)) throw io_error(not_regular(st.st_mode), {path.string(), {}, {}});
+  if (!S_ISREG(st.st_mode))
+    throw io_error(lowbit::detail::not_regular_file(st.st_mode), {path.string(), {}, {}});
   return static_cast<std::uint64_t>(st.st_size);
 }
 
@@ -142,7 +128,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(not_regular(st.st_mode));
+    fail(lowbit::detail::not_regular_file(st.st_mode));
   }
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
   if (file_size < 8) {

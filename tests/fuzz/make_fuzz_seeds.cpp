@@ -370,10 +370,14 @@ void write_hf_tokenizer_seeds(const fs::path& dir, const fs::path& data) {
   write_hf_tokenizer_seed(dir / "sentencepiece.bin", sentencepiece, hostile);
   nlohmann::json metaspace = sentencepiece;
   metaspace["normalizer"] = nullptr;
-  metaspace["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\u2581"},
-                                {"prepend_scheme", "first"}, {"split", true}};
-  metaspace["decoder"] = {{"type", "Metaspace"}, {"replacement", "\u2581"},
-                          {"prepend_scheme", "first"}, {"split", true}};
+  metaspace["pre_tokenizer"] = {{"type", "Metaspace"},
+                                {"replacement", "\u2581"},
+                                {"prepend_scheme", "first"},
+                                {"split", true}};
+  metaspace["decoder"] = {{"type", "Metaspace"},
+                          {"replacement", "\u2581"},
+                          {"prepend_scheme", "first"},
+                          {"split", true}};
   write_hf_tokenizer_seed(dir / "metaspace.bin", metaspace, hostile);
   if (data.empty()) return;
   // SmolLM2's tokenizer.json with its first 300 tokens and the merges among them: small enough
